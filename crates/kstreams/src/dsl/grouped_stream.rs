@@ -1,0 +1,175 @@
+//! `KGroupedStream`: a stream grouped by key, ready to aggregate.
+
+use super::ops::stream_aggregate::StreamAggregate;
+use super::{materialize, repartition, Grouped, KStream, KTable, Materialized};
+use crate::dsl::getter::GetterSupplier;
+use crate::serde::{I64Serde, SharedSerde};
+use crate::topology::graph::NodeKind;
+use crate::topology::instantiate;
+use std::sync::Arc;
+
+/// A grouped stream. Aggregations turn it into a [`KTable`] of one row per key; records
+/// with a null key are dropped and counted.
+///
+/// If the key changed upstream, the aggregation first goes through the repartition topic
+/// `<application.id>-<name>-repartition`, where `name` is the `Grouped` name, else the store
+/// name.
+pub struct KGroupedStream<K, V> {
+    stream: KStream<K, V>,
+    grouped: Grouped<K, V>,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
+    pub(crate) fn new(stream: KStream<K, V>, grouped: Grouped<K, V>) -> Self {
+        KGroupedStream { stream, grouped }
+    }
+
+    /// Counts records per key.
+    ///
+    /// ```
+    /// use kstreams::{Consumed, Grouped, Materialized, StreamsBuilder};
+    /// use kstreams::serde::StringSerde;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream("lines", Consumed::with(StringSerde, StringSerde))
+    ///     .flat_map_values(|line| line.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+    ///     .group_by(|_, word| word.clone(), Grouped::with(StringSerde, StringSerde))
+    ///     .count(Materialized::named("counts"));
+    /// let topology = builder.build().unwrap();
+    /// // the re-keying cut the topology at counts-repartition
+    /// assert_eq!(topology.subtopology_count(), 2);
+    /// ```
+    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
+        self.fold(
+            "KSTREAM-AGGREGATE-",
+            materialized,
+            Some(Arc::new(I64Serde)),
+            |_: &K, _: V, current: Option<i64>| current.unwrap_or(0) + 1,
+        )
+    }
+
+    /// Combines values per key with `reducer(aggregate, value)`; the first value of a key is
+    /// its initial aggregate.
+    pub fn reduce<F>(&self, reducer: F, materialized: Materialized<K, V>) -> KTable<K, V>
+    where
+        F: Fn(V, V) -> V + Send + Sync + 'static,
+    {
+        let value_serde = self
+            .grouped
+            .value_serde
+            .clone()
+            .or_else(|| self.stream.value_serde.clone());
+        self.fold(
+            "KSTREAM-REDUCE-",
+            materialized,
+            value_serde,
+            move |_: &K, v: V, current: Option<V>| match current {
+                Some(agg) => reducer(agg, v),
+                None => v,
+            },
+        )
+    }
+
+    /// Folds values per key with `aggregator(key, value, aggregate)`, starting from
+    /// `initializer()`. The aggregate's serde comes from `materialized`.
+    pub fn aggregate<VA, I, F>(
+        &self,
+        initializer: I,
+        aggregator: F,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<K, VA>
+    where
+        VA: Clone + 'static,
+        I: Fn() -> VA + Send + Sync + 'static,
+        F: Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+    {
+        self.fold(
+            "KSTREAM-AGGREGATE-",
+            materialized,
+            None,
+            move |k: &K, v: V, current: Option<VA>| {
+                aggregator(k, v, current.unwrap_or_else(&initializer))
+            },
+        )
+    }
+
+    fn fold<VA, F>(
+        &self,
+        prefix: &str,
+        materialized: Materialized<K, VA>,
+        default_value_serde: Option<SharedSerde<VA>>,
+        fold: F,
+    ) -> KTable<K, VA>
+    where
+        VA: Clone + 'static,
+        F: Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
+    {
+        let graph = self.stream.graph.clone();
+        let store = materialized.name.clone().unwrap_or_else(|| {
+            graph
+                .borrow_mut()
+                .next_name(&format!("{prefix}STATE-STORE-"))
+        });
+        let key_serde = self
+            .grouped
+            .key_serde
+            .clone()
+            .or_else(|| self.stream.key_serde.clone());
+        let parent = if self.stream.repartition_required {
+            let value_serde = self
+                .grouped
+                .value_serde
+                .clone()
+                .or_else(|| self.stream.value_serde.clone());
+            let name = self.grouped.name.clone().unwrap_or_else(|| store.clone());
+            repartition::insert(
+                &self.stream,
+                Some(&name),
+                prefix,
+                key_serde.clone(),
+                value_serde,
+                None,
+                None,
+                true,
+            )
+        } else {
+            self.stream.node
+        };
+        let mut g = graph.borrow_mut();
+        let name = g.next_name(prefix);
+        let Some((ks, vs)) = materialize::serdes(
+            &mut g,
+            &format!("aggregation {name}"),
+            &materialized,
+            key_serde,
+            default_value_serde,
+        ) else {
+            drop(g);
+            return KTable::detached(graph, parent, store);
+        };
+        materialize::add_store(&mut g, &store, &materialized, ks.clone(), vs.clone());
+        let fold = Arc::new(fold);
+        let store_name = store.clone();
+        let node = g.add(
+            name,
+            NodeKind::Processor,
+            vec![parent],
+            vec![store.clone()],
+            instantiate::processor(move || StreamAggregate {
+                store_name: store_name.clone(),
+                store: None,
+                fold: fold.clone(),
+            }),
+        );
+        drop(g);
+        KTable {
+            graph,
+            node,
+            key_serde: Some(ks),
+            value_serde: Some(vs),
+            getter: GetterSupplier::store(store.clone()),
+            store: Some(store),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The typed DSL: [`StreamsBuilder`], [`KStream`], [`KTable`], grouping and aggregation,
+//! joins.
+//!
+//! Every operation records a typed node factory in an untyped graph; `build()` validates
+//! the graph, inserts nothing further, and cuts it into subtopologies at repartition
+//! topics. Windowed operations, stream-stream joins and global tables come in later work;
+//! the graph and node machinery leave room for them.
+
+mod branch;
+mod builder;
+pub(crate) mod getter;
+mod grouped_stream;
+mod grouped_table;
+mod kstream;
+mod ktable;
+pub(crate) mod materialize;
+pub(crate) mod ops;
+mod params;
+mod repartition;
+
+pub use branch::BranchedKStream;
+pub use builder::StreamsBuilder;
+pub use grouped_stream::KGroupedStream;
+pub use grouped_table::KGroupedTable;
+pub use kstream::KStream;
+pub use ktable::KTable;
+pub use params::{Consumed, Grouped, Materialized, Produced, Repartitioned};

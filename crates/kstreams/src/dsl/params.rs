@@ -1,0 +1,243 @@
+//! Parameter objects of DSL operations, after Kafka Streams' `Consumed`, `Produced`,
+//! `Grouped`, `Materialized`, `Repartitioned` and `Named`.
+//!
+//! Serdes left out are inherited from the stream when its types did not change since a
+//! source; a stateful operation that still lacks one fails at `build()` with
+//! [`TopologyError::MissingSerde`](crate::TopologyError::MissingSerde).
+
+use crate::processor::{DeserializationHandler, StreamPartitioner};
+use crate::serde::{Serde, SharedSerde};
+use crate::state::{KeyValueBytesStoreSupplier, Stores};
+use std::sync::Arc;
+
+/// How a source topic is read: serdes, a name, a deserialization handler.
+#[must_use]
+pub struct Consumed<K, V> {
+    pub(crate) key_serde: SharedSerde<K>,
+    pub(crate) value_serde: SharedSerde<V>,
+    pub(crate) name: Option<String>,
+    pub(crate) handler: Option<DeserializationHandler>,
+}
+
+impl<K: 'static, V: 'static> Consumed<K, V> {
+    /// Reads keys and values with these serdes.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Consumed {
+            key_serde: Arc::new(key_serde),
+            value_serde: Arc::new(value_serde),
+            name: None,
+            handler: None,
+        }
+    }
+    /// Names the source node.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// Overrides the task's deserialization handler for this source.
+    pub fn with_deserialization_handler(mut self, handler: DeserializationHandler) -> Self {
+        self.handler = Some(handler);
+        self
+    }
+}
+
+/// How records are written to a topic.
+#[must_use]
+pub struct Produced<K, V> {
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) partitioner: Option<Arc<dyn StreamPartitioner<K, V>>>,
+    pub(crate) name: Option<String>,
+}
+
+impl<K: 'static, V: 'static> Default for Produced<K, V> {
+    fn default() -> Self {
+        Produced {
+            key_serde: None,
+            value_serde: None,
+            partitioner: None,
+            name: None,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> Produced<K, V> {
+    /// Writes with these serdes.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Produced {
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+            ..Default::default()
+        }
+    }
+    /// Writes with the stream's own serdes.
+    pub fn inherit() -> Self {
+        Self::default()
+    }
+    /// Chooses partitions with a custom partitioner.
+    pub fn with_partitioner(mut self, p: impl StreamPartitioner<K, V>) -> Self {
+        self.partitioner = Some(Arc::new(p));
+        self
+    }
+    /// Names the sink node.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// Serdes and a name for the repartition topic of a grouping.
+#[must_use]
+pub struct Grouped<K, V> {
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) name: Option<String>,
+}
+
+impl<K: 'static, V: 'static> Default for Grouped<K, V> {
+    fn default() -> Self {
+        Grouped {
+            key_serde: None,
+            value_serde: None,
+            name: None,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> Grouped<K, V> {
+    /// Groups with these serdes.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Grouped {
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+            name: None,
+        }
+    }
+    /// Names the grouping; a repartition topic is then `<application.id>-<name>-repartition`.
+    pub fn named(name: impl Into<String>) -> Self {
+        Grouped {
+            name: Some(name.into()),
+            ..Default::default()
+        }
+    }
+    /// Adds a name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// How a table or aggregation result is stored: store name, serdes, engine, logging.
+#[must_use]
+pub struct Materialized<K, V> {
+    pub(crate) name: Option<String>,
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) supplier: Option<Arc<dyn KeyValueBytesStoreSupplier>>,
+    pub(crate) logging: bool,
+}
+
+impl<K: 'static, V: 'static> Default for Materialized<K, V> {
+    fn default() -> Self {
+        Materialized {
+            name: None,
+            key_serde: None,
+            value_serde: None,
+            supplier: None,
+            logging: true,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> Materialized<K, V> {
+    /// A store with this name, queryable from the test driver and the runtime.
+    pub fn named(name: impl Into<String>) -> Self {
+        Materialized {
+            name: Some(name.into()),
+            ..Default::default()
+        }
+    }
+    /// A store with a generated name and these serdes.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Materialized {
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+            ..Default::default()
+        }
+    }
+    /// Sets the key serde.
+    pub fn with_key_serde(mut self, serde: impl Serde<K>) -> Self {
+        self.key_serde = Some(Arc::new(serde));
+        self
+    }
+    /// Sets the value serde.
+    pub fn with_value_serde(mut self, serde: impl Serde<V>) -> Self {
+        self.value_serde = Some(Arc::new(serde));
+        self
+    }
+    /// Uses this engine instead of the default.
+    pub fn with_store(mut self, supplier: impl KeyValueBytesStoreSupplier) -> Self {
+        self.name = Some(supplier.name().to_string());
+        self.supplier = Some(Arc::new(supplier));
+        self
+    }
+    /// Turns off the changelog topic.
+    pub fn with_logging_disabled(mut self) -> Self {
+        self.logging = false;
+        self
+    }
+
+    pub(crate) fn supplier_or_default(&self, name: &str) -> Arc<dyn KeyValueBytesStoreSupplier> {
+        self.supplier
+            .clone()
+            .unwrap_or_else(|| Arc::new(Stores::in_memory_key_value_store(name)))
+    }
+}
+
+/// Serdes, name and partition count of an explicit repartition topic.
+#[must_use]
+pub struct Repartitioned<K, V> {
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) name: Option<String>,
+    pub(crate) partitions: Option<u32>,
+    pub(crate) partitioner: Option<Arc<dyn StreamPartitioner<K, V>>>,
+}
+
+impl<K: 'static, V: 'static> Default for Repartitioned<K, V> {
+    fn default() -> Self {
+        Repartitioned {
+            key_serde: None,
+            value_serde: None,
+            name: None,
+            partitions: None,
+            partitioner: None,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> Repartitioned<K, V> {
+    /// Repartitions with these serdes.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Repartitioned {
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+            ..Default::default()
+        }
+    }
+    /// Names the topic `<application.id>-<name>-repartition`.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// Fixes the partition count instead of inheriting it from upstream.
+    pub fn with_partitions(mut self, n: u32) -> Self {
+        self.partitions = Some(n);
+        self
+    }
+    /// Chooses partitions with a custom partitioner.
+    pub fn with_partitioner(mut self, p: impl StreamPartitioner<K, V>) -> Self {
+        self.partitioner = Some(Arc::new(p));
+        self
+    }
+}

@@ -1,0 +1,31 @@
+//! The Processor API: the trait every operator implements, the context it runs in, and
+//! the records it sees.
+//!
+//! DSL operators are processors too; a custom one plugs in with
+//! [`KStream::process`](crate::KStream::process):
+//!
+//! ```
+//! use kstreams::processor::{Processor, ProcessorContext, Record};
+//! use kstreams::Result;
+//!
+//! /// Emits the running length of every key's values.
+//! struct Lengths;
+//!
+//! impl Processor<String, String, String, usize> for Lengths {
+//!     fn process(&mut self, ctx: &mut ProcessorContext<'_, String, usize>, r: Record<String, String>) -> Result<()> {
+//!         let len = r.value.len();
+//!         ctx.forward(r.with_value(len))
+//!     }
+//! }
+//! ```
+
+mod api;
+pub(crate) mod node;
+mod record;
+pub(crate) mod sink;
+pub(crate) mod source;
+
+pub use api::{Processor, ProcessorContext, PunctuationType, PunctuatorId};
+pub use record::{Change, Header, Headers, Record, RecordMetadata};
+pub use sink::{StreamPartitioner, TopicNameExtractor};
+pub use source::DeserializationHandler;

@@ -1,0 +1,147 @@
+//! Instantiated nodes of a task: typed edges, erased lifecycle.
+//!
+//! A node with input `(K, V)` is a `NodeRef<K, V>`; its parent holds it as a child and calls
+//! it directly, so records move between processors as typed values with no serialization
+//! and no `Any`. The task keeps a second, untyped handle on every node (`Lifecycle`) for
+//! init, punctuation and close.
+
+use super::api::{Processor, ProcessorContext, PunctuatorId};
+use super::Record;
+use crate::error::{Result, StreamsError, TopologyError};
+use crate::runtime::context::TaskContext;
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Identity of a node within a task.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeInfo {
+    pub(crate) name: Arc<str>,
+    /// Position in the task's lifecycle list; punctuation schedules point at it.
+    pub(crate) index: usize,
+    /// Stores this node may access.
+    pub(crate) stores: Arc<[String]>,
+}
+
+/// A node that takes typed records.
+pub(crate) trait Node<K, V> {
+    fn process(&mut self, task: &mut TaskContext, record: Record<K, V>) -> Result<()>;
+}
+
+pub(crate) type NodeRef<K, V> = Rc<RefCell<dyn Node<K, V>>>;
+
+/// An edge to a child node.
+pub(crate) struct Child<K, V> {
+    pub(crate) name: Arc<str>,
+    pub(crate) node: NodeRef<K, V>,
+}
+
+impl<K, V> Clone for Child<K, V> {
+    fn clone(&self) -> Self {
+        Child {
+            name: self.name.clone(),
+            node: self.node.clone(),
+        }
+    }
+}
+
+impl<K, V> Child<K, V> {
+    #[inline]
+    pub(crate) fn process(&self, task: &mut TaskContext, record: Record<K, V>) -> Result<()> {
+        // A topology is acyclic, so a node is never re-entered; a failure here is a bug in
+        // topology construction, reported rather than panicking.
+        let mut node = self.node.try_borrow_mut().map_err(|_| {
+            StreamsError::Topology(TopologyError::Invalid(format!(
+                "node {} re-entered: the topology has a cycle",
+                self.name
+            )))
+        })?;
+        node.process(task, record)
+    }
+}
+
+/// The untyped side of a node.
+pub(crate) trait Lifecycle {
+    fn name(&self) -> &str;
+    fn init(&mut self, task: &mut TaskContext) -> Result<()>;
+    fn punctuate(&mut self, task: &mut TaskContext, id: PunctuatorId, timestamp: i64)
+        -> Result<()>;
+    fn close(&mut self);
+}
+
+/// Runs a [`Processor`] and forwards to its children.
+pub(crate) struct ProcessorNode<P, KI, VI, KO, VO> {
+    info: NodeInfo,
+    processor: P,
+    children: Vec<Child<KO, VO>>,
+    _input: PhantomData<fn(KI, VI)>,
+}
+
+impl<P, KI, VI, KO, VO> ProcessorNode<P, KI, VI, KO, VO> {
+    pub(crate) fn new(info: NodeInfo, processor: P, children: Vec<Child<KO, VO>>) -> Self {
+        ProcessorNode {
+            info,
+            processor,
+            children,
+            _input: PhantomData,
+        }
+    }
+}
+
+impl<P, KI, VI, KO, VO> Node<KI, VI> for ProcessorNode<P, KI, VI, KO, VO>
+where
+    P: Processor<KI, VI, KO, VO>,
+{
+    #[inline]
+    fn process(&mut self, task: &mut TaskContext, record: Record<KI, VI>) -> Result<()> {
+        let mut ctx = ProcessorContext {
+            task,
+            node: &self.info,
+            children: &self.children,
+        };
+        match self.processor.process(&mut ctx, record) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(ctx.task.locate(e)),
+        }
+    }
+}
+
+impl<P, KI, VI, KO, VO> Lifecycle for ProcessorNode<P, KI, VI, KO, VO>
+where
+    P: Processor<KI, VI, KO, VO>,
+{
+    fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    fn init(&mut self, task: &mut TaskContext) -> Result<()> {
+        let mut ctx = ProcessorContext {
+            task,
+            node: &self.info,
+            children: &self.children,
+        };
+        self.processor.init(&mut ctx)
+    }
+
+    fn punctuate(
+        &mut self,
+        task: &mut TaskContext,
+        id: PunctuatorId,
+        timestamp: i64,
+    ) -> Result<()> {
+        let mut ctx = ProcessorContext {
+            task,
+            node: &self.info,
+            children: &self.children,
+        };
+        match self.processor.punctuate(&mut ctx, id, timestamp) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(ctx.task.locate(e)),
+        }
+    }
+
+    fn close(&mut self) {
+        self.processor.close();
+    }
+}

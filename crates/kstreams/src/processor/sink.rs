@@ -1,0 +1,115 @@
+//! Sink nodes: where typed records become bytes for a topic.
+
+use super::node::Node;
+use super::Record;
+use crate::error::{Field, Result, StreamsError};
+use crate::runtime::collector::OutgoingRecord;
+use crate::runtime::context::TaskContext;
+use crate::serde::{encode, SharedSerde};
+use std::sync::Arc;
+
+/// Chooses the output topic per record (Kafka's `TopicNameExtractor`). Implemented for
+/// closures `Fn(Option<&K>, &V) -> String`.
+pub trait TopicNameExtractor<K, V>: Send + Sync + 'static {
+    /// The topic for this record.
+    fn extract(&self, key: Option<&K>, value: &V) -> String;
+}
+
+impl<K, V, F> TopicNameExtractor<K, V> for F
+where
+    F: Fn(Option<&K>, &V) -> String + Send + Sync + 'static,
+{
+    fn extract(&self, key: Option<&K>, value: &V) -> String {
+        self(key, value)
+    }
+}
+
+/// Chooses the output partition per record (Kafka's `StreamPartitioner`). Implemented for
+/// closures `Fn(&str, Option<&K>, &V, u32) -> Option<u32>`. `None` falls back to murmur2
+/// of the serialized key, like the Java producer.
+pub trait StreamPartitioner<K, V>: Send + Sync + 'static {
+    /// The partition in `0..num_partitions`, or `None` for the default.
+    fn partition(
+        &self,
+        topic: &str,
+        key: Option<&K>,
+        value: &V,
+        num_partitions: u32,
+    ) -> Option<u32>;
+}
+
+impl<K, V, F> StreamPartitioner<K, V> for F
+where
+    F: Fn(&str, Option<&K>, &V, u32) -> Option<u32> + Send + Sync + 'static,
+{
+    fn partition(
+        &self,
+        topic: &str,
+        key: Option<&K>,
+        value: &V,
+        num_partitions: u32,
+    ) -> Option<u32> {
+        self(topic, key, value, num_partitions)
+    }
+}
+
+pub(crate) enum SinkTopic<K, V> {
+    Fixed(Arc<str>),
+    Dynamic(Arc<dyn TopicNameExtractor<K, V>>),
+}
+
+pub(crate) struct SinkNode<K, V> {
+    pub(crate) topic: SinkTopic<K, V>,
+    pub(crate) key_serde: SharedSerde<K>,
+    pub(crate) value_serde: SharedSerde<V>,
+    pub(crate) partitioner: Option<Arc<dyn StreamPartitioner<K, V>>>,
+    pub(crate) key_buf: Vec<u8>,
+    pub(crate) value_buf: Vec<u8>,
+}
+
+impl<K: 'static, V: 'static> Node<K, V> for SinkNode<K, V> {
+    fn process(&mut self, task: &mut TaskContext, record: Record<K, V>) -> Result<()> {
+        let dynamic;
+        let topic: &str = match &self.topic {
+            SinkTopic::Fixed(t) => t,
+            SinkTopic::Dynamic(x) => {
+                dynamic = x.extract(record.key.as_ref(), &record.value);
+                &dynamic
+            }
+        };
+        let ser_err = |task: &TaskContext, field, source| StreamsError::Serialization {
+            topic: topic.to_string(),
+            origin: task.origin(),
+            field,
+            source,
+        };
+        let has_key = match &record.key {
+            None => false,
+            Some(k) => encode(&*self.key_serde, k, &mut self.key_buf)
+                .map_err(|e| ser_err(task, Field::Key, e))?,
+        };
+        let has_value = encode(&*self.value_serde, &record.value, &mut self.value_buf)
+            .map_err(|e| ser_err(task, Field::Value, e))?;
+        let partition = match &self.partitioner {
+            None => None,
+            Some(p) => match task.collector.partition_count(topic) {
+                Some(n) => p.partition(topic, record.key.as_ref(), &record.value, n),
+                None => {
+                    return Err(StreamsError::Send {
+                        topic: topic.to_string(),
+                        reason: "partition count unknown, so the custom partitioner cannot run"
+                            .into(),
+                    })
+                }
+            },
+        };
+        task.collector.send(OutgoingRecord {
+            topic,
+            partition,
+            key: has_key.then_some(self.key_buf.as_slice()),
+            value: has_value.then_some(self.value_buf.as_slice()),
+            timestamp: record.timestamp,
+            headers: &record.headers,
+        })
+    }
+}

@@ -1,0 +1,129 @@
+//! Source nodes: where bytes from a topic become typed records.
+
+use super::node::Child;
+use super::{Headers, Record, RecordMetadata};
+use crate::error::{Field, Result, StreamsError};
+use crate::runtime::context::TaskContext;
+use crate::serde::{decode, SharedSerde};
+use std::sync::Arc;
+
+/// What to do with a record whose key or value cannot be deserialized.
+///
+/// Either way the error names topic, partition, offset and field; nothing is dropped
+/// silently. A dead-letter choice comes with the error-handling work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeserializationHandler {
+    /// Stop processing with [`StreamsError::Deserialization`] (Kafka's default,
+    /// `LogAndFailExceptionHandler`).
+    #[default]
+    LogAndFail,
+    /// Log a warning, count the record in `dropped` and `deserialization_errors`, and go on
+    /// (`LogAndContinueExceptionHandler`).
+    LogAndContinue,
+}
+
+/// A record as it arrives from a topic, before deserialization.
+#[derive(Debug, Clone)]
+pub struct InputRecord<'a> {
+    /// Topic, fully resolved (internal topics carry the application-id prefix).
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: u32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp.
+    pub timestamp: i64,
+    /// Key bytes; `None` is Kafka's null.
+    pub key: Option<&'a [u8]>,
+    /// Value bytes; `None` is Kafka's null.
+    pub value: Option<&'a [u8]>,
+    /// Headers.
+    pub headers: Headers,
+}
+
+/// The erased entry point of a task: raw input in, typed records out.
+pub(crate) trait RawSource {
+    fn process_raw(
+        &mut self,
+        task: &mut TaskContext,
+        topic: &Arc<str>,
+        input: InputRecord<'_>,
+    ) -> Result<()>;
+}
+
+pub(crate) struct SourceNode<K, V> {
+    pub(crate) key_serde: SharedSerde<K>,
+    pub(crate) value_serde: SharedSerde<V>,
+    pub(crate) handler: DeserializationHandler,
+    pub(crate) children: Vec<Child<K, V>>,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> SourceNode<K, V> {
+    fn failed(
+        &self,
+        task: &mut TaskContext,
+        field: Field,
+        source: crate::error::SerdeError,
+    ) -> Result<()> {
+        let err = StreamsError::Deserialization {
+            origin: task.origin(),
+            field,
+            source,
+        };
+        match self.handler {
+            DeserializationHandler::LogAndFail => {
+                tracing::error!("{err}");
+                Err(err)
+            }
+            DeserializationHandler::LogAndContinue => {
+                tracing::warn!("skipping record: {err}");
+                task.metrics.dropped += 1;
+                task.metrics.deserialization_errors += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
+    fn process_raw(
+        &mut self,
+        task: &mut TaskContext,
+        topic: &Arc<str>,
+        input: InputRecord<'_>,
+    ) -> Result<()> {
+        task.current = Some(RecordMetadata {
+            topic: topic.clone(),
+            partition: input.partition,
+            offset: input.offset,
+        });
+        let key = match input.key {
+            None => None,
+            Some(bytes) => match self.key_serde.deserialize(bytes) {
+                Ok(k) => Some(k),
+                Err(e) => return self.failed(task, Field::Key, e),
+            },
+        };
+        let value = match decode(&*self.value_serde, input.value) {
+            Ok(v) => v,
+            Err(e) => return self.failed(task, Field::Value, e),
+        };
+        let record = Record {
+            key,
+            value,
+            timestamp: input.timestamp,
+            headers: input.headers,
+        };
+        match self.children.as_slice() {
+            [] => Ok(()),
+            [only] => only.process(task, record),
+            [init @ .., last] => {
+                for c in init {
+                    c.process(task, record.clone())?;
+                }
+                last.process(task, record)
+            }
+        }
+    }
+}

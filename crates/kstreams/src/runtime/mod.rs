@@ -1,0 +1,44 @@
+//! Running topologies: tasks, the shared task step, partitioning.
+//!
+//! A [`Task`] is one subtopology instantiated for one partition. Its step (`process` one
+//! raw record, then punctuate) is the same under the test driver and the Kafka runtime;
+//! only the [`RecordCollector`] behind it differs.
+
+pub mod collector;
+pub(crate) mod context;
+mod metrics;
+pub mod partitioner;
+pub(crate) mod punctuation;
+mod task;
+
+pub use crate::processor::source::InputRecord;
+pub use collector::{OutgoingRecord, RecordCollector};
+pub use metrics::TaskMetrics;
+pub use task::{Task, TaskConfig};
+
+use std::fmt;
+
+/// Identifies a task: subtopology and partition. Prints as Kafka Streams does, `0_1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId {
+    /// The subtopology.
+    pub subtopology: u32,
+    /// The partition.
+    pub partition: u32,
+}
+
+impl TaskId {
+    /// A task id.
+    pub fn new(subtopology: u32, partition: u32) -> Self {
+        TaskId {
+            subtopology,
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.subtopology, self.partition)
+    }
+}

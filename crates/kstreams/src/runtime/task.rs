@@ -1,0 +1,245 @@
+//! The task step shared by every runtime.
+
+use super::collector::RecordCollector;
+use super::context::TaskContext;
+use super::metrics::TaskMetrics;
+use super::punctuation::Schedules;
+use super::TaskId;
+use crate::error::{Result, StreamsError, TopologyError};
+use crate::processor::node::Lifecycle;
+use crate::processor::source::{InputRecord, RawSource};
+use crate::processor::{DeserializationHandler, PunctuationType};
+use crate::state::{StoreHandle, StoreInit, StoreRegistry};
+use crate::topology::instantiate::{Instance, Instantiator};
+use crate::topology::Topology;
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Settings a task needs from its runtime.
+#[derive(Debug, Clone)]
+pub struct TaskConfig {
+    /// The application id: consumer group, and prefix of internal topics.
+    pub application_id: String,
+    /// What to do with records that fail to deserialize.
+    pub deserialization_handler: DeserializationHandler,
+    /// Directory for this task's persistent stores, if any.
+    pub task_dir: Option<PathBuf>,
+    /// Wall-clock time at creation, in milliseconds.
+    pub wall_clock_ms: i64,
+}
+
+impl TaskConfig {
+    /// Defaults for `application_id`: fail on bad input, no state directory, clock at 0.
+    pub fn new(application_id: impl Into<String>) -> Self {
+        TaskConfig {
+            application_id: application_id.into(),
+            deserialization_handler: DeserializationHandler::default(),
+            task_dir: None,
+            wall_clock_ms: 0,
+        }
+    }
+}
+
+struct Source {
+    topic: Arc<str>,
+    node: Box<dyn RawSource>,
+}
+
+/// One subtopology instantiated for one partition.
+///
+/// A task is driven from one thread: the test driver or a stream thread hands it records
+/// one at a time with [`Task::process`] and advances wall-clock time with
+/// [`Task::punctuate_wall_clock`].
+pub struct Task {
+    ctx: TaskContext,
+    sources: Vec<Source>,
+    lifecycles: Vec<Rc<RefCell<dyn Lifecycle>>>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.ctx.task_id)
+            .field(
+                "sources",
+                &self.sources.iter().map(|s| &s.topic).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Task {
+    pub(crate) fn new(
+        topology: &Topology,
+        id: TaskId,
+        config: &TaskConfig,
+        collector: Box<dyn RecordCollector>,
+    ) -> Result<Task> {
+        let sub = topology
+            .subtopologies
+            .get(id.subtopology as usize)
+            .ok_or_else(|| {
+                StreamsError::Topology(TopologyError::Invalid(format!(
+                    "task {id}: no subtopology {}",
+                    id.subtopology
+                )))
+            })?;
+        let app = config.application_id.as_str();
+        let defs: Vec<_> = sub.stores.iter().map(|&i| &topology.stores[i]).collect();
+        let stores = StoreRegistry::open(
+            &defs,
+            &StoreInit {
+                application_id: app,
+                task_id: id,
+                task_dir: config.task_dir.as_deref(),
+            },
+        )?;
+        let mut inst = Instantiator::new(topology, app, config.deserialization_handler);
+        let mut sources = Vec::new();
+        for (topic, node) in &sub.sources {
+            match inst.build(*node)? {
+                Instance::Source(src) => sources.push(Source {
+                    topic: topic.resolve(app).into(),
+                    node: src,
+                }),
+                Instance::Node(_) => {
+                    return Err(StreamsError::Topology(TopologyError::Invalid(format!(
+                        "source topic {} is not read by a source node",
+                        topic.name
+                    ))))
+                }
+            }
+        }
+        let lifecycles = std::mem::take(&mut inst.lifecycles);
+        let mut task = Task {
+            ctx: TaskContext {
+                task_id: id,
+                application_id: app.into(),
+                current: None,
+                stream_time: i64::MIN,
+                wall_clock_ms: config.wall_clock_ms,
+                collector,
+                stores,
+                schedules: Schedules::default(),
+                metrics: TaskMetrics::default(),
+            },
+            sources,
+            lifecycles,
+            closed: false,
+        };
+        for node in &task.lifecycles {
+            let mut node = node.borrow_mut();
+            if let Err(e) = node.init(&mut task.ctx) {
+                tracing::error!(task = %id, processor = node.name(), "processor init failed: {e}");
+                return Err(e);
+            }
+        }
+        Ok(task)
+    }
+
+    /// The task id.
+    pub fn id(&self) -> TaskId {
+        self.ctx.task_id
+    }
+
+    /// The resolved topics this task reads.
+    pub fn source_topics(&self) -> impl Iterator<Item = &str> {
+        self.sources.iter().map(|s| &*s.topic)
+    }
+
+    /// Processes one input record through the subtopology, then runs any stream-time
+    /// punctuation that became due.
+    pub fn process(&mut self, record: InputRecord<'_>) -> Result<()> {
+        let Some(src) = self.sources.iter_mut().find(|s| &*s.topic == record.topic) else {
+            return Err(StreamsError::UnknownTopic {
+                task: self.ctx.task_id.to_string(),
+                topic: record.topic.to_string(),
+            });
+        };
+        self.ctx.metrics.processed += 1;
+        if record.timestamp > self.ctx.stream_time {
+            self.ctx.stream_time = record.timestamp;
+        }
+        let topic = src.topic.clone();
+        let result = src.node.process_raw(&mut self.ctx, &topic, record);
+        self.ctx.current = None;
+        result?;
+        if self.ctx.schedules.any(PunctuationType::StreamTime) {
+            let now = self.ctx.stream_time;
+            self.run_due(PunctuationType::StreamTime, now)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the wall clock and runs wall-clock punctuation that became due.
+    pub fn punctuate_wall_clock(&mut self, now_ms: i64) -> Result<()> {
+        self.ctx.wall_clock_ms = now_ms;
+        self.run_due(PunctuationType::WallClockTime, now_ms)
+    }
+
+    fn run_due(&mut self, kind: PunctuationType, now: i64) -> Result<()> {
+        for (node, id) in self.ctx.schedules.due(kind, now) {
+            self.ctx.metrics.punctuations += 1;
+            let lifecycle = self.lifecycles[node].clone();
+            let result = lifecycle.borrow_mut().punctuate(&mut self.ctx, id, now);
+            result?;
+        }
+        Ok(())
+    }
+
+    /// The task's stream time (`i64::MIN` before the first record).
+    pub fn stream_time(&self) -> i64 {
+        self.ctx.stream_time
+    }
+
+    /// The task's counters.
+    pub fn metrics(&self) -> &TaskMetrics {
+        &self.ctx.metrics
+    }
+
+    /// This task's copy of a store.
+    pub fn store(&self, name: &str) -> Option<StoreHandle> {
+        self.ctx.stores.get(name).ok().cloned()
+    }
+
+    /// All of this task's stores.
+    pub fn stores(&self) -> impl Iterator<Item = &StoreHandle> {
+        self.ctx.stores.iter()
+    }
+
+    /// The collector, e.g. to flush a producer before committing.
+    pub fn collector_mut(&mut self) -> &mut dyn RecordCollector {
+        &mut *self.ctx.collector
+    }
+
+    /// Flushes the stores (the first half of a commit).
+    pub fn flush(&mut self) -> Result<()> {
+        self.ctx.stores.flush()?;
+        Ok(())
+    }
+
+    /// Closes processors and stores. Idempotent.
+    pub fn close(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        for node in &self.lifecycles {
+            node.borrow_mut().close();
+        }
+        self.ctx.stores.flush()?;
+        self.ctx.stores.close()?;
+        Ok(())
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::warn!(task = %self.ctx.task_id, "closing task on drop failed: {e}");
+        }
+    }
+}

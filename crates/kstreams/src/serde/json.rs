@@ -1,0 +1,55 @@
+use super::Serde;
+use crate::error::SerdeError;
+use std::marker::PhantomData;
+
+/// JSON through `serde_json`, for any `Serialize + DeserializeOwned` type.
+///
+/// ```
+/// use kstreams::serde::{JsonSerde, Serde};
+/// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+/// struct Account { id: String, balance: i64 }
+///
+/// let serde = JsonSerde::<Account>::new();
+/// let mut buf = Vec::new();
+/// serde.serialize(&Account { id: "a1".into(), balance: 5 }, &mut buf).unwrap();
+/// assert_eq!(buf, br#"{"id":"a1","balance":5}"#);
+/// assert!(serde.deserialize(b"{not json").is_err());
+/// ```
+pub struct JsonSerde<T>(PhantomData<fn() -> T>);
+
+impl<T> JsonSerde<T> {
+    /// A JSON serde for `T`.
+    pub fn new() -> Self {
+        JsonSerde(PhantomData)
+    }
+}
+
+impl<T> Default for JsonSerde<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for JsonSerde<T> {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+
+impl<T> std::fmt::Debug for JsonSerde<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JsonSerde<{}>", std::any::type_name::<T>())
+    }
+}
+
+impl<T> Serde<T> for JsonSerde<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    fn serialize(&self, value: &T, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        serde_json::to_writer(out, value).map_err(SerdeError::from)
+    }
+    fn deserialize(&self, bytes: &[u8]) -> Result<T, SerdeError> {
+        serde_json::from_slice(bytes).map_err(SerdeError::from)
+    }
+}

@@ -1,0 +1,156 @@
+//! Declaring stores: suppliers make engines, builders add serdes and logging.
+
+use super::{InMemoryKeyValueStore, KeyValueBytesStore};
+use crate::error::StoreError;
+use crate::runtime::TaskId;
+use crate::serde::{Serde, SharedSerde};
+use std::any::Any;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What a supplier gets when a task opens its copy of a store.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreInit<'a> {
+    /// The application id.
+    pub application_id: &'a str,
+    /// The task that owns this copy.
+    pub task_id: TaskId,
+    /// `state.dir/<application.id>/<task id>/`, for persistent engines; `None` under a
+    /// runtime without a state directory.
+    pub task_dir: Option<&'a Path>,
+}
+
+/// Makes one bytes store per task.
+pub trait KeyValueBytesStoreSupplier: Send + Sync + 'static {
+    /// The store name, unique in the topology.
+    fn name(&self) -> &str;
+    /// Opens the task's copy.
+    fn get(&self, init: &StoreInit<'_>) -> Result<Box<dyn KeyValueBytesStore>, StoreError>;
+    /// Whether the engine keeps data on disk.
+    fn persistent(&self) -> bool {
+        false
+    }
+}
+
+/// Supplies [`InMemoryKeyValueStore`]s.
+#[derive(Debug, Clone)]
+pub struct InMemoryStoreSupplier {
+    name: String,
+}
+
+impl KeyValueBytesStoreSupplier for InMemoryStoreSupplier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn get(&self, _init: &StoreInit<'_>) -> Result<Box<dyn KeyValueBytesStore>, StoreError> {
+        Ok(Box::new(InMemoryKeyValueStore::new(self.name.clone())))
+    }
+}
+
+/// Factory functions for store suppliers and builders, after Kafka Streams' `Stores`.
+///
+/// ```
+/// use kstreams::state::Stores;
+/// use kstreams::serde::{I64Serde, StringSerde};
+///
+/// let counts = Stores::key_value_store_builder(
+///     Stores::in_memory_key_value_store("counts"),
+///     StringSerde,
+///     I64Serde,
+/// );
+/// assert_eq!(counts.name(), "counts");
+/// ```
+#[derive(Debug)]
+pub struct Stores;
+
+impl Stores {
+    /// An in-memory key-value store supplier.
+    pub fn in_memory_key_value_store(name: impl Into<String>) -> InMemoryStoreSupplier {
+        InMemoryStoreSupplier { name: name.into() }
+    }
+
+    /// A builder for a plain key-value store with these serdes.
+    pub fn key_value_store_builder<K: 'static, V: 'static>(
+        supplier: impl KeyValueBytesStoreSupplier,
+        key_serde: impl Serde<K>,
+        value_serde: impl Serde<V>,
+    ) -> StoreBuilder<K, V> {
+        StoreBuilder {
+            supplier: Arc::new(supplier),
+            key_serde: Arc::new(key_serde),
+            value_serde: Arc::new(value_serde),
+            logging: true,
+            timestamped: false,
+        }
+    }
+
+    /// A builder for a store whose values carry the timestamp of their last update, as the
+    /// DSL's table and aggregation stores do.
+    pub fn timestamped_key_value_store_builder<K: 'static, V: 'static>(
+        supplier: impl KeyValueBytesStoreSupplier,
+        key_serde: impl Serde<K>,
+        value_serde: impl Serde<V>,
+    ) -> StoreBuilder<K, V> {
+        let mut b = Self::key_value_store_builder(supplier, key_serde, value_serde);
+        b.timestamped = true;
+        b
+    }
+}
+
+/// A store declaration: engine supplier, serdes and logging. Add it to a topology with
+/// [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store).
+#[must_use]
+pub struct StoreBuilder<K, V> {
+    pub(crate) supplier: Arc<dyn KeyValueBytesStoreSupplier>,
+    pub(crate) key_serde: SharedSerde<K>,
+    pub(crate) value_serde: SharedSerde<V>,
+    pub(crate) logging: bool,
+    pub(crate) timestamped: bool,
+}
+
+impl<K: 'static, V: 'static> StoreBuilder<K, V> {
+    /// The store name.
+    pub fn name(&self) -> &str {
+        self.supplier.name()
+    }
+    /// Turns off the changelog topic: the store is then not fault-tolerant.
+    pub fn with_logging_disabled(mut self) -> Self {
+        self.logging = false;
+        self
+    }
+    /// Turns the changelog topic on (the default).
+    pub fn with_logging_enabled(mut self) -> Self {
+        self.logging = true;
+        self
+    }
+
+    pub(crate) fn into_def(self) -> StoreDef {
+        StoreDef {
+            name: self.supplier.name().to_string(),
+            supplier: self.supplier,
+            serdes: Arc::new(StoreSerdes {
+                key: self.key_serde,
+                value: self.value_serde,
+            }),
+            logging: self.logging,
+            timestamped: self.timestamped,
+        }
+    }
+}
+
+/// Serdes of a store, kept behind `Any` in the untyped topology and recovered once when a
+/// processor asks for its typed view.
+pub(crate) struct StoreSerdes<K, V> {
+    pub(crate) key: SharedSerde<K>,
+    pub(crate) value: SharedSerde<V>,
+}
+
+/// A store as the untyped topology keeps it.
+#[derive(Clone)]
+pub(crate) struct StoreDef {
+    pub(crate) name: String,
+    pub(crate) supplier: Arc<dyn KeyValueBytesStoreSupplier>,
+    pub(crate) serdes: Arc<dyn Any + Send + Sync>,
+    pub(crate) logging: bool,
+    pub(crate) timestamped: bool,
+}

@@ -1,0 +1,76 @@
+//! State stores.
+//!
+//! Engines store bytes ([`KeyValueBytesStore`]); processors use typed views
+//! ([`KeyValueStore`], [`TimestampedKeyValueStore`]) that run the store's serdes. Keys are
+//! ordered by their serialized bytes, unsigned and lexicographic, as in Kafka Streams, so
+//! range scans follow the key serde's byte order.
+//!
+//! A store is declared once in the topology ([`StoreBuilder`]) and instantiated per task:
+//! each task owns its own copy for its partition. Stores are changelogged by default to
+//! `<application.id>-<store>-changelog`; the topology lists those topics so that the runtime
+//! can create and restore them.
+//!
+//! ```
+//! use kstreams::state::{KeyValueBytesStore, InMemoryKeyValueStore};
+//! use std::ops::Bound;
+//!
+//! let mut store = InMemoryKeyValueStore::new("s");
+//! store.put(b"b", b"2").unwrap();
+//! store.put(b"a", b"1").unwrap();
+//! let keys: Vec<_> = store
+//!     .range(Bound::Unbounded, Bound::Unbounded)
+//!     .map(|kv| kv.unwrap().0)
+//!     .collect();
+//! assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec()]);
+//! ```
+
+mod builder;
+mod memory;
+mod registry;
+mod typed;
+
+pub(crate) use builder::StoreDef;
+pub use builder::{
+    InMemoryStoreSupplier, KeyValueBytesStoreSupplier, StoreBuilder, StoreInit, Stores,
+};
+pub use memory::InMemoryKeyValueStore;
+pub use registry::StoreHandle;
+pub(crate) use registry::StoreRegistry;
+pub use typed::{
+    KeyValueStore, ReadOnlyKeyValueStore, TimestampedKeyValueStore, ValueAndTimestamp,
+};
+
+use crate::error::StoreError;
+use std::ops::Bound;
+
+/// Iterator over key-value pairs of a bytes store, in key order.
+pub type KeyValueIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;
+
+/// A key-value storage engine over bytes. Implemented by the in-memory engine here and by
+/// persistent engines; wrappers (change logging, caching, metrics) implement it too.
+pub trait KeyValueBytesStore: Send {
+    /// Store name.
+    fn name(&self) -> &str;
+    /// The value of `key`, if present.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Inserts or replaces.
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key`, returning the old value.
+    fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Pairs with keys within the bounds, ascending.
+    fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_>;
+    /// Number of entries, possibly approximate for persistent engines.
+    fn approximate_num_entries(&self) -> u64;
+    /// Makes writes durable (no-op in memory).
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Releases resources. Later calls may fail with [`StoreError::Closed`].
+    fn close(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Whether the data survives a restart of the process.
+    fn persistent(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,171 @@
+//! The untyped processing graph: nodes, subtopologies, internal topics, stores.
+//!
+//! [`StreamsBuilder::build`](crate::StreamsBuilder::build) produces a [`Topology`]. It is
+//! immutable, `Send + Sync`, and shared by every task: a task instantiates one subtopology
+//! for one partition.
+
+mod compile;
+mod describe;
+pub(crate) mod graph;
+pub(crate) mod instantiate;
+
+pub use describe::{NodeDescription, SubtopologyDescription, TopologyDescription};
+
+use crate::error::Result;
+use crate::runtime::collector::RecordCollector;
+use crate::runtime::{Task, TaskConfig, TaskId};
+use crate::state::StoreDef;
+use graph::{GraphNode, NodeId, RepartitionDef, TopicName};
+use std::collections::BTreeMap;
+
+/// A group of nodes connected by edges or shared stores. Repartition topics cut a topology
+/// into subtopologies; each runs as its own tasks, one per partition.
+#[derive(Debug, Clone)]
+pub(crate) struct Subtopology {
+    pub(crate) id: u32,
+    pub(crate) nodes: Vec<NodeId>,
+    /// Source topics and the source node reading each.
+    pub(crate) sources: Vec<(TopicName, NodeId)>,
+    /// Indexes into `Topology::stores`.
+    pub(crate) stores: Vec<usize>,
+}
+
+/// An internal topic the application needs created before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InternalTopic {
+    /// Full name, with the application-id prefix.
+    pub name: String,
+    /// Partition count; for repartition topics without a fixed count, derived from the
+    /// upstream source topics.
+    pub partitions: u32,
+    /// `true` for changelogs (compacted), `false` for repartition topics.
+    pub compacted: bool,
+}
+
+/// A compiled topology.
+pub struct Topology {
+    pub(crate) nodes: Vec<GraphNode>,
+    pub(crate) children: Vec<Vec<NodeId>>,
+    pub(crate) stores: Vec<StoreDef>,
+    pub(crate) subtopologies: Vec<Subtopology>,
+    pub(crate) repartitions: Vec<RepartitionDef>,
+    /// Groups of topics whose partition counts must match.
+    pub(crate) copartition: Vec<Vec<TopicName>>,
+}
+
+impl std::fmt::Debug for Topology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.describe())
+    }
+}
+
+impl Topology {
+    /// The topology in the shape of Kafka Streams' `TopologyDescription`.
+    pub fn describe(&self) -> TopologyDescription {
+        describe::describe(self)
+    }
+
+    /// Number of subtopologies.
+    pub fn subtopology_count(&self) -> u32 {
+        self.subtopologies.len() as u32
+    }
+
+    /// The topics a subtopology reads, resolved for `application_id`.
+    pub fn source_topics(&self, subtopology: u32, application_id: &str) -> Vec<String> {
+        self.subtopologies
+            .get(subtopology as usize)
+            .map(|s| {
+                s.sources
+                    .iter()
+                    .map(|(t, _)| t.resolve(application_id))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The user (non-internal) topics the topology reads.
+    pub fn external_source_topics(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .subtopologies
+            .iter()
+            .flat_map(|s| s.sources.iter())
+            .filter(|(t, _)| !t.internal)
+            .map(|(t, _)| t.name.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Groups of resolved topic names that must have the same partition count
+    /// (co-partitioning for joins).
+    pub fn copartition_groups(&self, application_id: &str) -> Vec<Vec<String>> {
+        self.copartition
+            .iter()
+            .map(|g| g.iter().map(|t| t.resolve(application_id)).collect())
+            .collect()
+    }
+
+    /// Partition count of every subtopology: the maximum over its source topics, where
+    /// `partitions_of` knows the external topics and internal ones follow from upstream.
+    pub fn partition_counts(
+        &self,
+        application_id: &str,
+        partitions_of: &dyn Fn(&str) -> Option<u32>,
+    ) -> Result<Vec<u32>> {
+        compile::partition_counts(self, application_id, partitions_of)
+    }
+
+    /// Repartition and changelog topics to create, with their partition counts.
+    pub fn internal_topics(
+        &self,
+        application_id: &str,
+        partitions_of: &dyn Fn(&str) -> Option<u32>,
+    ) -> Result<Vec<InternalTopic>> {
+        let counts = self.partition_counts(application_id, partitions_of)?;
+        let mut out = BTreeMap::new();
+        for (sub, n) in self.subtopologies.iter().zip(&counts) {
+            for (topic, _) in sub.sources.iter().filter(|(t, _)| t.internal) {
+                out.insert(
+                    topic.resolve(application_id),
+                    InternalTopic {
+                        name: topic.resolve(application_id),
+                        partitions: *n,
+                        compacted: false,
+                    },
+                );
+            }
+            for &s in &sub.stores {
+                let def = &self.stores[s];
+                if def.logging {
+                    let name = changelog_topic(application_id, &def.name);
+                    out.insert(
+                        name.clone(),
+                        InternalTopic {
+                            name,
+                            partitions: *n,
+                            compacted: true,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
+    /// Creates the task for one partition of one subtopology. The same task code runs under
+    /// the test driver and the Kafka runtime.
+    pub fn create_task(
+        &self,
+        id: TaskId,
+        config: &TaskConfig,
+        collector: Box<dyn RecordCollector>,
+    ) -> Result<Task> {
+        Task::new(self, id, config, collector)
+    }
+}
+
+/// `<application.id>-<store>-changelog`, as in Kafka Streams.
+pub fn changelog_topic(application_id: &str, store: &str) -> String {
+    format!("{application_id}-{store}-changelog")
+}

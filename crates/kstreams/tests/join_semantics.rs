@@ -1,0 +1,255 @@
+//! The join result tables of the Kafka documentation ("Kafka Streams Join Semantics"),
+//! input by input. All records share one key; `None` input is a null value (a tombstone
+//! for tables), and a `None` output is a tombstone.
+
+use kstreams::serde::{Nullable, StringSerde};
+use kstreams::{Consumed, Materialized, Produced, StreamsBuilder};
+use kstreams_testkit::TestDriver;
+
+/// (timestamp, left input, right input): exactly one side is `Some(..)` per row; the inner
+/// `Option` is the value, `None` meaning null.
+type Step = (
+    i64,
+    Option<Option<&'static str>>,
+    Option<Option<&'static str>>,
+);
+
+const STEPS: [Step; 15] = [
+    (1, Some(None), None),
+    (2, None, Some(None)),
+    (3, Some(Some("A")), None),
+    (4, None, Some(Some("a"))),
+    (5, Some(Some("B")), None),
+    (6, None, Some(Some("b"))),
+    (7, Some(None), None),
+    (8, None, Some(None)),
+    (9, Some(Some("C")), None),
+    (10, None, Some(Some("c"))),
+    (11, None, Some(None)),
+    (12, Some(None), None),
+    (13, None, Some(None)),
+    (14, None, Some(Some("d"))),
+    (15, Some(Some("D")), None),
+];
+
+fn joined(l: Option<&str>, r: Option<&str>) -> String {
+    format!("{} - {}", l.unwrap_or("null"), r.unwrap_or("null"))
+}
+
+/// Runs the steps and returns, per step, the outputs it produced.
+fn run(driver: &TestDriver, left: &str, right: &str) -> Vec<Vec<Option<String>>> {
+    let l = driver.input_topic(left, StringSerde, Nullable(StringSerde));
+    let r = driver.input_topic(right, StringSerde, Nullable(StringSerde));
+    let out = driver.output_topic("out", StringSerde, Nullable(StringSerde));
+    let key = || "k".to_string();
+    STEPS
+        .iter()
+        .map(|(ts, lv, rv)| {
+            if let Some(v) = lv {
+                l.pipe_input_at(key(), v.map(str::to_string), *ts).unwrap();
+            }
+            if let Some(v) = rv {
+                r.pipe_input_at(key(), v.map(str::to_string), *ts).unwrap();
+            }
+            out.read_values()
+        })
+        .collect()
+}
+
+fn expect(rows: &[(i64, &[Option<&str>])]) -> Vec<Vec<Option<String>>> {
+    (1..=15)
+        .map(|ts| {
+            rows.iter()
+                .find(|(t, _)| *t == ts)
+                .map(|(_, outs)| outs.iter().map(|o| o.map(str::to_string)).collect())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn stream_table(left_join: bool) -> Vec<Vec<Option<String>>> {
+    let builder = StreamsBuilder::new();
+    let table = builder.table(
+        "right",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::named("right-store"),
+    );
+    // Stream records with a null value do not join (Kafka ignores them); the stream's
+    // nullable value type makes that explicit.
+    let stream = builder
+        .stream("left", Consumed::with(StringSerde, Nullable(StringSerde)))
+        .flat_map_values(|v| v);
+    let result = if left_join {
+        stream.left_join(&table, |l: &String, r: Option<&String>| {
+            Some(joined(Some(l), r.map(String::as_str)))
+        })
+    } else {
+        stream.join(&table, |l: &String, r: &String| {
+            Some(joined(Some(l), Some(r)))
+        })
+    };
+    result.to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+    let driver = TestDriver::builder(builder.build().unwrap())
+        .default_partitions(2)
+        .build()
+        .unwrap();
+    run(&driver, "left", "right")
+}
+
+#[test]
+fn kstream_ktable_inner_join() {
+    assert_eq!(
+        stream_table(false),
+        expect(&[(5, &[Some("B - a")]), (15, &[Some("D - d")])])
+    );
+}
+
+#[test]
+fn kstream_ktable_left_join() {
+    assert_eq!(
+        stream_table(true),
+        expect(&[
+            (3, &[Some("A - null")]),
+            (5, &[Some("B - a")]),
+            (9, &[Some("C - null")]),
+            (15, &[Some("D - d")]),
+        ])
+    );
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Inner,
+    Left,
+    Outer,
+}
+
+fn table_table(kind: Kind) -> Vec<Vec<Option<String>>> {
+    let builder = StreamsBuilder::new();
+    let consumed = || Consumed::with(StringSerde, StringSerde);
+    let left = builder.table("left", consumed(), Materialized::named("left-store"));
+    let right = builder.table("right", consumed(), Materialized::named("right-store"));
+    let result = match kind {
+        Kind::Inner => left.join(&right, |l: &String, r: &String| joined(Some(l), Some(r))),
+        Kind::Left => left.left_join(&right, |l: &String, r: Option<&String>| {
+            joined(Some(l), r.map(String::as_str))
+        }),
+        Kind::Outer => left.outer_join(&right, |l: Option<&String>, r: Option<&String>| {
+            joined(l.map(String::as_str), r.map(String::as_str))
+        }),
+    };
+    result
+        .to_stream()
+        .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+    let driver = TestDriver::builder(builder.build().unwrap())
+        .default_partitions(3)
+        .build()
+        .unwrap();
+    run(&driver, "left", "right")
+}
+
+#[test]
+fn ktable_ktable_inner_join() {
+    assert_eq!(
+        table_table(Kind::Inner),
+        expect(&[
+            (4, &[Some("A - a")]),
+            (5, &[Some("B - a")]),
+            (6, &[Some("B - b")]),
+            (7, &[None]),
+            (10, &[Some("C - c")]),
+            (11, &[None]),
+            (15, &[Some("D - d")]),
+        ])
+    );
+}
+
+#[test]
+fn ktable_ktable_left_join() {
+    assert_eq!(
+        table_table(Kind::Left),
+        expect(&[
+            (3, &[Some("A - null")]),
+            (4, &[Some("A - a")]),
+            (5, &[Some("B - a")]),
+            (6, &[Some("B - b")]),
+            (7, &[None]),
+            (9, &[Some("C - null")]),
+            (10, &[Some("C - c")]),
+            (11, &[Some("C - null")]),
+            (12, &[None]),
+            (15, &[Some("D - d")]),
+        ])
+    );
+}
+
+#[test]
+fn ktable_ktable_outer_join() {
+    assert_eq!(
+        table_table(Kind::Outer),
+        expect(&[
+            (3, &[Some("A - null")]),
+            (4, &[Some("A - a")]),
+            (5, &[Some("B - a")]),
+            (6, &[Some("B - b")]),
+            (7, &[Some("null - b")]),
+            (8, &[None]),
+            (9, &[Some("C - null")]),
+            (10, &[Some("C - c")]),
+            (11, &[Some("C - null")]),
+            (12, &[None]),
+            (14, &[Some("null - d")]),
+            (15, &[Some("D - d")]),
+        ])
+    );
+}
+
+#[test]
+fn join_result_timestamp_is_the_larger_input_timestamp() {
+    let builder = StreamsBuilder::new();
+    let consumed = || Consumed::with(StringSerde, StringSerde);
+    let left = builder.table("left", consumed(), Materialized::named("l"));
+    let right = builder.table("right", consumed(), Materialized::named("r"));
+    left.join(&right, |l: &String, r: &String| format!("{l}{r}"))
+        .to_stream()
+        .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
+    let driver = TestDriver::new(builder.build().unwrap()).unwrap();
+    driver
+        .input_topic("right", StringSerde, StringSerde)
+        .pipe_input_at("k".into(), "r".into(), 50)
+        .unwrap();
+    driver
+        .input_topic("left", StringSerde, StringSerde)
+        .pipe_input_at("k".into(), "l".into(), 20)
+        .unwrap();
+    let out = driver
+        .output_topic("out", StringSerde, Nullable(StringSerde))
+        .read_records();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].timestamp, 50);
+}
+
+#[test]
+fn mismatched_partition_counts_of_joined_topics_are_rejected() {
+    let builder = StreamsBuilder::new();
+    let table = builder.table(
+        "right",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::named("t"),
+    );
+    builder
+        .stream("left", Consumed::with(StringSerde, StringSerde))
+        .join(&table, |a: &String, b: &String| format!("{a}{b}"))
+        .to("out", Produced::with(StringSerde, StringSerde));
+    let err = TestDriver::builder(builder.build().unwrap())
+        .partitions("left", 2)
+        .partitions("right", 3)
+        .build()
+        .err()
+        .expect("co-partitioning violation must be an error");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("co-partitioned") && msg.contains("left") && msg.contains("right"),
+        "{msg}"
+    );
+}

@@ -1,0 +1,188 @@
+//! The Processor API: stores, punctuation on stream time and wall-clock time, record
+//! metadata and headers.
+
+use kstreams::processor::{
+    Headers, Processor, ProcessorContext, PunctuationType, PunctuatorId, Record,
+};
+use kstreams::serde::{I64Serde, StringSerde};
+use kstreams::state::{KeyValueStore, Stores};
+use kstreams::{Consumed, Produced, Result, StreamsBuilder};
+use kstreams_testkit::TestDriver;
+use std::time::Duration;
+
+/// Sums values per key in a store; every 10 ms of stream time emits all sums, and every
+/// second of wall-clock time emits a heartbeat.
+#[derive(Default)]
+struct Summer {
+    store: Option<KeyValueStore<String, i64>>,
+    stream_tick: Option<PunctuatorId>,
+}
+
+impl Processor<String, i64, String, String> for Summer {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, String>) -> Result<()> {
+        self.store = Some(ctx.key_value_store("sums")?);
+        self.stream_tick =
+            Some(ctx.schedule(Duration::from_millis(10), PunctuationType::StreamTime));
+        ctx.schedule(Duration::from_secs(1), PunctuationType::WallClockTime);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, i64>,
+    ) -> Result<()> {
+        let Some(key) = r.key.clone() else {
+            return Err(ctx.error("keyless record"));
+        };
+        let store = self
+            .store
+            .as_mut()
+            .ok_or_else(|| ctx.error("not initialized"))?;
+        let sum = store.get(&key)?.unwrap_or(0) + r.value;
+        store.put(&key, &sum)?;
+        let meta = ctx.record_metadata().expect("processing a record").clone();
+        let trace = r
+            .headers
+            .last("trace")
+            .and_then(|h| h.value.clone())
+            .unwrap_or_default();
+        ctx.forward(r.with_value(format!(
+            "{}@{}/{}/{} trace={}",
+            sum,
+            meta.topic,
+            meta.partition,
+            meta.offset,
+            String::from_utf8_lossy(&trace)
+        )))
+    }
+
+    fn punctuate(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        id: PunctuatorId,
+        ts: i64,
+    ) -> Result<()> {
+        if Some(id) == self.stream_tick {
+            let all = self
+                .store
+                .as_ref()
+                .map(|s| s.all())
+                .transpose()?
+                .unwrap_or_default();
+            for (k, v) in all {
+                ctx.forward(Record::new(
+                    Some(k),
+                    format!("sum={v} at stream time {ts}"),
+                    ts,
+                ))?;
+            }
+        } else {
+            ctx.forward(Record::new(None, format!("heartbeat {ts}"), ts))?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn processor_with_store_punctuation_and_metadata() {
+    let builder = StreamsBuilder::new();
+    builder.add_state_store(Stores::key_value_store_builder(
+        Stores::in_memory_key_value_store("sums"),
+        StringSerde,
+        I64Serde,
+    ));
+    builder
+        .stream("in", Consumed::with(StringSerde, I64Serde))
+        .process(Summer::default, &["sums"])
+        .to("out", Produced::with(StringSerde, StringSerde));
+    let driver = TestDriver::builder(builder.build().unwrap())
+        .wall_clock_ms(1_000)
+        .build()
+        .unwrap();
+    let input = driver.input_topic("in", StringSerde, I64Serde);
+    let out = driver.output_topic("out", StringSerde, StringSerde);
+
+    let mut headers = Headers::new();
+    headers.add("trace", Some(b"t-1".to_vec()));
+    input
+        .pipe_with_headers(Some("a".into()), 5, 3, headers)
+        .unwrap();
+    assert_eq!(
+        out.read_values(),
+        vec![
+            "5@in/0/0 trace=t-1".to_string(),
+            // stream-time punctuation is aligned to 0 and fires as soon as data arrives
+            "sum=5 at stream time 3".to_string(),
+        ]
+    );
+    input.pipe_input_at("a".into(), 2, 7).unwrap();
+    input.pipe_input_at("b".into(), 1, 9).unwrap();
+    assert_eq!(
+        out.read_values(),
+        vec!["7@in/0/1 trace=", "1@in/0/2 trace="]
+    );
+    // stream time jumps from 9 to 35: one punctuation, not three
+    input.pipe_input_at("b".into(), 1, 35).unwrap();
+    assert_eq!(
+        out.read_values(),
+        vec![
+            "2@in/0/3 trace=",
+            "sum=7 at stream time 35",
+            "sum=2 at stream time 35"
+        ]
+    );
+    // out-of-order record: stream time stays at 35, nothing due
+    input.pipe_input_at("a".into(), 1, 12).unwrap();
+    assert_eq!(out.read_values(), vec!["8@in/0/4 trace="]);
+
+    driver
+        .advance_wall_clock_time(Duration::from_millis(999))
+        .unwrap();
+    assert!(out.read_values().is_empty());
+    driver
+        .advance_wall_clock_time(Duration::from_millis(1))
+        .unwrap();
+    assert_eq!(out.read_values(), vec!["heartbeat 2000"]);
+    assert!(driver.metrics().punctuations >= 3);
+}
+
+#[test]
+fn processor_errors_name_the_processor_and_the_record() {
+    let builder = StreamsBuilder::new();
+    builder.add_state_store(Stores::key_value_store_builder(
+        Stores::in_memory_key_value_store("sums"),
+        StringSerde,
+        I64Serde,
+    ));
+    builder
+        .stream("in", Consumed::with(StringSerde, I64Serde))
+        .process(Summer::default, &["sums"])
+        .to("out", Produced::with(StringSerde, StringSerde));
+    let driver = TestDriver::new(builder.build().unwrap()).unwrap();
+    let input = driver.input_topic("in", StringSerde, I64Serde);
+    input.pipe_input_at("a".into(), 1, 0).unwrap();
+    let err = input.pipe_keyless(1).unwrap_err().to_string();
+    assert!(err.contains("KSTREAM-PROCESSOR-"), "{err}");
+    assert!(err.contains("topic in, partition 0, offset 1"), "{err}");
+    assert!(err.contains("keyless record"), "{err}");
+}
+
+#[test]
+fn a_processor_cannot_reach_a_store_it_is_not_connected_to() {
+    let builder = StreamsBuilder::new();
+    builder.add_state_store(Stores::key_value_store_builder(
+        Stores::in_memory_key_value_store("sums"),
+        StringSerde,
+        I64Serde,
+    ));
+    builder
+        .stream("in", Consumed::with(StringSerde, I64Serde))
+        .process(Summer::default, &[])
+        .to("out", Produced::with(StringSerde, StringSerde));
+    let err = TestDriver::new(builder.build().unwrap())
+        .err()
+        .expect("init must fail")
+        .to_string();
+    assert!(err.contains("sums"), "{err}");
+}

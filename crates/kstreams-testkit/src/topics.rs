@@ -218,7 +218,7 @@ impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
         };
         let value = match &r.value {
             Some(b) => self.value_serde.deserialize(b),
-            None => self.value_serde.from_null(),
+            None => self.value_serde.null_value(),
         };
         Some(match value {
             Ok(value) => Ok(TestRecord {

@@ -63,8 +63,7 @@ fn ktable_group_by_aggregate_equals_recomputation() {
         let mut truth: BTreeMap<String, i64> = BTreeMap::new();
         let ops = 20 + rng.below(200);
         for i in 0..ops {
-            let key =
-                format!("{}", "k".repeat(1 + rng.below(5) as usize)) + &rng.below(8).to_string();
+            let key = "k".repeat(1 + rng.below(5) as usize) + &rng.below(8).to_string();
             if rng.below(5) == 0 {
                 input.pipe_input_at(key.clone(), None, i as i64).unwrap();
                 truth.remove(&key);

@@ -12,6 +12,12 @@ pub(crate) trait ValueGetter<K, V> {
     fn get(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, StoreError>;
 }
 
+/// Maps a looked-up value; `None` means the row is absent from the derived table.
+pub(crate) type MapFn<K, V, V2> = Arc<dyn Fn(&K, V) -> Option<V2> + Send + Sync>;
+
+/// `joiner(left, right)`, `None` when the join kind has no row for that pair.
+pub(crate) type Joiner<L, R, VR> = Arc<dyn Fn(Option<&L>, Option<&R>) -> Option<VR> + Send + Sync>;
+
 type Make<K, V> =
     dyn Fn(&StoreRegistry) -> Result<Box<dyn ValueGetter<K, V>>, StoreError> + Send + Sync;
 
@@ -41,7 +47,7 @@ impl<K: 'static, V: 'static> ValueGetter<K, V> for StoreGetter<K, V> {
 
 struct Mapped<K, V, V2> {
     parent: Box<dyn ValueGetter<K, V>>,
-    f: Arc<dyn Fn(&K, V) -> Option<V2> + Send + Sync>,
+    f: MapFn<K, V, V2>,
 }
 
 impl<K, V, V2> ValueGetter<K, V2> for Mapped<K, V, V2> {
@@ -70,10 +76,7 @@ impl<K: 'static, V: 'static> GetterSupplier<K, V> {
     }
 
     /// Applies `f` to what the parent finds; `None` from `f` means absent.
-    pub(crate) fn map<V2: 'static>(
-        &self,
-        f: Arc<dyn Fn(&K, V) -> Option<V2> + Send + Sync>,
-    ) -> GetterSupplier<K, V2> {
+    pub(crate) fn map<V2: 'static>(&self, f: MapFn<K, V, V2>) -> GetterSupplier<K, V2> {
         let parent = self.make.clone();
         GetterSupplier {
             stores: self.stores.clone(),
@@ -90,7 +93,7 @@ impl<K: 'static, V: 'static> GetterSupplier<K, V> {
 struct Joined<K, L, R, VR> {
     left: Box<dyn ValueGetter<K, L>>,
     right: Box<dyn ValueGetter<K, R>>,
-    joiner: Arc<dyn Fn(Option<&L>, Option<&R>) -> Option<VR> + Send + Sync>,
+    joiner: Joiner<L, R, VR>,
 }
 
 impl<K, L, R, VR> ValueGetter<K, VR> for Joined<K, L, R, VR> {
@@ -116,7 +119,7 @@ impl<K, L, R, VR> ValueGetter<K, VR> for Joined<K, L, R, VR> {
 pub(crate) fn joined<K: 'static, L: 'static, R: 'static, VR: 'static>(
     left: &GetterSupplier<K, L>,
     right: &GetterSupplier<K, R>,
-    joiner: Arc<dyn Fn(Option<&L>, Option<&R>) -> Option<VR> + Send + Sync>,
+    joiner: Joiner<L, R, VR>,
 ) -> GetterSupplier<K, VR> {
     let (lm, rm) = (left.make.clone(), right.make.clone());
     let mut stores = left.stores.clone();

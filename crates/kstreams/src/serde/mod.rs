@@ -6,7 +6,7 @@
 //! topics.
 //!
 //! Kafka's null is not a value of `String` or `i64`. A serde says how its type represents
-//! null: by default it cannot ([`Serde::from_null`] fails), and [`Nullable`] maps null to
+//! null: by default it cannot ([`Serde::null_value`] fails), and [`Nullable`] maps null to
 //! `None`. Keys are nullable at the record level instead (`Record::key` is an `Option`),
 //! because Kafka Streams gives null keys a meaning of their own: aggregations and joins
 //! skip them.
@@ -18,7 +18,7 @@
 //! I64Serde.serialize(&42, &mut buf).unwrap();
 //! assert_eq!(buf, 42i64.to_be_bytes());
 //! assert_eq!(StringSerde.deserialize(b"abc").unwrap(), "abc");
-//! assert_eq!(Nullable(I64Serde).from_null().unwrap(), None);
+//! assert_eq!(Nullable(I64Serde).null_value().unwrap(), None);
 //! ```
 
 mod change;
@@ -45,7 +45,7 @@ pub trait Serde<T>: Send + Sync + 'static {
     fn deserialize(&self, bytes: &[u8]) -> Result<T, SerdeError>;
 
     /// The value Kafka's null decodes to. By default null is not a value of `T`.
-    fn from_null(&self) -> Result<T, SerdeError> {
+    fn null_value(&self) -> Result<T, SerdeError> {
         Err(SerdeError::UnexpectedNull {
             expected: std::any::type_name::<T>(),
         })
@@ -67,8 +67,8 @@ impl<T, S: Serde<T> + ?Sized> Serde<T> for Arc<S> {
     fn deserialize(&self, bytes: &[u8]) -> Result<T, SerdeError> {
         (**self).deserialize(bytes)
     }
-    fn from_null(&self) -> Result<T, SerdeError> {
-        (**self).from_null()
+    fn null_value(&self) -> Result<T, SerdeError> {
+        (**self).null_value()
     }
     fn is_null(&self, value: &T) -> bool {
         (**self).is_null(value)
@@ -82,7 +82,7 @@ pub(crate) fn decode<T: 'static>(
 ) -> Result<T, SerdeError> {
     match bytes {
         Some(b) => serde.deserialize(b),
-        None => serde.from_null(),
+        None => serde.null_value(),
     }
 }
 

@@ -23,7 +23,7 @@ impl<T, S: Serde<T>> Serde<Option<T>> for Nullable<S> {
     fn deserialize(&self, bytes: &[u8]) -> Result<Option<T>, SerdeError> {
         self.0.deserialize(bytes).map(Some)
     }
-    fn from_null(&self) -> Result<Option<T>, SerdeError> {
+    fn null_value(&self) -> Result<Option<T>, SerdeError> {
         Ok(None)
     }
     fn is_null(&self, value: &Option<T>) -> bool {

@@ -50,7 +50,7 @@ impl Serde<()> for UnitSerde {
     fn deserialize(&self, _bytes: &[u8]) -> Result<(), SerdeError> {
         Ok(())
     }
-    fn from_null(&self) -> Result<(), SerdeError> {
+    fn null_value(&self) -> Result<(), SerdeError> {
         Ok(())
     }
     fn is_null(&self, _value: &()) -> bool {
@@ -122,7 +122,7 @@ mod tests {
     fn wrong_width_is_an_error_not_a_panic() {
         let err = I64Serde.deserialize(&[1, 2, 3]).unwrap_err();
         assert!(err.to_string().contains("expected 8 bytes, got 3"), "{err}");
-        assert!(I32Serde.from_null().is_err());
+        assert!(I32Serde.null_value().is_err());
     }
 
     #[test]

@@ -4,11 +4,11 @@
 //! value and emits the change of the join result. Which lookups emit follows Kafka Streams'
 //! `KTableKTable{Inner,Left,Outer}Join` and the result tables in the Kafka documentation.
 
+pub(crate) use crate::dsl::getter::Joiner;
 use crate::dsl::getter::{GetterSupplier, ValueGetter};
 use crate::error::Result;
 use crate::processor::{Change, Processor, ProcessorContext, Record};
 use crate::state::ValueAndTimestamp;
-use std::sync::Arc;
 
 /// Which rows of the join exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,9 +17,6 @@ pub(crate) enum JoinKind {
     Left,
     Outer,
 }
-
-/// `joiner(left, right)`, `None` when the join kind has no row for that pair.
-pub(crate) type Joiner<L, R, VR> = Arc<dyn Fn(Option<&L>, Option<&R>) -> Option<VR> + Send + Sync>;
 
 /// Processes changes of the left table.
 pub(crate) struct LeftSide<K, L, R, VR> {

@@ -1,0 +1,113 @@
+//! In-process throughput through the task path: source deserialization, processors, sink
+//! serialization, on one thread (one core). No broker; the collector only counts.
+//!
+//! Run: `cargo run --release -p kstreams-bench --bin task_path [records]`
+
+use kstreams::processor::Headers;
+use kstreams::runtime::{InputRecord, Task, TaskConfig, TaskId};
+use kstreams::serde::{I64Serde, Nullable, StringSerde};
+use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
+use kstreams_bench::{CountingCollector, Rng};
+use std::time::Instant;
+
+struct Input {
+    keys: Vec<Vec<u8>>,
+    values: Vec<Vec<u8>>,
+}
+
+fn inputs(n: usize, distinct_keys: u64, seed: u64) -> Input {
+    let mut rng = Rng(seed);
+    let words = [
+        "alpha", "kafka", "stream", "record", "customer", "rust", "event", "table",
+    ];
+    let mut keys = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r = rng.next_u64();
+        keys.push(format!("customer-{:06}", r % distinct_keys).into_bytes());
+        let w1 = words[(r >> 20) as usize % words.len()];
+        let w2 = words[(r >> 30) as usize % words.len()];
+        values.push(format!("{w1} {w2} {:08}", r >> 40).into_bytes());
+    }
+    Input { keys, values }
+}
+
+fn run(name: &str, topology: &Topology, input: &Input, rounds: usize) {
+    let mut best = f64::MAX;
+    let mut sent = 0;
+    for _ in 0..rounds {
+        let mut task: Task = topology
+            .create_task(
+                TaskId::new(0, 0),
+                &TaskConfig::new("bench"),
+                Box::new(CountingCollector::default()),
+            )
+            .expect("task");
+        let start = Instant::now();
+        for (i, (k, v)) in input.keys.iter().zip(&input.values).enumerate() {
+            task.process(InputRecord {
+                topic: "in",
+                partition: 0,
+                offset: i as i64,
+                timestamp: i as i64,
+                key: Some(k),
+                value: Some(v),
+                headers: Headers::new(),
+            })
+            .expect("process");
+        }
+        let secs = start.elapsed().as_secs_f64();
+        best = best.min(secs);
+        sent = task.metrics().processed;
+    }
+    let n = input.keys.len() as f64;
+    println!(
+        "{name:<40} {:>7.2} M records/s  {:>6.0} ns/record  ({} records, best of {rounds})",
+        n / best / 1e6,
+        best / n * 1e9,
+        sent
+    );
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2_000_000);
+    let rounds = 5;
+
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("in", Consumed::with(StringSerde, StringSerde))
+        .filter(|_, v| v.contains('a'))
+        .map_values(|v| v.to_uppercase())
+        .to("out", Produced::with(StringSerde, StringSerde));
+    let stateless = builder.build().expect("topology");
+
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("in", Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::named("counts"));
+    let count = builder.build().expect("topology");
+
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("in", Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::named("counts"))
+        .to_stream()
+        .to("out", Produced::with(StringSerde, Nullable(I64Serde)));
+    let count_out = builder.build().expect("topology");
+
+    let input = inputs(n, 100_000, 42);
+    println!("kstreams task path, one thread, {n} records, 100k distinct keys");
+    run("filter + map_values (to sink)", &stateless, &input, rounds);
+    run("count by key, in-memory store", &count, &input, rounds);
+    run(
+        "count by key + to_stream().to(sink)",
+        &count_out,
+        &input,
+        rounds,
+    );
+}

@@ -93,4 +93,18 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn partitions_agree_with_an_independent_implementation() {
+        // murmur2 of kafka-python (kafka.partitioner.default), reduced as the Java producer does.
+        let cases: [(&[u8], u32, u32); 3] = [
+            (b"alice", 1_951_417_749, 1),
+            (b"customer-000042", 3_243_708_153, 1),
+            (b"k", 2_727_470_560, 0),
+        ];
+        for (key, unsigned_hash, partition_of_4) in cases {
+            assert_eq!(murmur2(key) as u32, unsigned_hash);
+            assert_eq!(partition_for_key(key, 4), partition_of_4);
+        }
+    }
 }

@@ -95,3 +95,78 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put(Vec<u8>, Vec<u8>),
+        Delete(Vec<u8>),
+        Get(Vec<u8>),
+        Range(Vec<u8>, Vec<u8>, bool, bool),
+    }
+
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(0u8..4, 0..4)
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (key(), prop::collection::vec(any::<u8>(), 0..3)).prop_map(|(k, v)| Op::Put(k, v)),
+            key().prop_map(Op::Delete),
+            key().prop_map(Op::Get),
+            (key(), key(), any::<bool>(), any::<bool>())
+                .prop_map(|(a, b, x, y)| Op::Range(a, b, x, y)),
+        ]
+    }
+
+    proptest! {
+        /// The engine against a BTreeMap model, including inverted and exclusive ranges.
+        #[test]
+        fn behaves_like_an_ordered_map(ops in prop::collection::vec(op(), 1..200)) {
+            let mut store = InMemoryKeyValueStore::new("model");
+            let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Put(k, v) => {
+                        store.put(&k, &v).unwrap();
+                        model.insert(k, v);
+                    }
+                    Op::Delete(k) => prop_assert_eq!(store.delete(&k).unwrap(), model.remove(&k)),
+                    Op::Get(k) => prop_assert_eq!(store.get(&k).unwrap(), model.get(&k).cloned()),
+                    Op::Range(a, b, a_incl, b_incl) => {
+                        let lo = if a_incl { Bound::Included(a.as_slice()) } else { Bound::Excluded(a.as_slice()) };
+                        let hi = if b_incl { Bound::Included(b.as_slice()) } else { Bound::Excluded(b.as_slice()) };
+                        let got: Vec<_> = store.range(lo, hi).map(|kv| kv.unwrap()).collect();
+                        let want: Vec<_> = model
+                            .iter()
+                            .filter(|(k, _)| {
+                                let k = k.as_slice();
+                                (if a_incl { k >= a.as_slice() } else { k > a.as_slice() })
+                                    && (if b_incl { k <= b.as_slice() } else { k < b.as_slice() })
+                            })
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        prop_assert_eq!(got, want);
+                    }
+                }
+                prop_assert_eq!(store.approximate_num_entries(), model.len() as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn closed_store_refuses_operations() {
+        let mut s = InMemoryKeyValueStore::new("c");
+        s.close().unwrap();
+        assert!(matches!(s.get(b"a"), Err(StoreError::Closed(_))));
+        assert!(s
+            .range(Bound::Unbounded, Bound::Unbounded)
+            .next()
+            .unwrap()
+            .is_err());
+    }
+}

@@ -84,8 +84,8 @@ impl Processor<String, i64, String, String> for Summer {
     }
 }
 
-#[test]
-fn processor_with_store_punctuation_and_metadata() {
+/// `Summer` over topic `in`, with the store `sums` added and connected to `connected`.
+fn summer_topology(connected: &[&str]) -> StreamsBuilder {
     let builder = StreamsBuilder::new();
     builder.add_state_store(Stores::key_value_store_builder(
         Stores::in_memory_key_value_store("sums"),
@@ -94,8 +94,14 @@ fn processor_with_store_punctuation_and_metadata() {
     ));
     builder
         .stream("in", Consumed::with(StringSerde, I64Serde))
-        .process(Summer::default, &["sums"])
+        .process(Summer::default, connected)
         .to("out", Produced::with(StringSerde, StringSerde));
+    builder
+}
+
+#[test]
+fn processor_with_store_punctuation_and_metadata() {
+    let builder = summer_topology(&["sums"]);
     let driver = TestDriver::builder(builder.build().unwrap())
         .wall_clock_ms(1_000)
         .build()
@@ -149,16 +155,7 @@ fn processor_with_store_punctuation_and_metadata() {
 
 #[test]
 fn processor_errors_name_the_processor_and_the_record() {
-    let builder = StreamsBuilder::new();
-    builder.add_state_store(Stores::key_value_store_builder(
-        Stores::in_memory_key_value_store("sums"),
-        StringSerde,
-        I64Serde,
-    ));
-    builder
-        .stream("in", Consumed::with(StringSerde, I64Serde))
-        .process(Summer::default, &["sums"])
-        .to("out", Produced::with(StringSerde, StringSerde));
+    let builder = summer_topology(&["sums"]);
     let driver = TestDriver::new(builder.build().unwrap()).unwrap();
     let input = driver.input_topic("in", StringSerde, I64Serde);
     input.pipe_input_at("a".into(), 1, 0).unwrap();
@@ -170,16 +167,7 @@ fn processor_errors_name_the_processor_and_the_record() {
 
 #[test]
 fn a_processor_cannot_reach_a_store_it_is_not_connected_to() {
-    let builder = StreamsBuilder::new();
-    builder.add_state_store(Stores::key_value_store_builder(
-        Stores::in_memory_key_value_store("sums"),
-        StringSerde,
-        I64Serde,
-    ));
-    builder
-        .stream("in", Consumed::with(StringSerde, I64Serde))
-        .process(Summer::default, &[])
-        .to("out", Produced::with(StringSerde, StringSerde));
+    let builder = summer_topology(&[]);
     let err = TestDriver::new(builder.build().unwrap())
         .err()
         .expect("init must fail")

@@ -170,16 +170,7 @@ impl<K, V> ProcessorContext<'_, K, V> {
 impl<K: Clone, V: Clone> ProcessorContext<'_, K, V> {
     /// Forwards a record to every child, in the order they were added.
     pub fn forward(&mut self, record: Record<K, V>) -> Result<()> {
-        match self.children {
-            [] => Ok(()),
-            [only] => only.process(self.task, record),
-            [init @ .., last] => {
-                for child in init {
-                    child.process(self.task, record.clone())?;
-                }
-                last.process(self.task, record)
-            }
-        }
+        super::node::forward_all(self.children, self.task, record)
     }
 
     /// Forwards a record to the child with this name only.

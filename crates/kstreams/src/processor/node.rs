@@ -61,6 +61,25 @@ impl<K, V> Child<K, V> {
     }
 }
 
+/// Sends `record` to every child in order, cloning for all but the last.
+#[inline]
+pub(crate) fn forward_all<K: Clone, V: Clone>(
+    children: &[Child<K, V>],
+    task: &mut TaskContext,
+    record: Record<K, V>,
+) -> Result<()> {
+    match children {
+        [] => Ok(()),
+        [only] => only.process(task, record),
+        [init @ .., last] => {
+            for child in init {
+                child.process(task, record.clone())?;
+            }
+            last.process(task, record)
+        }
+    }
+}
+
 /// The untyped side of a node.
 pub(crate) trait Lifecycle {
     fn name(&self) -> &str;

@@ -1,6 +1,6 @@
 //! Source nodes: where bytes from a topic become typed records.
 
-use super::node::Child;
+use super::node::{forward_all, Child};
 use super::{Headers, Record, RecordMetadata};
 use crate::error::{Field, Result, StreamsError};
 use crate::runtime::context::TaskContext;
@@ -115,15 +115,6 @@ impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
             timestamp: input.timestamp,
             headers: input.headers,
         };
-        match self.children.as_slice() {
-            [] => Ok(()),
-            [only] => only.process(task, record),
-            [init @ .., last] => {
-                for c in init {
-                    c.process(task, record.clone())?;
-                }
-                last.process(task, record)
-            }
-        }
+        forward_all(&self.children, task, record)
     }
 }

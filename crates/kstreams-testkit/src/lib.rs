@@ -32,6 +32,7 @@
 //! assert_eq!(values, ["JAVA", "KAFKA", "STREAMS"]);
 //! ```
 
+pub mod broker;
 mod driver;
 mod topics;
 

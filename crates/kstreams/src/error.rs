@@ -214,6 +214,40 @@ pub enum StreamsError {
     /// The topology is invalid.
     #[error(transparent)]
     Topology(#[from] TopologyError),
+    /// A Kafka client operation failed.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What was being done.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// A source topic does not exist on the cluster.
+    #[error("source topic {0:?} does not exist; create it before starting the application")]
+    MissingSourceTopic(String),
+    /// Topics that must be co-partitioned have different partition counts (Kafka Streams'
+    /// `TopologyException` for co-partitioning).
+    #[error("topics {topics:?} must be co-partitioned but have partition counts {counts:?}")]
+    NotCopartitioned {
+        /// The topics of the group.
+        topics: Vec<String>,
+        /// Their partition counts.
+        counts: Vec<u32>,
+    },
+    /// An internal topic exists with the wrong partition count.
+    #[error("internal topic {topic} has {actual} partitions, expected {expected}")]
+    InternalTopicMismatch {
+        /// Topic name.
+        topic: String,
+        /// Partitions found.
+        actual: u32,
+        /// Partitions required.
+        expected: u32,
+    },
+    /// The operation needs a state the client is not in.
+    #[error("invalid state: {0}")]
+    InvalidState(String),
     /// A state store failed outside record processing (init, flush, close).
     #[error(transparent)]
     StoreLifecycle(#[from] StoreError),

@@ -6,6 +6,7 @@
 
 pub mod collector;
 pub(crate) mod context;
+pub mod kafka;
 mod metrics;
 pub mod partitioner;
 pub(crate) mod punctuation;

@@ -1,0 +1,80 @@
+//! One instance of a small kstreams application, for tests that run several instances as
+//! separate OS processes (scaling, takeover, crashes).
+//!
+//! Modes: `passthrough` copies `input` to `output`, tagging each value with the instance
+//! name; `count` counts records per key into `output`.
+
+use clap::Parser;
+use kstreams::runtime::kafka::{wait_for_shutdown_signal, KafkaStreams, StreamsConfig};
+use kstreams::serde::{I64Serde, Nullable, StringSerde};
+use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+struct Args {
+    #[arg(long)]
+    bootstrap: String,
+    #[arg(long)]
+    app: String,
+    #[arg(long)]
+    input: String,
+    #[arg(long)]
+    output: String,
+    #[arg(long, default_value = "passthrough")]
+    mode: String,
+    #[arg(long, default_value = "instance")]
+    name: String,
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    #[arg(long, default_value_t = 200)]
+    commit_ms: u64,
+    #[arg(long, default_value_t = 6000)]
+    session_timeout_ms: u64,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let builder = StreamsBuilder::new();
+    let input = builder.stream(&args.input, Consumed::with(StringSerde, StringSerde));
+    match args.mode.as_str() {
+        "passthrough" => {
+            let name = args.name.clone();
+            input
+                .map_values(move |v| format!("{v}|{name}"))
+                .to(&args.output, Produced::with(StringSerde, StringSerde));
+        }
+        "count" => {
+            input
+                .group_by_key(Grouped::with(StringSerde, StringSerde))
+                .count(Materialized::named("counts"))
+                .to_stream()
+                .to(
+                    &args.output,
+                    Produced::with(StringSerde, Nullable(I64Serde)),
+                );
+        }
+        other => return Err(format!("unknown mode {other}").into()),
+    }
+    let config = StreamsConfig::new(&args.app, &args.bootstrap)
+        .num_stream_threads(args.threads)
+        .commit_interval(Duration::from_millis(args.commit_ms))
+        .client_config("session.timeout.ms", args.session_timeout_ms.to_string())
+        .client_config("heartbeat.interval.ms", "500");
+    let streams = KafkaStreams::new(builder.build()?, config);
+    streams.start()?;
+    wait_for_shutdown_signal(&streams);
+    streams.close();
+    eprintln!(
+        "instance {} stopped after processing {} records",
+        args.name,
+        streams.processed()
+    );
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! A real Kafka-protocol broker for tests: librdkafka's in-process mock cluster by default,
+//! or the external broker named by `KSTREAMS_BOOTSTRAP`.
+//!
+//! Broker tests always run: without `KSTREAMS_BOOTSTRAP` they run on the mock, which speaks
+//! the Kafka protocol over real sockets, so other processes can join it too.
+
+use kstreams::Topology;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A record read back from a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key bytes.
+    pub key: Option<Vec<u8>>,
+    /// Value bytes.
+    pub value: Option<Vec<u8>>,
+}
+
+/// The broker a test runs against.
+pub struct TestBroker {
+    mock: Option<MockCluster<'static, DefaultProducerContext>>,
+    bootstrap: String,
+}
+
+impl TestBroker {
+    /// `KSTREAMS_BOOTSTRAP` if set, else a new in-process mock cluster with one broker.
+    ///
+    /// # Panics
+    /// If the mock cluster cannot be created: the test cannot run at all.
+    pub fn from_env() -> TestBroker {
+        match std::env::var("KSTREAMS_BOOTSTRAP") {
+            Ok(b) if !b.is_empty() => TestBroker {
+                mock: None,
+                bootstrap: b,
+            },
+            _ => {
+                let mock = MockCluster::new(1).expect("librdkafka mock cluster");
+                let bootstrap = mock.bootstrap_servers();
+                TestBroker {
+                    mock: Some(mock),
+                    bootstrap,
+                }
+            }
+        }
+    }
+
+    /// Bootstrap servers.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// The mock cluster, for fault injection; `None` on an external broker.
+    pub fn mock(&self) -> Option<&MockCluster<'static, DefaultProducerContext>> {
+        self.mock.as_ref()
+    }
+
+    /// A name no other test run has used, so tests can share an external broker.
+    pub fn unique(name: &str) -> String {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+    }
+
+    /// Creates a topic, through the mock's API or the admin API.
+    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), String> {
+        if let Some(mock) = &self.mock {
+            return mock
+                .create_topic(name, partitions, 1)
+                .map_err(|e| e.to_string());
+        }
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .create()
+            .map_err(|e| e.to_string())?;
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let res =
+            futures_block_on(admin.create_topics([&topic], &opts)).map_err(|e| e.to_string())?;
+        for r in res {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((n, e)) => return Err(format!("creating {n}: {e}")),
+            }
+        }
+        // Wait for the topic to show in metadata.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let md = admin
+                .inner()
+                .fetch_metadata(None, Duration::from_secs(10))
+                .map_err(|e| e.to_string())?;
+            if md
+                .topics()
+                .iter()
+                .any(|t| t.name() == name && t.partitions().len() == partitions as usize)
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("topic {name} not visible after creation"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The mock has no CreateTopics: create the topology's internal topics through its API,
+    /// as an operator would before start-up. On an external broker the runtime creates them.
+    pub fn prepare_internal_topics(
+        &self,
+        topology: &Topology,
+        application_id: &str,
+        partitions: &dyn Fn(&str) -> Option<u32>,
+    ) -> Result<(), String> {
+        if self.mock.is_none() {
+            return Ok(());
+        }
+        let topics = topology
+            .internal_topics(application_id, partitions)
+            .map_err(|e| e.to_string())?;
+        for t in topics {
+            self.create_topic(&t.name, t.partitions as i32)?;
+        }
+        Ok(())
+    }
+
+    /// A producer for test input (acks=all, murmur2 like Java).
+    pub fn producer(&self) -> BaseProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .create()
+            .expect("test producer")
+    }
+
+    /// Produces keyed string records and waits until all are acknowledged.
+    pub fn produce(&self, topic: &str, records: impl IntoIterator<Item = (String, String)>) {
+        let producer = self.producer();
+        for (k, v) in records {
+            let mut rec = BaseRecord::to(topic)
+                .key(k.as_bytes())
+                .payload(v.as_bytes());
+            loop {
+                match producer.send(rec) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        producer.poll(Duration::from_millis(50));
+                        rec = back;
+                    }
+                }
+            }
+            producer.poll(Duration::ZERO);
+        }
+        producer
+            .flush(Duration::from_secs(60))
+            .expect("test input acknowledged");
+    }
+
+    /// Reads `topic` from the beginning until `expected` records arrived or `timeout`
+    /// passed. Returns what it read.
+    pub fn consume(
+        &self,
+        topic: &str,
+        partitions: i32,
+        expected: usize,
+        timeout: Duration,
+    ) -> Vec<ConsumedRecord> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("group.id", Self::unique("reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("test consumer");
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .expect("partition");
+        }
+        consumer.assign(&tpl).expect("assign");
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < expected && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                out.push(ConsumedRecord {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Drives a future to completion on this thread (admin calls only).
+fn futures_block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
+        }
+    }
+}

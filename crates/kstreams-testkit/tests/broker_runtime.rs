@@ -1,0 +1,143 @@
+//! The Kafka runtime against a real Kafka-protocol broker: the in-process mock by default,
+//! or `KSTREAMS_BOOTSTRAP`.
+
+use kstreams::runtime::kafka::{KafkaStreams, State, StreamsConfig};
+use kstreams::serde::{I64Serde, Nullable, StringSerde};
+use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, StreamsError};
+use kstreams_testkit::broker::TestBroker;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn word_count_runs_on_the_broker_with_a_repartition_topic() {
+    let broker = TestBroker::from_env();
+    let app = TestBroker::unique("wc");
+    let input = TestBroker::unique("lines");
+    let output = TestBroker::unique("counts");
+    broker.create_topic(&input, 3).unwrap();
+    broker.create_topic(&output, 3).unwrap();
+
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&input, Consumed::with(StringSerde, StringSerde))
+        .flat_map_values(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .group_by(|_, w| w.clone(), Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::named("word-counts"))
+        .to_stream()
+        .to(&output, Produced::with(StringSerde, Nullable(I64Serde)));
+    let topology = builder.build().unwrap();
+    broker
+        .prepare_internal_topics(&topology, &app, &|t| (t == input).then_some(3))
+        .unwrap();
+
+    let states = Arc::new(Mutex::new(Vec::new()));
+    let s2 = states.clone();
+    let config = StreamsConfig::new(&app, broker.bootstrap())
+        .num_stream_threads(2)
+        .commit_interval(Duration::from_millis(100));
+    let streams = KafkaStreams::new(topology, config);
+    streams.set_state_listener(move |_, new| s2.lock().unwrap().push(new));
+    streams.start().unwrap();
+    wait_for("RUNNING", Duration::from_secs(60), || {
+        streams.state() == State::Running
+    });
+    assert_eq!(
+        streams.assigned_tasks().len(),
+        6,
+        "2 subtopologies x 3 partitions over 2 threads"
+    );
+
+    let lines = ["a b c", "a b", "a"];
+    broker.produce(
+        &input,
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (format!("l{i}"), l.to_string())),
+    );
+    let records = broker.consume(&output, 3, 6, Duration::from_secs(60));
+    let mut latest: HashMap<String, i64> = HashMap::new();
+    for r in &records {
+        let k = String::from_utf8(r.key.clone().unwrap()).unwrap();
+        let v = i64::from_be_bytes(r.value.clone().unwrap().try_into().unwrap());
+        latest.insert(k, v);
+    }
+    assert_eq!(
+        latest,
+        HashMap::from([("a".into(), 3), ("b".into(), 2), ("c".into(), 1)])
+    );
+    // The counts were computed from the repartition topic, in the task that owns the word.
+    for r in &records {
+        let p = kstreams::runtime::partitioner::partition_for_key(r.key.as_ref().unwrap(), 3);
+        assert_eq!(r.partition as u32, p);
+    }
+    streams.close();
+    assert_eq!(streams.state(), State::NotRunning);
+    let seen = states.lock().unwrap().clone();
+    assert_eq!(seen.first(), Some(&State::Rebalancing));
+    assert!(seen.contains(&State::Running));
+    assert_eq!(
+        &seen[seen.len() - 2..],
+        &[State::PendingShutdown, State::NotRunning]
+    );
+}
+
+#[test]
+fn missing_source_topic_and_copartitioning_are_start_up_errors() {
+    let broker = TestBroker::from_env();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(
+            TestBroker::unique("nope"),
+            Consumed::with(StringSerde, StringSerde),
+        )
+        .to("x", Produced::with(StringSerde, StringSerde));
+    let streams = KafkaStreams::new(
+        builder.build().unwrap(),
+        StreamsConfig::new(TestBroker::unique("a"), broker.bootstrap()),
+    );
+    let err = streams.start().unwrap_err();
+    assert!(matches!(err, StreamsError::MissingSourceTopic(_)), "{err}");
+
+    let (left, right) = (TestBroker::unique("left"), TestBroker::unique("right"));
+    broker.create_topic(&left, 2).unwrap();
+    broker.create_topic(&right, 3).unwrap();
+    let builder = StreamsBuilder::new();
+    let table = builder.table(
+        &right,
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::named("t"),
+    );
+    builder
+        .stream(&left, Consumed::with(StringSerde, StringSerde))
+        .join(&table, |a: &String, b: &String| format!("{a}{b}"))
+        .to("joined", Produced::with(StringSerde, StringSerde));
+    let topology = builder.build().unwrap();
+    let app = TestBroker::unique("cp");
+    broker
+        .prepare_internal_topics(&topology, &app, &|t| {
+            if t == left {
+                Some(2)
+            } else if t == right {
+                Some(3)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    let streams = KafkaStreams::new(topology, StreamsConfig::new(app, broker.bootstrap()));
+    let err = streams.start().unwrap_err();
+    assert!(
+        matches!(err, StreamsError::NotCopartitioned { .. }),
+        "{err}"
+    );
+}

@@ -1,0 +1,161 @@
+//! librdkafka clients: configuration, the producer's delivery tracking, the collector that
+//! hands a task's output to the producer.
+
+use super::StreamsConfig;
+use crate::error::StreamsError;
+use crate::runtime::collector::{OutgoingRecord, RecordCollector};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
+use rdkafka::ClientContext;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Settings every client gets, then the user's pass-through settings on top.
+fn base(config: &StreamsConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.bootstrap_servers);
+    c
+}
+
+fn overlay(mut c: ClientConfig, config: &StreamsConfig) -> ClientConfig {
+    for (k, v) in &config.client_config {
+        c.set(k, v);
+    }
+    c
+}
+
+pub(crate) fn admin_config(config: &StreamsConfig) -> ClientConfig {
+    base(config)
+}
+
+pub(crate) fn consumer_config(config: &StreamsConfig, thread: usize) -> ClientConfig {
+    let mut c = base(config);
+    c.set("group.id", &config.application_id)
+        .set(
+            "client.id",
+            format!("{}-StreamThread-{thread}-consumer", config.application_id),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        // Range over identical subscriptions keeps co-partitioned topics together:
+        // partition p of every topic of a subtopology goes to the same member.
+        .set("partition.assignment.strategy", "range")
+        .set(
+            "auto.offset.reset",
+            match config.auto_offset_reset {
+                super::AutoOffsetReset::Earliest => "earliest",
+                super::AutoOffsetReset::Latest => "latest",
+            },
+        );
+    overlay(c, config)
+}
+
+pub(crate) fn producer_config(config: &StreamsConfig, thread: usize) -> ClientConfig {
+    let mut c = base(config);
+    c.set(
+        "client.id",
+        format!("{}-StreamThread-{thread}-producer", config.application_id),
+    )
+    .set("acks", "all")
+    // Java's default partitioner for keyed records; random for null keys.
+    .set("partitioner", "murmur2_random")
+    .set("linger.ms", "5");
+    let mut c = overlay(c, config);
+    // Consumer-only settings would only draw warnings from the producer.
+    for k in [
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "max.poll.interval.ms",
+        "group.instance.id",
+    ] {
+        if config.client_config.contains_key(k) {
+            c.remove(k);
+        }
+    }
+    c
+}
+
+/// Remembers the first failed delivery, so that the commit that follows refuses to commit
+/// offsets past a record whose output was lost.
+#[derive(Default)]
+pub(crate) struct DeliveryContext {
+    pub(crate) failure: Arc<Mutex<Option<String>>>,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, msg)) = result {
+            let what = format!(
+                "delivery to {} partition {} failed: {e}",
+                msg.topic(),
+                msg.partition()
+            );
+            tracing::error!("{what}");
+            let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            f.get_or_insert(what);
+        }
+    }
+}
+
+pub(crate) type ThreadProducer = BaseProducer<DeliveryContext>;
+
+/// Sends a task's records through the thread's producer without waiting for acks; the
+/// commit path flushes.
+pub(crate) struct ProducerCollector {
+    pub(crate) producer: Rc<ThreadProducer>,
+    pub(crate) partitions: Arc<HashMap<String, u32>>,
+}
+
+impl RecordCollector for ProducerCollector {
+    fn send(&mut self, r: OutgoingRecord<'_>) -> Result<(), StreamsError> {
+        let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(r.topic).timestamp(r.timestamp);
+        if let Some(k) = r.key {
+            rec = rec.key(k);
+        }
+        if let Some(v) = r.value {
+            rec = rec.payload(v);
+        }
+        if let Some(p) = r.partition {
+            rec = rec.partition(p as i32);
+        }
+        if !r.headers.is_empty() {
+            let mut h = OwnedHeaders::new_with_capacity(r.headers.0.len());
+            for header in r.headers.iter() {
+                h = h.insert(Header {
+                    key: &header.key,
+                    value: header.value.as_deref(),
+                });
+            }
+            rec = rec.headers(h);
+        }
+        loop {
+            match self.producer.send(rec) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // Back-pressure: serve delivery reports until there is room.
+                    self.producer.poll(Duration::from_millis(50));
+                    rec = back;
+                }
+                Err((e, _)) => {
+                    return Err(StreamsError::Send {
+                        topic: r.topic.to_string(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    fn partition_count(&self, topic: &str) -> Option<u32> {
+        self.partitions.get(topic).copied()
+    }
+}

@@ -1,0 +1,123 @@
+//! `StreamsConfig`: what a `KafkaStreams` instance needs to run.
+
+use crate::processor::DeserializationHandler;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Delivery guarantee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ProcessingGuarantee {
+    /// Offsets are committed only after every output and changelog write of the records
+    /// before them is acknowledged. A crash may repeat work; it never loses it.
+    #[default]
+    AtLeastOnce,
+}
+
+/// Where a new consumer group starts in a partition with no committed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AutoOffsetReset {
+    /// From the beginning (Kafka Streams' default).
+    #[default]
+    Earliest,
+    /// From the end.
+    Latest,
+}
+
+/// Configuration of a [`KafkaStreams`](super::KafkaStreams) instance, after Kafka Streams'
+/// `StreamsConfig`.
+///
+/// ```
+/// use kstreams::runtime::kafka::StreamsConfig;
+/// use std::time::Duration;
+///
+/// let config = StreamsConfig::new("auth-converter", "127.0.0.1:9092")
+///     .num_stream_threads(2)
+///     .commit_interval(Duration::from_millis(500))
+///     .client_config("session.timeout.ms", "6000");
+/// assert_eq!(config.application_id, "auth-converter");
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct StreamsConfig {
+    /// `application.id`: the consumer group, and the prefix of internal topics.
+    pub application_id: String,
+    /// `bootstrap.servers`.
+    pub bootstrap_servers: String,
+    /// `num.stream.threads`: each thread owns a consumer, a producer and its tasks.
+    pub num_stream_threads: usize,
+    /// `commit.interval.ms`.
+    pub commit_interval: Duration,
+    /// `state.dir`: persistent stores live under `<state.dir>/<application.id>/<task>/`.
+    pub state_dir: PathBuf,
+    /// `processing.guarantee`.
+    pub processing_guarantee: ProcessingGuarantee,
+    /// `auto.offset.reset`.
+    pub auto_offset_reset: AutoOffsetReset,
+    /// What tasks do with records that fail to deserialize.
+    pub deserialization_handler: DeserializationHandler,
+    /// librdkafka settings passed to both consumers and producers, e.g.
+    /// `session.timeout.ms`; they override kstreams' own.
+    pub client_config: BTreeMap<String, String>,
+    /// Partition count of internal topics whose count cannot be derived; and replication
+    /// factor of internal topics created here.
+    pub replication_factor: i32,
+    /// How long start-up waits for the broker's metadata and topic creation.
+    pub startup_timeout: Duration,
+}
+
+impl StreamsConfig {
+    /// Defaults: one thread, commit every 30 s (Kafka Streams' at-least-once default),
+    /// state under the system temp dir, earliest, fail on bad input.
+    pub fn new(application_id: impl Into<String>, bootstrap_servers: impl Into<String>) -> Self {
+        StreamsConfig {
+            application_id: application_id.into(),
+            bootstrap_servers: bootstrap_servers.into(),
+            num_stream_threads: 1,
+            commit_interval: Duration::from_secs(30),
+            state_dir: std::env::temp_dir().join("kstreams"),
+            processing_guarantee: ProcessingGuarantee::AtLeastOnce,
+            auto_offset_reset: AutoOffsetReset::Earliest,
+            deserialization_handler: DeserializationHandler::default(),
+            client_config: BTreeMap::new(),
+            replication_factor: 1,
+            startup_timeout: Duration::from_secs(30),
+        }
+    }
+    /// Sets `num.stream.threads` (at least 1).
+    pub fn num_stream_threads(mut self, n: usize) -> Self {
+        self.num_stream_threads = n.max(1);
+        self
+    }
+    /// Sets `commit.interval.ms`.
+    pub fn commit_interval(mut self, d: Duration) -> Self {
+        self.commit_interval = d;
+        self
+    }
+    /// Sets `state.dir`.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = dir.into();
+        self
+    }
+    /// Sets `auto.offset.reset`.
+    pub fn auto_offset_reset(mut self, r: AutoOffsetReset) -> Self {
+        self.auto_offset_reset = r;
+        self
+    }
+    /// Sets the deserialization handler.
+    pub fn deserialization_handler(mut self, h: DeserializationHandler) -> Self {
+        self.deserialization_handler = h;
+        self
+    }
+    /// Passes a librdkafka setting to consumers and producers.
+    pub fn client_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.client_config.insert(key.into(), value.into());
+        self
+    }
+    /// Sets the replication factor of internal topics created at start-up.
+    pub fn replication_factor(mut self, r: i32) -> Self {
+        self.replication_factor = r.max(1);
+        self
+    }
+}

@@ -1,0 +1,348 @@
+//! The Kafka runtime: `KafkaStreams` runs a topology against a Kafka cluster.
+//!
+//! The application id is the consumer group. Each stream thread owns a consumer and a
+//! producer; the group's range assignment gives each thread partitions, and the thread
+//! creates one task per (subtopology, partition). Starting another instance with the same
+//! application id splits the partitions; stopping one moves its partitions to the others.
+//!
+//! ```no_run
+//! use kstreams::runtime::kafka::{KafkaStreams, StreamsConfig};
+//! use kstreams::serde::StringSerde;
+//! use kstreams::{Consumed, Produced, StreamsBuilder};
+//!
+//! let builder = StreamsBuilder::new();
+//! builder
+//!     .stream("text-input", Consumed::with(StringSerde, StringSerde))
+//!     .filter(|_, v| v.contains('a'))
+//!     .map_values(|v| v.to_uppercase())
+//!     .to("text-output", Produced::with(StringSerde, StringSerde));
+//! let config = StreamsConfig::new("text-transformer", "127.0.0.1:9092").num_stream_threads(2);
+//! let streams = KafkaStreams::new(builder.build()?, config);
+//! streams.start()?;
+//! kstreams::runtime::kafka::wait_for_shutdown_signal(&streams);
+//! streams.close();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod clients;
+mod config;
+mod thread;
+mod topics;
+
+pub use config::{AutoOffsetReset, ProcessingGuarantee, StreamsConfig};
+
+use crate::error::{Result, StreamsError};
+use crate::runtime::TaskId;
+use crate::topology::Topology;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Client states, as Kafka Streams' `KafkaStreams.State`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Built, not started.
+    Created,
+    /// Joining the group or moving partitions.
+    Rebalancing,
+    /// Every thread has its tasks and processes.
+    Running,
+    /// `close()` was called; threads are stopping.
+    PendingShutdown,
+    /// Stopped cleanly.
+    NotRunning,
+    /// A fatal error is shutting the client down.
+    PendingError,
+    /// Stopped after a fatal error.
+    Error,
+}
+
+/// What to do when a stream thread fails (Kafka's `StreamThreadExceptionResponse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamThreadExceptionResponse {
+    /// Start a new thread in its place; it rejoins the group and resumes from the last
+    /// committed offsets.
+    ReplaceThread,
+    /// Stop this client (the default, as in Kafka Streams).
+    ShutdownClient,
+    /// Stop this client. Kafka Streams also asks every other instance to stop through the
+    /// group protocol; librdkafka cannot, so other instances keep running.
+    ShutdownApplication,
+}
+
+type StateListener = Box<dyn Fn(State, State) + Send + Sync>;
+type ErrorHandler = Box<dyn Fn(&StreamsError) -> StreamThreadExceptionResponse + Send + Sync>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ThreadPhase {
+    Rebalancing,
+    Running,
+    Dead,
+}
+
+/// State shared by the client handle and its threads.
+pub(crate) struct Shared {
+    running: AtomicBool,
+    state: Mutex<State>,
+    listener: Mutex<Option<StateListener>>,
+    handler: Mutex<Option<ErrorHandler>>,
+    threads: Mutex<BTreeMap<usize, (ThreadPhase, Vec<TaskId>)>>,
+    processed: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn add_processed(&self, n: u64) {
+        self.processed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn set_state(&self, new: State) {
+        let old = {
+            let mut s = lock(&self.state);
+            let old = *s;
+            if old == new {
+                return;
+            }
+            *s = new;
+            old
+        };
+        tracing::info!("State transition from {old:?} to {new:?}");
+        if let Some(l) = lock(&self.listener).as_ref() {
+            l(old, new);
+        }
+    }
+
+    pub(crate) fn thread_phase(&self, index: usize, phase: ThreadPhase, tasks: Vec<TaskId>) {
+        let all_running = {
+            let mut t = lock(&self.threads);
+            t.insert(index, (phase, tasks));
+            t.values()
+                .filter(|(p, _)| *p != ThreadPhase::Dead)
+                .all(|(p, _)| *p == ThreadPhase::Running)
+        };
+        let current = *lock(&self.state);
+        if matches!(current, State::Running | State::Rebalancing) {
+            self.set_state(if all_running {
+                State::Running
+            } else {
+                State::Rebalancing
+            });
+        }
+    }
+}
+
+/// A running kstreams application instance.
+pub struct KafkaStreams {
+    topology: Arc<Topology>,
+    config: Arc<StreamsConfig>,
+    shared: Arc<Shared>,
+    handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    next_thread: Arc<AtomicUsize>,
+}
+
+impl KafkaStreams {
+    /// A client for `topology`; nothing connects until [`start`](Self::start).
+    pub fn new(topology: Topology, config: StreamsConfig) -> Self {
+        KafkaStreams {
+            topology: Arc::new(topology),
+            config: Arc::new(config),
+            shared: Arc::new(Shared {
+                running: AtomicBool::new(false),
+                state: Mutex::new(State::Created),
+                listener: Mutex::new(None),
+                handler: Mutex::new(None),
+                threads: Mutex::new(BTreeMap::new()),
+                processed: AtomicU64::new(0),
+            }),
+            handles: Arc::new(Mutex::new(Vec::new())),
+            next_thread: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Called with `(old, new)` on every state change.
+    pub fn set_state_listener(&self, listener: impl Fn(State, State) + Send + Sync + 'static) {
+        *lock(&self.shared.listener) = Some(Box::new(listener));
+    }
+
+    /// Decides what happens when a stream thread fails.
+    pub fn set_uncaught_exception_handler(
+        &self,
+        handler: impl Fn(&StreamsError) -> StreamThreadExceptionResponse + Send + Sync + 'static,
+    ) {
+        *lock(&self.shared.handler) = Some(Box::new(handler));
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        *lock(&self.shared.state)
+    }
+
+    /// The tasks each live thread runs now.
+    pub fn assigned_tasks(&self) -> Vec<TaskId> {
+        let mut v: Vec<TaskId> = lock(&self.shared.threads)
+            .values()
+            .filter(|(p, _)| *p != ThreadPhase::Dead)
+            .flat_map(|(_, t)| t.iter().copied())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Records processed by this instance since start.
+    pub fn processed(&self) -> u64 {
+        self.shared.processed.load(Ordering::Relaxed)
+    }
+
+    /// Checks topics, creates internal topics, and starts the stream threads.
+    pub fn start(&self) -> Result<()> {
+        if self.state() != State::Created {
+            return Err(StreamsError::InvalidState(format!(
+                "start() in state {:?}",
+                self.state()
+            )));
+        }
+        let partitions = topics::prepare(
+            &self.topology,
+            &self.config,
+            &clients::admin_config(&self.config),
+        )?;
+        let partitions = Arc::new(partitions);
+        self.shared.running.store(true, Ordering::Release);
+        self.shared.set_state(State::Rebalancing);
+        for _ in 0..self.config.num_stream_threads {
+            spawn_thread(
+                self.topology.clone(),
+                self.config.clone(),
+                self.shared.clone(),
+                partitions.clone(),
+                self.handles.clone(),
+                self.next_thread.clone(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops the threads after their final commit, waiting at most `timeout`. Returns
+    /// whether every thread stopped in time.
+    pub fn close_timeout(&self, timeout: Duration) -> bool {
+        if matches!(self.state(), State::Created) {
+            self.shared.set_state(State::NotRunning);
+            return true;
+        }
+        let error = matches!(self.state(), State::PendingError | State::Error);
+        if !error {
+            self.shared.set_state(State::PendingShutdown);
+        }
+        self.shared.running.store(false, Ordering::Release);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let handles: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.handles));
+            if handles.is_empty() {
+                break;
+            }
+            for h in handles {
+                while !h.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if h.is_finished() {
+                    let _ = h.join();
+                } else {
+                    return false;
+                }
+            }
+        }
+        self.shared.set_state(if error {
+            State::Error
+        } else {
+            State::NotRunning
+        });
+        true
+    }
+
+    /// Stops the threads after their final commit.
+    pub fn close(&self) {
+        self.close_timeout(Duration::from_secs(300));
+    }
+}
+
+impl Drop for KafkaStreams {
+    fn drop(&mut self) {
+        if self.shared.is_running() {
+            self.close();
+        }
+    }
+}
+
+fn spawn_thread(
+    topology: Arc<Topology>,
+    config: Arc<StreamsConfig>,
+    shared: Arc<Shared>,
+    partitions: Arc<std::collections::HashMap<String, u32>>,
+    handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    next: Arc<AtomicUsize>,
+) {
+    let index = next.fetch_add(1, Ordering::Relaxed);
+    shared.thread_phase(index, ThreadPhase::Rebalancing, Vec::new());
+    let h2 = handles.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("{}-StreamThread-{index}", config.application_id))
+        .spawn(move || {
+            let result = thread::run(
+                index,
+                topology.clone(),
+                config.clone(),
+                shared.clone(),
+                partitions.clone(),
+            );
+            let Err(e) = result else {
+                return;
+            };
+            tracing::error!(thread = index, "stream thread failed: {e}");
+            let response = lock(&shared.handler)
+                .as_ref()
+                .map_or(StreamThreadExceptionResponse::ShutdownClient, |h| h(&e));
+            match response {
+                StreamThreadExceptionResponse::ReplaceThread if shared.is_running() => {
+                    tracing::info!(thread = index, "replacing the failed stream thread");
+                    spawn_thread(topology, config, shared, partitions, h2, next);
+                }
+                StreamThreadExceptionResponse::ReplaceThread => {}
+                StreamThreadExceptionResponse::ShutdownClient
+                | StreamThreadExceptionResponse::ShutdownApplication => {
+                    shared.set_state(State::PendingError);
+                    shared.running.store(false, Ordering::Release);
+                    // Threads stop at their next loop turn; whoever waits in close() or
+                    // wait_for_shutdown_signal() sees the error state.
+                    shared.set_state(State::Error);
+                }
+            }
+        });
+    match handle {
+        Ok(h) => lock(&handles).push(h),
+        Err(e) => tracing::error!("cannot spawn stream thread: {e}"),
+    }
+}
+
+/// Blocks until SIGINT or SIGTERM arrives, or the client stops on its own (error). Call
+/// [`KafkaStreams::close`] afterwards for a graceful shutdown with a final commit.
+pub fn wait_for_shutdown_signal(streams: &KafkaStreams) {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
+            tracing::warn!("cannot watch signal {sig}: {e}");
+        }
+    }
+    while !flag.load(Ordering::Relaxed) && streams.shared.is_running() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,391 @@
+//! A stream thread: one consumer, one producer, the tasks of its partitions.
+//!
+//! The loop polls a batch, runs each record through its task, and commits every
+//! `commit.interval.ms` in the order every guarantee depends on: flush stores, flush the
+//! producer and wait for acknowledgements, check that no delivery failed, then commit the
+//! consumed offsets.
+
+use super::clients::{self, DeliveryContext, ProducerCollector, ThreadProducer};
+use super::{Shared, StreamsConfig, ThreadPhase};
+use crate::error::{Result, StreamsError};
+use crate::processor::Headers;
+use crate::runtime::{InputRecord, Task, TaskConfig, TaskId};
+use crate::topology::Topology;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message};
+use rdkafka::producer::Producer;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use send_wrapper::SendWrapper;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Records processed before the loop checks for commits and punctuation.
+const MAX_BATCH: usize = 1000;
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn kafka(context: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> StreamsError + '_ {
+    move |source| StreamsError::Kafka {
+        context: context.to_string(),
+        source,
+    }
+}
+
+fn describe(tpl: &TopicPartitionList) -> String {
+    let mut parts: Vec<String> = tpl
+        .elements()
+        .iter()
+        .map(|e| format!("{}-{}", e.topic(), e.partition()))
+        .collect();
+    parts.sort();
+    parts.join(", ")
+}
+
+/// What the thread owns besides its clients. Shared with the rebalance callbacks, which
+/// librdkafka runs inside `poll` on this same thread.
+struct ThreadState {
+    index: usize,
+    topology: Arc<Topology>,
+    config: Arc<StreamsConfig>,
+    shared: Arc<Shared>,
+    producer: Rc<ThreadProducer>,
+    delivery_failure: Arc<std::sync::Mutex<Option<String>>>,
+    partitions: Arc<HashMap<String, u32>>,
+    topic_sub: HashMap<String, u32>,
+    tasks: BTreeMap<TaskId, Task>,
+    /// Next offset to commit per consumed partition.
+    offsets: HashMap<(String, i32), i64>,
+    /// Set by a callback that failed; the loop stops with it.
+    error: Option<StreamsError>,
+    /// Once the thread has failed nothing more is committed: the failure may be that
+    /// outputs were lost, and the partitions' next owner must repeat the work.
+    failed: bool,
+}
+
+impl ThreadState {
+    fn process(&mut self, msg: &BorrowedMessage<'_>) -> Result<()> {
+        let topic = msg.topic();
+        let partition = msg.partition();
+        let Some(&sub) = self.topic_sub.get(topic) else {
+            return Err(StreamsError::UnknownTopic {
+                task: format!("thread {}", self.index),
+                topic: topic.to_string(),
+            });
+        };
+        let id = TaskId::new(sub, partition as u32);
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return Err(StreamsError::InvalidState(format!(
+                "record from {topic}-{partition} but task {id} is not assigned to thread {}",
+                self.index
+            )));
+        };
+        let mut headers = Headers::new();
+        if let Some(h) = msg.headers() {
+            for header in h.iter() {
+                headers.add(header.key, header.value.map(<[u8]>::to_vec));
+            }
+        }
+        task.process(InputRecord {
+            topic,
+            partition: partition as u32,
+            offset: msg.offset(),
+            timestamp: msg.timestamp().to_millis().unwrap_or(-1),
+            key: msg.key(),
+            value: msg.payload(),
+            headers,
+        })?;
+        match self.offsets.get_mut(&(topic.to_string(), partition)) {
+            Some(o) => *o = msg.offset() + 1,
+            None => {
+                self.offsets
+                    .insert((topic.to_string(), partition), msg.offset() + 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush stores, flush the producer and wait for acks, then commit offsets.
+    fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+        if self.failed {
+            return Ok(());
+        }
+        for task in self.tasks.values_mut() {
+            task.flush()?;
+        }
+        self.producer
+            .flush(FLUSH_TIMEOUT)
+            .map_err(kafka("flushing the producer before commit"))?;
+        let failed = self
+            .delivery_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(what) = failed {
+            // Outputs of records before these offsets were lost: committing would lose
+            // them for good, so the thread stops and its partitions are reprocessed.
+            return Err(StreamsError::Send {
+                topic: "(producer)".into(),
+                reason: what,
+            });
+        }
+        if self.offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in &self.offsets {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(kafka("building the commit"))?;
+        }
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                self.offsets.clear();
+                Ok(())
+            }
+            Err(e) => {
+                // Not fatal: the offsets stay pending and go with the next commit. If the
+                // partitions move first, their new owner repeats the work (at-least-once).
+                tracing::warn!(thread = self.index, "commit failed, will retry: {e}");
+                Ok(())
+            }
+        }
+    }
+
+    fn on_revoke<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        tpl: &TopicPartitionList,
+    ) {
+        tracing::info!(
+            "Revoking previously assigned partitions [{}] for group {}",
+            describe(tpl),
+            self.config.application_id
+        );
+        self.shared
+            .thread_phase(self.index, ThreadPhase::Rebalancing, Vec::new());
+        if let Err(e) = self.commit(consumer) {
+            tracing::error!(thread = self.index, "commit on revocation failed: {e}");
+            self.error.get_or_insert(e);
+        }
+        let revoked: Vec<TaskId> = tpl
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                self.topic_sub
+                    .get(e.topic())
+                    .map(|&s| TaskId::new(s, e.partition() as u32))
+            })
+            .collect();
+        for id in revoked {
+            if let Some(mut task) = self.tasks.remove(&id) {
+                if let Err(e) = task.close() {
+                    tracing::warn!(task = %id, "closing revoked task failed: {e}");
+                }
+            }
+        }
+        self.offsets.retain(|(t, p), _| {
+            !tpl.elements()
+                .iter()
+                .any(|e| e.topic() == t && e.partition() == *p)
+        });
+    }
+
+    fn on_assign(&mut self, tpl: &TopicPartitionList) {
+        tracing::info!(
+            "Setting newly assigned partitions [{}] for group {}",
+            describe(tpl),
+            self.config.application_id
+        );
+        let mut task_config = TaskConfig::new(self.config.application_id.clone());
+        task_config.deserialization_handler = self.config.deserialization_handler;
+        task_config.wall_clock_ms = now_ms();
+        for e in tpl.elements() {
+            let Some(&sub) = self.topic_sub.get(e.topic()) else {
+                continue;
+            };
+            let id = TaskId::new(sub, e.partition() as u32);
+            if self.tasks.contains_key(&id) {
+                continue;
+            }
+            task_config.task_dir = Some(
+                self.config
+                    .state_dir
+                    .join(&self.config.application_id)
+                    .join(id.to_string()),
+            );
+            let collector = ProducerCollector {
+                producer: self.producer.clone(),
+                partitions: self.partitions.clone(),
+            };
+            match self
+                .topology
+                .create_task(id, &task_config, Box::new(collector))
+            {
+                Ok(task) => {
+                    self.tasks.insert(id, task);
+                }
+                Err(e) => {
+                    tracing::error!(task = %id, "creating task failed: {e}");
+                    self.error.get_or_insert(e);
+                }
+            }
+        }
+        let ids = self.tasks.keys().copied().collect();
+        self.shared
+            .thread_phase(self.index, ThreadPhase::Running, ids);
+    }
+}
+
+struct RebalanceContext {
+    state: SendWrapper<Rc<RefCell<ThreadState>>>,
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            self.state.borrow_mut().on_revoke(consumer, tpl);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => self.state.borrow_mut().on_assign(tpl),
+            Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+/// Runs one stream thread until shutdown or a fatal error.
+pub(crate) fn run(
+    index: usize,
+    topology: Arc<Topology>,
+    config: Arc<StreamsConfig>,
+    shared: Arc<Shared>,
+    partitions: Arc<HashMap<String, u32>>,
+) -> Result<()> {
+    let app = config.application_id.clone();
+    let delivery = DeliveryContext::default();
+    let delivery_failure = delivery.failure.clone();
+    let producer: ThreadProducer = clients::producer_config(&config, index)
+        .create_with_context(delivery)
+        .map_err(kafka("creating the producer"))?;
+    let producer = Rc::new(producer);
+    let mut topic_sub = HashMap::new();
+    for sub in 0..topology.subtopology_count() {
+        for t in topology.source_topics(sub, &app) {
+            topic_sub.insert(t, sub);
+        }
+    }
+    let topics: Vec<String> = topic_sub.keys().cloned().collect();
+    let state = Rc::new(RefCell::new(ThreadState {
+        index,
+        topology,
+        config: config.clone(),
+        shared: shared.clone(),
+        producer: producer.clone(),
+        delivery_failure,
+        partitions,
+        topic_sub,
+        tasks: BTreeMap::new(),
+        offsets: HashMap::new(),
+        error: None,
+        failed: false,
+    }));
+    let consumer: BaseConsumer<RebalanceContext> = clients::consumer_config(&config, index)
+        .create_with_context(RebalanceContext {
+            state: SendWrapper::new(state.clone()),
+        })
+        .map_err(kafka("creating the consumer"))?;
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&refs).map_err(kafka("subscribing"))?;
+    tracing::info!(
+        thread = index,
+        "stream thread started, subscribed to {refs:?}"
+    );
+
+    let result = main_loop(&consumer, &producer, &state, &config, &shared);
+    // A clean stop commits what was processed; a failed one must not (the failure may be
+    // exactly that outputs were lost), and the partitions' next owner repeats the work.
+    if result.is_ok() {
+        let commit = state.borrow_mut().commit(&consumer);
+        if let Err(e) = commit {
+            tracing::error!(thread = index, "final commit failed: {e}");
+            state.borrow_mut().failed = true;
+        }
+    } else {
+        state.borrow_mut().failed = true;
+    }
+    consumer.unsubscribe();
+    let tasks = std::mem::take(&mut state.borrow_mut().tasks);
+    for (id, mut task) in tasks {
+        if let Err(e) = task.close() {
+            tracing::warn!(task = %id, "closing task failed: {e}");
+        }
+    }
+    shared.thread_phase(index, ThreadPhase::Dead, Vec::new());
+    drop(consumer);
+    result
+}
+
+fn main_loop(
+    consumer: &BaseConsumer<RebalanceContext>,
+    producer: &ThreadProducer,
+    state: &Rc<RefCell<ThreadState>>,
+    config: &StreamsConfig,
+    shared: &Shared,
+) -> Result<()> {
+    let mut last_commit = Instant::now();
+    let mut last_punctuate = Instant::now();
+    while shared.is_running() {
+        let mut batch = 0;
+        while batch < MAX_BATCH {
+            let timeout = if batch == 0 {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            };
+            match consumer.poll(timeout) {
+                None => break,
+                Some(Err(e)) => {
+                    // Transient client errors (a broker down, a request failing) are
+                    // retried by librdkafka; they are logged, not fatal.
+                    tracing::warn!("consumer error: {e}");
+                    break;
+                }
+                Some(Ok(msg)) => {
+                    state.borrow_mut().process(&msg)?;
+                    batch += 1;
+                }
+            }
+        }
+        if batch > 0 {
+            shared.add_processed(batch as u64);
+        }
+        producer.poll(Duration::ZERO);
+        if let Some(e) = state.borrow_mut().error.take() {
+            return Err(e);
+        }
+        if last_punctuate.elapsed() >= Duration::from_millis(100) {
+            let now = now_ms();
+            for task in state.borrow_mut().tasks.values_mut() {
+                task.punctuate_wall_clock(now)?;
+            }
+            last_punctuate = Instant::now();
+        }
+        if last_commit.elapsed() >= config.commit_interval {
+            state.borrow_mut().commit(consumer)?;
+            last_commit = Instant::now();
+        }
+    }
+    Ok(())
+}

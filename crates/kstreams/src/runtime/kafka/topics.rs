@@ -1,0 +1,134 @@
+//! Start-up checks and internal topic creation, through the admin API.
+//!
+//! Nothing relies on automatic topic creation: source topics must exist, repartition and
+//! changelog topics are created here with their partition counts (changelogs compacted),
+//! and co-partitioned topics are checked to have equal counts.
+
+use super::StreamsConfig;
+use crate::error::{Result, StreamsError};
+use crate::topology::Topology;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::RDKafkaErrorCode;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn kafka(context: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> StreamsError + '_ {
+    move |source| StreamsError::Kafka {
+        context: context.to_string(),
+        source,
+    }
+}
+
+/// Partition counts of every topic on the cluster. Asks for all topics, never for named
+/// ones, so that a broker with auto-creation does not create anything.
+pub(crate) fn cluster_topics(
+    admin: &AdminClient<DefaultClientContext>,
+    timeout: Duration,
+) -> Result<HashMap<String, u32>> {
+    let md = admin
+        .inner()
+        .fetch_metadata(None, timeout)
+        .map_err(kafka("fetching metadata"))?;
+    Ok(md
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .map(|t| (t.name().to_string(), t.partitions().len() as u32))
+        .collect())
+}
+
+/// Checks sources, creates missing internal topics, checks co-partitioning. Returns the
+/// partition count of every topic the topology touches.
+pub(crate) fn prepare(
+    topology: &Topology,
+    config: &StreamsConfig,
+    client: &ClientConfig,
+) -> Result<HashMap<String, u32>> {
+    let admin: AdminClient<DefaultClientContext> =
+        client.create().map_err(kafka("creating admin client"))?;
+    let app = config.application_id.as_str();
+    let deadline = Instant::now() + config.startup_timeout;
+    let mut existing = cluster_topics(&admin, config.startup_timeout)?;
+    for t in topology.external_source_topics() {
+        if !existing.contains_key(&t) {
+            return Err(StreamsError::MissingSourceTopic(t));
+        }
+    }
+    let known = existing.clone();
+    let internal = topology.internal_topics(app, &|t| known.get(t).copied())?;
+    let mut to_create = Vec::new();
+    for t in &internal {
+        match existing.get(&t.name) {
+            Some(&n) if n == t.partitions => {}
+            Some(&n) => {
+                return Err(StreamsError::InternalTopicMismatch {
+                    topic: t.name.clone(),
+                    actual: n,
+                    expected: t.partitions,
+                })
+            }
+            None => to_create.push(t),
+        }
+    }
+    if !to_create.is_empty() {
+        let new: Vec<NewTopic<'_>> = to_create
+            .iter()
+            .map(|t| {
+                let nt = NewTopic::new(
+                    &t.name,
+                    t.partitions as i32,
+                    TopicReplication::Fixed(config.replication_factor),
+                );
+                if t.compacted {
+                    nt.set("cleanup.policy", "compact")
+                } else {
+                    nt
+                }
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(config.startup_timeout));
+        let results = futures_executor::block_on(admin.create_topics(&new, &opts))
+            .map_err(kafka("creating internal topics"))?;
+        for r in results {
+            match r {
+                Ok(name) => tracing::info!("created internal topic {name}"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => {
+                    return Err(StreamsError::Kafka {
+                        context: format!("creating internal topic {name}"),
+                        source: rdkafka::error::KafkaError::AdminOp(code),
+                    })
+                }
+            }
+        }
+        // Wait until the cluster's metadata shows every new topic.
+        loop {
+            existing = cluster_topics(&admin, config.startup_timeout)?;
+            if to_create.iter().all(|t| existing.contains_key(&t.name)) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(StreamsError::InvalidState(format!(
+                    "internal topics not visible after {:?}",
+                    config.startup_timeout
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    for group in topology.copartition_groups(app) {
+        let counts: Vec<u32> = group
+            .iter()
+            .map(|t| existing.get(t).copied().unwrap_or(0))
+            .collect();
+        if counts.windows(2).any(|w| w[0] != w[1]) {
+            return Err(StreamsError::NotCopartitioned {
+                topics: group,
+                counts,
+            });
+        }
+    }
+    Ok(existing)
+}

@@ -141,3 +141,46 @@ fn missing_source_topic_and_copartitioning_are_start_up_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn a_failing_thread_goes_to_the_uncaught_error_handler() {
+    use kstreams::runtime::kafka::StreamThreadExceptionResponse;
+    let broker = TestBroker::from_env();
+    let (input, output) = (
+        TestBroker::unique("poison-in"),
+        TestBroker::unique("poison-out"),
+    );
+    broker.create_topic(&input, 1).unwrap();
+    broker.create_topic(&output, 1).unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&input, Consumed::with(StringSerde, I64Serde))
+        .to(&output, Produced::with(StringSerde, I64Serde));
+    let streams = KafkaStreams::new(
+        builder.build().unwrap(),
+        StreamsConfig::new(TestBroker::unique("poison"), broker.bootstrap())
+            .commit_interval(Duration::from_millis(100)),
+    );
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let e2 = errors.clone();
+    streams.set_uncaught_exception_handler(move |e| {
+        e2.lock().unwrap().push(e.to_string());
+        StreamThreadExceptionResponse::ShutdownClient
+    });
+    streams.start().unwrap();
+    // "bad" is not an 8-byte i64: the default handler fails, naming where it came from.
+    broker.produce(&input, [("k".to_string(), "bad".to_string())]);
+    wait_for("ERROR state", Duration::from_secs(60), || {
+        streams.state() == State::Error
+    });
+    let errors = errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains(&format!("topic {input}, partition 0, offset 0")),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].contains("value"), "{}", errors[0]);
+    streams.close();
+    assert_eq!(streams.state(), State::Error);
+}

@@ -61,8 +61,9 @@ struct ThreadState {
     partitions: Arc<HashMap<String, u32>>,
     topic_sub: HashMap<String, u32>,
     tasks: BTreeMap<TaskId, Task>,
-    /// Next offset to commit per consumed partition.
-    offsets: HashMap<(String, i32), i64>,
+    /// Next offset to commit, per topic and partition. Keyed by topic first so that the
+    /// per-record update looks up by `&str` without allocating.
+    offsets: HashMap<String, HashMap<i32, i64>>,
     /// Set by a callback that failed; the loop stops with it.
     error: Option<StreamsError>,
     /// Once the thread has failed nothing more is committed: the failure may be that
@@ -102,11 +103,14 @@ impl ThreadState {
             value: msg.payload(),
             headers,
         })?;
-        match self.offsets.get_mut(&(topic.to_string(), partition)) {
-            Some(o) => *o = msg.offset() + 1,
+        let next = msg.offset() + 1;
+        match self.offsets.get_mut(topic) {
+            Some(parts) => {
+                parts.insert(partition, next);
+            }
             None => {
                 self.offsets
-                    .insert((topic.to_string(), partition), msg.offset() + 1);
+                    .insert(topic.to_string(), HashMap::from([(partition, next)]));
             }
         }
         Ok(())
@@ -140,9 +144,11 @@ impl ThreadState {
             return Ok(());
         }
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), offset) in &self.offsets {
-            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                .map_err(kafka("building the commit"))?;
+        for (topic, parts) in &self.offsets {
+            for (partition, offset) in parts {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                    .map_err(kafka("building the commit"))?;
+            }
         }
         match consumer.commit(&tpl, CommitMode::Sync) {
             Ok(()) => {
@@ -190,11 +196,12 @@ impl ThreadState {
                 }
             }
         }
-        self.offsets.retain(|(t, p), _| {
-            !tpl.elements()
-                .iter()
-                .any(|e| e.topic() == t && e.partition() == *p)
-        });
+        for e in tpl.elements() {
+            if let Some(parts) = self.offsets.get_mut(e.topic()) {
+                parts.remove(&e.partition());
+            }
+        }
+        self.offsets.retain(|_, parts| !parts.is_empty());
     }
 
     fn on_assign(&mut self, tpl: &TopicPartitionList) {

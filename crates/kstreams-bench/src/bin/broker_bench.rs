@@ -1,0 +1,301 @@
+//! kstreams against a hand-written rdkafka consume-transform-produce loop, on the same
+//! broker in one run: filter plus map_values over JSON records. Then end-to-end latency
+//! at a fixed input rate.
+//!
+//! Run: `cargo run --release -p kstreams-bench --bin broker_bench -- --bootstrap 127.0.0.1:9092`
+//! (without `--bootstrap`: `KSTREAMS_BOOTSTRAP`, else the in-process mock broker, where the
+//! record count must stay under its retention of about 5 MiB per partition).
+
+use clap::Parser;
+use kstreams::runtime::kafka::{KafkaStreams, StreamsConfig};
+use kstreams::serde::{JsonSerde, StringSerde};
+use kstreams::{Consumed, Produced, StreamsBuilder};
+use kstreams_bench::{process_cpu_seconds, quantile, Purchase};
+use kstreams_testkit::broker::TestBroker;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{Message, Timestamp};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Broker; default `KSTREAMS_BOOTSTRAP`, else the in-process mock.
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// Records for the throughput runs.
+    #[arg(long, default_value_t = 100_000)]
+    records: usize,
+    /// Partitions of every topic.
+    #[arg(long, default_value_t = 8)]
+    partitions: i32,
+    /// Input rate of the latency run, records/s.
+    #[arg(long, default_value_t = 5_000)]
+    rate: u64,
+    /// Duration of the latency run, seconds.
+    #[arg(long, default_value_t = 10)]
+    latency_secs: u64,
+    /// Commit interval of the latency run, ms (a commit waits for the producer's acks).
+    #[arg(long, default_value_t = 1000)]
+    latency_commit_ms: u64,
+    /// Commit interval of both systems, ms.
+    #[arg(long, default_value_t = 1000)]
+    commit_ms: u64,
+}
+
+struct RunResult {
+    secs: f64,
+    cpu: f64,
+    out: usize,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn produce_input(broker: &TestBroker, topic: &str, n: usize) {
+    broker.produce(
+        topic,
+        (0..n as u64).map(|i| {
+            let p = Purchase::sample(i);
+            (
+                p.customer.clone(),
+                serde_json::to_string(&p).unwrap_or_default(),
+            )
+        }),
+    );
+}
+
+fn raw_loop(bootstrap: &str, input: &str, output: &str, n: usize, commit: Duration) -> RunResult {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", TestBroker::unique("raw"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    consumer.subscribe(&[input]).expect("subscribe");
+    let cpu0 = process_cpu_seconds();
+    let start = Instant::now();
+    let (mut consumed, mut out) = (0, 0);
+    let mut last_commit = Instant::now();
+    let mut buf = Vec::with_capacity(256);
+    while consumed < n {
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        consumed += 1;
+        let Some(p) = m
+            .payload()
+            .and_then(|v| serde_json::from_slice::<Purchase>(v).ok())
+        else {
+            continue;
+        };
+        if p.keep() {
+            buf.clear();
+            serde_json::to_writer(&mut buf, &p.normalized()).expect("json");
+            let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(output).payload(&buf);
+            if let Some(k) = m.key() {
+                rec = rec.key(k);
+            }
+            if let Timestamp::CreateTime(t) = m.timestamp() {
+                rec = rec.timestamp(t);
+            }
+            while let Err((_, back)) = producer.send(rec) {
+                producer.poll(Duration::from_millis(10));
+                rec = back;
+            }
+            out += 1;
+        }
+        producer.poll(Duration::ZERO);
+        if last_commit.elapsed() >= commit {
+            producer.flush(Duration::from_secs(60)).expect("flush");
+            consumer.commit_consumer_state(CommitMode::Sync).ok();
+            last_commit = Instant::now();
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    consumer.commit_consumer_state(CommitMode::Sync).ok();
+    RunResult {
+        secs: start.elapsed().as_secs_f64(),
+        cpu: process_cpu_seconds() - cpu0,
+        out,
+    }
+}
+
+fn kstreams_topology(input: &str, output: &str) -> kstreams::Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(
+            input,
+            Consumed::with(StringSerde, JsonSerde::<Purchase>::new()),
+        )
+        .filter(|_, p| p.keep())
+        .map_values(Purchase::normalized)
+        .to(
+            output,
+            Produced::with(StringSerde, JsonSerde::<Purchase>::new()),
+        );
+    builder.build().expect("topology")
+}
+
+fn kstreams_run(
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+    n: usize,
+    commit: Duration,
+) -> RunResult {
+    let config = StreamsConfig::new(TestBroker::unique("ks"), bootstrap).commit_interval(commit);
+    let streams = KafkaStreams::new(kstreams_topology(input, output), config);
+    let cpu0 = process_cpu_seconds();
+    let start = Instant::now();
+    streams.start().expect("start");
+    while (streams.processed() as usize) < n {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    streams.close();
+    RunResult {
+        secs: start.elapsed().as_secs_f64(),
+        cpu: process_cpu_seconds() - cpu0,
+        out: 0,
+    }
+}
+
+fn latency_run(broker: &TestBroker, args: &Args) -> (f64, f64, usize) {
+    let (input, output) = (TestBroker::unique("lat-in"), TestBroker::unique("lat-out"));
+    broker.create_topic(&input, args.partitions).expect("topic");
+    broker
+        .create_topic(&output, args.partitions)
+        .expect("topic");
+    // Brokers without long-poll wake-up (the mock) answer a fetch only after
+    // fetch.wait.max.ms when it starts empty; a low-latency deployment lowers it.
+    let config = StreamsConfig::new(TestBroker::unique("lat"), broker.bootstrap())
+        .commit_interval(Duration::from_millis(args.latency_commit_ms))
+        .client_config("fetch.wait.max.ms", "5");
+    let streams = KafkaStreams::new(kstreams_topology(&input, &output), config);
+    streams.start().expect("start");
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap())
+            .set("group.id", TestBroker::unique("lat-reader"))
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "5")
+            .create()
+            .expect("reader");
+        consumer.subscribe(&[&output]).expect("subscribe");
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut lat = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                    if let Timestamp::CreateTime(t) = m.timestamp() {
+                        lat.push((now_ms() - t) as f64);
+                    }
+                }
+            }
+            lat
+        })
+    };
+    // Give the group time to settle before measuring.
+    std::thread::sleep(Duration::from_secs(3));
+    let producer = broker.producer();
+    let total = args.rate * args.latency_secs;
+    let start = Instant::now();
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / args.rate as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let p = Purchase::sample(i);
+        let v = serde_json::to_string(&p).unwrap_or_default();
+        let mut rec = BaseRecord::to(&input)
+            .key(p.customer.as_bytes())
+            .payload(v.as_bytes())
+            .timestamp(now_ms());
+        while let Err((_, back)) = producer.send(rec) {
+            producer.poll(Duration::from_millis(1));
+            rec = back;
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).ok();
+    std::thread::sleep(Duration::from_secs(2));
+    done.store(true, Ordering::Relaxed);
+    let mut lat = reader.join().unwrap_or_default();
+    streams.close();
+    lat.sort_by(f64::total_cmp);
+    (quantile(&lat, 0.5), quantile(&lat, 0.99), lat.len())
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Some(b) = &args.bootstrap {
+        std::env::set_var("KSTREAMS_BOOTSTRAP", b);
+    }
+    let broker = TestBroker::from_env();
+    let where_ = if broker.mock().is_some() {
+        "in-process mock broker"
+    } else {
+        broker.bootstrap()
+    };
+    println!(
+        "broker: {where_}; {} records of ~{} bytes JSON, {} partitions",
+        args.records,
+        serde_json::to_string(&Purchase::sample(1)).map_or(0, |s| s.len()),
+        args.partitions
+    );
+    let commit = Duration::from_millis(args.commit_ms);
+    let input = TestBroker::unique("bench-in");
+    broker.create_topic(&input, args.partitions).expect("topic");
+    let t = Instant::now();
+    produce_input(&broker, &input, args.records);
+    println!("input produced in {:.1} s", t.elapsed().as_secs_f64());
+
+    let raw_out = TestBroker::unique("raw-out");
+    broker
+        .create_topic(&raw_out, args.partitions)
+        .expect("topic");
+    let raw = raw_loop(broker.bootstrap(), &input, &raw_out, args.records, commit);
+    let ks_out = TestBroker::unique("ks-out");
+    broker
+        .create_topic(&ks_out, args.partitions)
+        .expect("topic");
+    let ks = kstreams_run(broker.bootstrap(), &input, &ks_out, args.records, commit);
+    let n = args.records as f64;
+    println!();
+    println!("| system | records/s | CPU µs/record | wall s |");
+    println!("|---|---|---|---|");
+    for (name, r) in [
+        ("raw rdkafka loop", &raw),
+        ("kstreams filter+map_values", &ks),
+    ] {
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2} |",
+            n / r.secs,
+            r.cpu / n * 1e6,
+            r.secs
+        );
+    }
+    println!("raw loop wrote {} records", raw.out);
+    println!("kstreams_fraction_of_raw={:.3}", raw.secs / ks.secs);
+    println!("kstreams_cpu_vs_raw={:.3}", ks.cpu / raw.cpu);
+
+    let (p50, p99, samples) = latency_run(&broker, &args);
+    println!(
+        "latency at {} records/s for {} s ({samples} samples): p50={p50:.1} ms p99={p99:.1} ms",
+        args.rate, args.latency_secs
+    );
+}

@@ -137,20 +137,42 @@ impl TestBroker {
         Ok(())
     }
 
-    /// A producer for test input (acks=all, murmur2 like Java).
+    /// A producer for test input (acks=all, murmur2 like Java). On a broker with the
+    /// `midbatch` gap it writes one record per batch, so that no consumer ever has to resume
+    /// inside a batch.
     pub fn producer(&self) -> BaseProducer {
-        ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap)
             .set("acks", "all")
             .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
+            .set("linger.ms", "5");
+        if broker_has_gap("midbatch") {
+            c.set("batch.num.messages", "1").set("linger.ms", "0");
+        }
+        c.create().expect("test producer")
+    }
+
+    /// A producer that batches whatever the broker's gaps (for conformance checks).
+    pub fn batching_producer(bootstrap: &str) -> BaseProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("acks", "all")
+            .set("linger.ms", "50")
             .create()
             .expect("test producer")
     }
 
     /// Produces keyed string records and waits until all are acknowledged.
     pub fn produce(&self, topic: &str, records: impl IntoIterator<Item = (String, String)>) {
-        let producer = self.producer();
+        Self::produce_with(&self.producer(), topic, records)
+    }
+
+    /// Produces with the given producer and waits until all are acknowledged.
+    pub fn produce_with(
+        producer: &BaseProducer,
+        topic: &str,
+        records: impl IntoIterator<Item = (String, String)>,
+    ) {
         for (k, v) in records {
             let mut rec = BaseRecord::to(topic)
                 .key(k.as_bytes())
@@ -206,6 +228,13 @@ impl TestBroker {
         }
         out
     }
+}
+
+/// Whether `KSTREAMS_BROKER_GAPS` (a comma-separated list) names this gap of the broker
+/// under test: `takeover` (a SIGKILLed member keeps its partitions), `midbatch` (a consumer
+/// resuming inside a record batch skips the rest of it).
+pub fn broker_has_gap(gap: &str) -> bool {
+    std::env::var("KSTREAMS_BROKER_GAPS").is_ok_and(|g| g.split(',').any(|x| x.trim() == gap))
 }
 
 /// Drives a future to completion on this thread (admin calls only).

@@ -3,161 +3,15 @@
 //! SIGKILLed and instance 1 takes them all back. Every input record must reach the output;
 //! the records processed twice are reported ("delta = records processed twice").
 
-use kstreams_testkit::broker::TestBroker;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
-use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
+
+use common::{terminate, wait_for, Instance, OutputReader};
+use kstreams_testkit::broker::{broker_has_gap, TestBroker};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 const PARTITIONS: i32 = 4;
 const BATCH: usize = 1000;
-
-struct Instance {
-    name: String,
-    child: Child,
-    assigned: Arc<Mutex<Option<BTreeSet<String>>>>,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Instance {
-    fn start(name: &str, broker: &TestBroker, app: &str, input: &str, output: &str) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kstreams-instance"))
-            .args([
-                "--bootstrap",
-                broker.bootstrap(),
-                "--app",
-                app,
-                "--input",
-                input,
-                "--output",
-                output,
-            ])
-            .args([
-                "--name",
-                name,
-                "--commit-ms",
-                "200",
-                "--session-timeout-ms",
-                "6000",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start kstreams-instance");
-        let assigned = Arc::new(Mutex::new(None));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (a, l) = (assigned.clone(), log.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("Setting newly assigned partitions [").nth(1) {
-                    let list = rest.split(']').next().unwrap_or("");
-                    let set: BTreeSet<String> = list
-                        .split(", ")
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect();
-                    *a.lock().unwrap() = Some(set);
-                } else if line.contains("Revoking previously assigned partitions") {
-                    *a.lock().unwrap() = Some(BTreeSet::new());
-                }
-                l.lock().unwrap().push(line);
-            }
-        });
-        Instance {
-            name: name.to_string(),
-            child,
-            assigned,
-            log,
-        }
-    }
-
-    fn partitions(&self) -> usize {
-        self.assigned
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map_or(0, BTreeSet::len)
-    }
-
-    fn dump(&self) -> String {
-        format!(
-            "--- {} log ---\n{}",
-            self.name,
-            self.log.lock().unwrap().join("\n")
-        )
-    }
-}
-
-/// Collects every value written to the output topic.
-struct OutputReader {
-    values: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl OutputReader {
-    fn start(bootstrap: &str, topic: &str) -> OutputReader {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("group.id", TestBroker::unique("reader"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("reader");
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..PARTITIONS {
-            tpl.add_partition_offset(topic, p, Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&tpl).unwrap();
-        let values = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (v, s) = (values.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-                    if let Some(p) = m.payload() {
-                        v.lock()
-                            .unwrap()
-                            .push(String::from_utf8_lossy(p).into_owned());
-                    }
-                }
-            }
-        });
-        OutputReader { values, stop }
-    }
-
-    /// Input ids seen, and how often each.
-    fn seen(&self) -> HashMap<String, usize> {
-        let mut m = HashMap::new();
-        for v in self.values.lock().unwrap().iter() {
-            let id = v.split('|').next().unwrap_or("").to_string();
-            *m.entry(id).or_insert(0) += 1;
-        }
-        m
-    }
-
-    fn has_all(&self, n: usize) -> bool {
-        let seen = self.seen();
-        (0..n).all(|i| seen.contains_key(&format!("v{i}")))
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, instances: &[&Instance], mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        if Instant::now() > deadline {
-            let logs: Vec<String> = instances.iter().map(|i| i.dump()).collect();
-            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn batch(from: usize) -> impl Iterator<Item = (String, String)> {
     (from..from + BATCH).map(|i| (format!("k{i}"), format!("v{i}")))
@@ -166,7 +20,7 @@ fn batch(from: usize) -> impl Iterator<Item = (String, String)> {
 #[test]
 fn scale_up_then_kill_an_instance_loses_nothing() {
     let broker = TestBroker::from_env();
-    let takeover_gap = std::env::var("KSTREAMS_BROKER_GAPS").is_ok_and(|g| g.contains("takeover"));
+    let takeover_gap = broker_has_gap("takeover");
     let app = TestBroker::unique("auth-converter");
     let (input, output) = (
         TestBroker::unique("auth-json"),
@@ -174,11 +28,11 @@ fn scale_up_then_kill_an_instance_loses_nothing() {
     );
     broker.create_topic(&input, PARTITIONS).unwrap();
     broker.create_topic(&output, PARTITIONS).unwrap();
-    let reader = OutputReader::start(broker.bootstrap(), &output);
+    let reader = OutputReader::start(broker.bootstrap(), &output, PARTITIONS);
     let minute = Duration::from_secs(60);
 
     broker.produce(&input, batch(0));
-    let mut one = Instance::start("app-1", &broker, &app, &input, &output);
+    let mut one = Instance::start("app-1", &broker, &app, &input, &output, "passthrough");
     wait_for(
         "instance 1 to take all 4 partitions",
         minute,
@@ -189,7 +43,7 @@ fn scale_up_then_kill_an_instance_loses_nothing() {
         reader.has_all(BATCH)
     });
 
-    let mut two = Instance::start("app-2", &broker, &app, &input, &output);
+    let mut two = Instance::start("app-2", &broker, &app, &input, &output, "passthrough");
     wait_for("the partitions to split 2/2", minute, &[&one, &two], || {
         one.partitions() == 2 && two.partitions() == 2
     });
@@ -208,9 +62,7 @@ fn scale_up_then_kill_an_instance_loses_nothing() {
     });
     let by_instance = |name: &str| {
         reader
-            .values
-            .lock()
-            .unwrap()
+            .strings()
             .iter()
             .filter(|v| v.ends_with(&format!("|{name}")))
             .count()
@@ -260,27 +112,4 @@ fn scale_up_then_kill_an_instance_loses_nothing() {
     assert!(lost.is_empty(), "lost records: {lost:?}");
     terminate(&mut one);
     reader.stop.store(true, Ordering::Relaxed);
-}
-
-/// SIGTERM, then a clean exit within the timeout.
-fn terminate(instance: &mut Instance) {
-    let pid = instance.child.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(s) = instance.child.try_wait().expect("wait") {
-            assert!(s.success(), "instance exited with {s}\n{}", instance.dump());
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "instance did not stop on SIGTERM\n{}",
-            instance.dump()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

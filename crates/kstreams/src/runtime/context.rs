@@ -16,6 +16,8 @@ pub(crate) struct TaskContext {
     pub(crate) application_id: Arc<str>,
     /// The input record being processed; `None` during wall-clock punctuation.
     pub(crate) current: Option<RecordMetadata>,
+    /// Timestamp of the record being processed (or of the punctuation running).
+    pub(crate) current_timestamp: i64,
     /// Highest timestamp this task has seen; `i64::MIN` before the first record.
     pub(crate) stream_time: i64,
     /// Wall-clock time in milliseconds, as the driver or the runtime last set it.

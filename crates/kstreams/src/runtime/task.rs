@@ -1,6 +1,6 @@
 //! The task step shared by every runtime.
 
-use super::collector::RecordCollector;
+use super::collector::{OutgoingRecord, RecordCollector};
 use super::context::TaskContext;
 use super::metrics::TaskMetrics;
 use super::punctuation::Schedules;
@@ -8,8 +8,8 @@ use super::TaskId;
 use crate::error::{Result, StreamsError, TopologyError};
 use crate::processor::node::Lifecycle;
 use crate::processor::source::{InputRecord, RawSource};
-use crate::processor::{DeserializationHandler, PunctuationType};
-use crate::state::{StoreHandle, StoreInit, StoreRegistry};
+use crate::processor::{DeserializationHandler, Headers, PunctuationType};
+use crate::state::{LoggedChange, StoreHandle, StoreInit, StoreRegistry};
 use crate::topology::instantiate::{Instance, Instantiator};
 use crate::topology::Topology;
 use std::cell::RefCell;
@@ -57,6 +57,8 @@ pub struct Task {
     sources: Vec<Source>,
     lifecycles: Vec<Rc<RefCell<dyn Lifecycle>>>,
     closed: bool,
+    /// Reused buffer for changelog records on their way to the collector.
+    changes: Vec<LoggedChange>,
 }
 
 impl std::fmt::Debug for Task {
@@ -119,6 +121,7 @@ impl Task {
                 task_id: id,
                 application_id: app.into(),
                 current: None,
+                current_timestamp: -1,
                 stream_time: i64::MIN,
                 wall_clock_ms: config.wall_clock_ms,
                 collector,
@@ -129,6 +132,7 @@ impl Task {
             sources,
             lifecycles,
             closed: false,
+            changes: Vec::new(),
         };
         for node in &task.lifecycles {
             let mut node = node.borrow_mut();
@@ -164,13 +168,60 @@ impl Task {
             self.ctx.stream_time = record.timestamp;
         }
         let topic = src.topic.clone();
+        self.ctx.current_timestamp = record.timestamp;
         let result = src.node.process_raw(&mut self.ctx, &topic, record);
         self.ctx.current = None;
         result?;
+        self.send_changelogs()?;
         if self.ctx.schedules.any(PunctuationType::StreamTime) {
             let now = self.ctx.stream_time;
             self.run_due(PunctuationType::StreamTime, now)?;
         }
+        Ok(())
+    }
+
+    /// Sends the writes the last step made to logged stores to their changelog topics, in
+    /// this task's partition. They go out before the next commit flushes the producer.
+    fn send_changelogs(&mut self) -> Result<()> {
+        let partition = self.ctx.task_id.partition;
+        let timestamp = self.ctx.current_timestamp;
+        let headers = Headers::new();
+        for handle in self.ctx.stores.iter() {
+            let Some(topic) = handle.changelog.as_deref() else {
+                continue;
+            };
+            handle.lock().take_logged(&mut self.changes);
+            for (key, value) in self.changes.drain(..) {
+                self.ctx.collector.send(OutgoingRecord {
+                    topic,
+                    partition: Some(partition),
+                    key: Some(&key),
+                    value: value.as_deref(),
+                    timestamp,
+                    headers: &headers,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The logged stores of this task, as (store, changelog topic).
+    pub fn changelogs(&self) -> Vec<(String, String)> {
+        self.ctx
+            .stores
+            .iter()
+            .filter_map(|h| {
+                h.changelog
+                    .as_deref()
+                    .map(|t| (h.name().to_string(), t.to_string()))
+            })
+            .collect()
+    }
+
+    /// Applies one changelog record to a store before processing starts (`None` deletes).
+    pub fn restore(&mut self, store: &str, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+        let handle = self.ctx.stores.get(store)?;
+        handle.lock().restore(key, value)?;
         Ok(())
     }
 
@@ -183,9 +234,11 @@ impl Task {
     fn run_due(&mut self, kind: PunctuationType, now: i64) -> Result<()> {
         for (node, id) in self.ctx.schedules.due(kind, now) {
             self.ctx.metrics.punctuations += 1;
+            self.ctx.current_timestamp = now;
             let lifecycle = self.lifecycles[node].clone();
             let result = lifecycle.borrow_mut().punctuate(&mut self.ctx, id, now);
             result?;
+            self.send_changelogs()?;
         }
         Ok(())
     }

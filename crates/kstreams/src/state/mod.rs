@@ -25,6 +25,7 @@
 //! ```
 
 mod builder;
+mod changelog;
 mod memory;
 mod registry;
 mod typed;
@@ -33,6 +34,7 @@ pub(crate) use builder::StoreDef;
 pub use builder::{
     InMemoryStoreSupplier, KeyValueBytesStoreSupplier, StoreBuilder, StoreInit, Stores,
 };
+pub use changelog::{ChangeLoggingStore, LoggedChange};
 pub use memory::InMemoryKeyValueStore;
 pub use registry::StoreHandle;
 pub(crate) use registry::StoreRegistry;
@@ -73,4 +75,14 @@ pub trait KeyValueBytesStore: Send {
     fn persistent(&self) -> bool {
         false
     }
+    /// Applies one changelog record during restoration (`None` deletes), without logging it.
+    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => self.put(key, v),
+            None => self.delete(key).map(|_| ()),
+        }
+    }
+    /// Moves the writes logged since the last call into `out` (change-logging wrappers
+    /// only; engines log nothing).
+    fn take_logged(&mut self, _out: &mut Vec<LoggedChange>) {}
 }

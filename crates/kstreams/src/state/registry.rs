@@ -2,7 +2,7 @@
 
 use super::builder::{StoreDef, StoreInit, StoreSerdes};
 use super::typed::StoreAccess;
-use super::{KeyValueBytesStore, ReadOnlyKeyValueStore};
+use super::{ChangeLoggingStore, KeyValueBytesStore, ReadOnlyKeyValueStore};
 use crate::error::StoreError;
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -16,6 +16,8 @@ pub struct StoreHandle {
     pub(crate) engine: Arc<Mutex<Box<dyn KeyValueBytesStore>>>,
     pub(crate) serdes: Arc<dyn Any + Send + Sync>,
     pub(crate) timestamped: bool,
+    /// `<application.id>-<store>-changelog` when the store is logged.
+    pub(crate) changelog: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for StoreHandle {
@@ -31,6 +33,11 @@ impl StoreHandle {
     /// The store name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The changelog topic, when the store is logged.
+    pub fn changelog_topic(&self) -> Option<&str> {
+        self.changelog.as_deref()
     }
 
     /// Locks the engine. A panic elsewhere never leaves the map half-written (engine
@@ -78,7 +85,10 @@ impl StoreRegistry {
     pub(crate) fn open(defs: &[&StoreDef], init: &StoreInit<'_>) -> Result<Self, StoreError> {
         let mut stores = BTreeMap::new();
         for def in defs {
-            let engine = def.supplier.get(init)?;
+            let mut engine = def.supplier.get(init)?;
+            if def.logging {
+                engine = Box::new(ChangeLoggingStore::new(engine));
+            }
             stores.insert(
                 def.name.clone(),
                 StoreHandle {
@@ -86,6 +96,9 @@ impl StoreRegistry {
                     engine: Arc::new(Mutex::new(engine)),
                     serdes: def.serdes.clone(),
                     timestamped: def.timestamped,
+                    changelog: def.logging.then(|| {
+                        crate::topology::changelog_topic(init.application_id, &def.name).into()
+                    }),
                 },
             );
         }

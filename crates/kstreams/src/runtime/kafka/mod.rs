@@ -26,6 +26,7 @@
 
 mod clients;
 mod config;
+mod restore;
 mod thread;
 mod topics;
 

@@ -6,6 +6,7 @@
 //! consumed offsets.
 
 use super::clients::{self, DeliveryContext, ProducerCollector, ThreadProducer};
+use super::restore;
 use super::{Shared, StreamsConfig, ThreadPhase};
 use crate::error::{Result, StreamsError};
 use crate::processor::Headers;
@@ -66,6 +67,8 @@ struct ThreadState {
     offsets: HashMap<String, HashMap<i32, i64>>,
     /// Set by a callback that failed; the loop stops with it.
     error: Option<StreamsError>,
+    /// Reads changelogs when tasks are assigned; created on first need.
+    restore_consumer: Option<BaseConsumer>,
     /// Once the thread has failed nothing more is committed: the failure may be that
     /// outputs were lost, and the partitions' next owner must repeat the work.
     failed: bool,
@@ -204,6 +207,25 @@ impl ThreadState {
         self.offsets.retain(|_, parts| !parts.is_empty());
     }
 
+    /// A new task, its stores restored from their changelogs before any record reaches it.
+    fn create_and_restore(
+        &mut self,
+        id: TaskId,
+        config: &TaskConfig,
+        collector: ProducerCollector,
+    ) -> Result<Task> {
+        let mut task = self.topology.create_task(id, config, Box::new(collector))?;
+        if !task.changelogs().is_empty() {
+            if self.restore_consumer.is_none() {
+                self.restore_consumer = Some(restore::restore_consumer(&self.config, self.index)?);
+            }
+            if let Some(consumer) = &self.restore_consumer {
+                restore::restore_task(consumer, &mut task, self.config.startup_timeout)?;
+            }
+        }
+        Ok(task)
+    }
+
     fn on_assign(&mut self, tpl: &TopicPartitionList) {
         tracing::info!(
             "Setting newly assigned partitions [{}] for group {}",
@@ -231,10 +253,7 @@ impl ThreadState {
                 producer: self.producer.clone(),
                 partitions: self.partitions.clone(),
             };
-            match self
-                .topology
-                .create_task(id, &task_config, Box::new(collector))
-            {
+            match self.create_and_restore(id, &task_config, collector) {
                 Ok(task) => {
                     self.tasks.insert(id, task);
                 }
@@ -306,6 +325,7 @@ pub(crate) fn run(
         tasks: BTreeMap::new(),
         offsets: HashMap::new(),
         error: None,
+        restore_consumer: None,
         failed: false,
     }));
     let consumer: BaseConsumer<RebalanceContext> = clients::consumer_config(&config, index)
@@ -377,6 +397,7 @@ fn main_loop(
         }
         if batch > 0 {
             shared.add_processed(batch as u64);
+            tracing::debug!("processed a batch of {batch} records");
         }
         producer.poll(Duration::ZERO);
         if let Some(e) = state.borrow_mut().error.take() {

@@ -1,0 +1,217 @@
+//! Helpers shared by the multi-process broker tests: instances of `kstreams-instance` run
+//! as child processes, and a reader that collects an output topic.
+#![allow(dead_code)]
+
+use kstreams_testkit::broker::TestBroker;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A `kstreams-instance` child process and what its log says.
+pub struct Instance {
+    pub name: String,
+    pub child: Child,
+    /// Partitions of the latest assignment (`None` before the first).
+    pub assigned: Arc<Mutex<Option<BTreeSet<String>>>>,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Instance {
+    pub fn start(
+        name: &str,
+        broker: &TestBroker,
+        app: &str,
+        input: &str,
+        output: &str,
+        mode: &str,
+    ) -> Instance {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kstreams-instance"))
+            .args([
+                "--bootstrap",
+                broker.bootstrap(),
+                "--app",
+                app,
+                "--input",
+                input,
+            ])
+            .args(["--output", output, "--name", name, "--mode", mode])
+            .args(["--commit-ms", "200", "--session-timeout-ms", "6000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kstreams-instance");
+        let assigned = Arc::new(Mutex::new(None));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (a, l) = (assigned.clone(), log.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("Setting newly assigned partitions [").nth(1) {
+                    let list = rest.split(']').next().unwrap_or("");
+                    let set: BTreeSet<String> = list
+                        .split(", ")
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    *a.lock().unwrap() = Some(set);
+                } else if line.contains("Revoking previously assigned partitions") {
+                    *a.lock().unwrap() = Some(BTreeSet::new());
+                }
+                l.lock().unwrap().push(line);
+            }
+        });
+        Instance {
+            name: name.to_string(),
+            child,
+            assigned,
+            log,
+        }
+    }
+
+    pub fn partitions(&self) -> usize {
+        self.assigned
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(0, BTreeSet::len)
+    }
+
+    pub fn logged(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    pub fn dump(&self) -> String {
+        format!(
+            "--- {} log ---\n{}",
+            self.name,
+            self.log.lock().unwrap().join("\n")
+        )
+    }
+}
+
+/// Key and value bytes of a record read back.
+pub type RawRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Collects every record written to an output topic.
+pub struct OutputReader {
+    pub records: Arc<Mutex<Vec<RawRecord>>>,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl OutputReader {
+    pub fn start(bootstrap: &str, topic: &str, partitions: i32) -> OutputReader {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", TestBroker::unique("reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("reader");
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (records.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                    r.lock()
+                        .unwrap()
+                        .push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec)));
+                }
+            }
+        });
+        OutputReader { records, stop }
+    }
+
+    /// Values as text.
+    pub fn strings(&self) -> Vec<String> {
+        self.records
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, v)| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()))
+            .collect()
+    }
+
+    /// Passthrough output (`v<i>|<instance>`): input ids seen, and how often each.
+    pub fn seen(&self) -> HashMap<String, usize> {
+        let mut m = HashMap::new();
+        for v in self.strings() {
+            let id = v.split('|').next().unwrap_or("").to_string();
+            *m.entry(id).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Whether passthrough output holds `v0 .. v<n-1>`.
+    pub fn has_all(&self, n: usize) -> bool {
+        let seen = self.seen();
+        (0..n).all(|i| seen.contains_key(&format!("v{i}")))
+    }
+
+    /// Count output (string key, i64 value): the latest count per key.
+    pub fn latest_counts(&self) -> HashMap<String, i64> {
+        let mut m = HashMap::new();
+        for (k, v) in self.records.lock().unwrap().iter() {
+            if let (Some(k), Some(v)) = (k, v) {
+                if let Ok(bytes) = <[u8; 8]>::try_from(v.as_slice()) {
+                    m.insert(
+                        String::from_utf8_lossy(k).into_owned(),
+                        i64::from_be_bytes(bytes),
+                    );
+                }
+            }
+        }
+        m
+    }
+}
+
+pub fn wait_for(
+    what: &str,
+    timeout: Duration,
+    instances: &[&Instance],
+    mut f: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        if Instant::now() > deadline {
+            let logs: Vec<String> = instances.iter().map(|i| i.dump()).collect();
+            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// SIGTERM, then a clean exit within the timeout.
+pub fn terminate(instance: &mut Instance) {
+    let pid = instance.child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(s) = instance.child.try_wait().expect("wait") {
+            assert!(s.success(), "instance exited with {s}\n{}", instance.dump());
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "instance did not stop on SIGTERM\n{}",
+            instance.dump()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

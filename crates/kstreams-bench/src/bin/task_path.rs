@@ -101,7 +101,9 @@ fn main() {
     let count_out = builder.build().expect("topology");
 
     let input = inputs(n, 100_000, 42);
-    println!("kstreams task path, one thread, {n} records, 100k distinct keys");
+    println!(
+        "kstreams task path, one thread, {n} records, 100k distinct keys, stores changelogged"
+    );
     run("filter + map_values (to sink)", &stateless, &input, rounds);
     run("count by key, in-memory store", &count, &input, rounds);
     run(

@@ -9,7 +9,7 @@ use crate::error::{Result, StreamsError, TopologyError};
 use crate::processor::node::Lifecycle;
 use crate::processor::source::{InputRecord, RawSource};
 use crate::processor::{DeserializationHandler, Headers, PunctuationType};
-use crate::state::{LoggedChange, StoreHandle, StoreInit, StoreRegistry};
+use crate::state::{StoreHandle, StoreInit, StoreRegistry};
 use crate::topology::instantiate::{Instance, Instantiator};
 use crate::topology::Topology;
 use std::cell::RefCell;
@@ -57,8 +57,6 @@ pub struct Task {
     sources: Vec<Source>,
     lifecycles: Vec<Rc<RefCell<dyn Lifecycle>>>,
     closed: bool,
-    /// Reused buffer for changelog records on their way to the collector.
-    changes: Vec<LoggedChange>,
 }
 
 impl std::fmt::Debug for Task {
@@ -132,7 +130,6 @@ impl Task {
             sources,
             lifecycles,
             closed: false,
-            changes: Vec::new(),
         };
         for node in &task.lifecycles {
             let mut node = node.borrow_mut();
@@ -190,17 +187,17 @@ impl Task {
             let Some(topic) = handle.changelog.as_deref() else {
                 continue;
             };
-            handle.lock().take_logged(&mut self.changes);
-            for (key, value) in self.changes.drain(..) {
-                self.ctx.collector.send(OutgoingRecord {
+            let collector = &mut self.ctx.collector;
+            handle.lock().drain_logged(&mut |key, value| {
+                collector.send(OutgoingRecord {
                     topic,
                     partition: Some(partition),
-                    key: Some(&key),
-                    value: value.as_deref(),
+                    key: Some(key),
+                    value,
                     timestamp,
                     headers: &headers,
-                })?;
-            }
+                })
+            })?;
         }
         Ok(())
     }

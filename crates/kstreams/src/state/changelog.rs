@@ -1,18 +1,19 @@
 //! Change logging: every write to a logged store is also sent to its changelog topic.
 
-use super::{KeyValueBytesStore, KeyValueIter};
-use crate::error::StoreError;
+use super::{ChangeSink, KeyValueBytesStore, KeyValueIter};
+use crate::error::{StoreError, StreamsError};
 use std::ops::Bound;
-
-/// One logged write: key and new value, `None` for a deletion (a tombstone on the topic).
-pub type LoggedChange = (Vec<u8>, Option<Vec<u8>>);
 
 /// Wraps an engine and records its writes. The task sends the records to
 /// `<application.id>-<store>-changelog`, in the task's partition, after each step, so the
 /// changelog is flushed with the producer before offsets are committed.
 pub struct ChangeLoggingStore {
     inner: Box<dyn KeyValueBytesStore>,
-    pending: Vec<LoggedChange>,
+    /// Keys and values of the pending writes, back to back, so logging allocates nothing
+    /// once the buffers have grown.
+    bytes: Vec<u8>,
+    /// Per pending write: key length, and value length or `None` for a deletion.
+    entries: Vec<(usize, Option<usize>)>,
 }
 
 impl ChangeLoggingStore {
@@ -20,7 +21,8 @@ impl ChangeLoggingStore {
     pub fn new(inner: Box<dyn KeyValueBytesStore>) -> Self {
         ChangeLoggingStore {
             inner,
-            pending: Vec::new(),
+            bytes: Vec::new(),
+            entries: Vec::new(),
         }
     }
 }
@@ -32,14 +34,20 @@ impl KeyValueBytesStore for ChangeLoggingStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.get(key)
     }
+    fn get_with(&self, key: &[u8], f: &mut dyn FnMut(Option<&[u8]>)) -> Result<(), StoreError> {
+        self.inner.get_with(key, f)
+    }
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.inner.put(key, value)?;
-        self.pending.push((key.to_vec(), Some(value.to_vec())));
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(value);
+        self.entries.push((key.len(), Some(value.len())));
         Ok(())
     }
     fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let old = self.inner.delete(key)?;
-        self.pending.push((key.to_vec(), None));
+        self.bytes.extend_from_slice(key);
+        self.entries.push((key.len(), None));
         Ok(old)
     }
     fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_> {
@@ -61,12 +69,21 @@ impl KeyValueBytesStore for ChangeLoggingStore {
         // Restoring replays the changelog: writing it back would duplicate it.
         self.inner.restore(key, value)
     }
-    fn take_logged(&mut self, out: &mut Vec<LoggedChange>) {
-        if out.is_empty() {
-            std::mem::swap(out, &mut self.pending);
-        } else {
-            out.append(&mut self.pending);
-        }
+    fn drain_logged(&mut self, f: &mut ChangeSink<'_>) -> Result<(), StreamsError> {
+        let mut at = 0;
+        let result = self.entries.iter().try_for_each(|&(k, v)| {
+            let key = &self.bytes[at..at + k];
+            at += k;
+            let value = v.map(|v| {
+                let value = &self.bytes[at..at + v];
+                at += v;
+                value
+            });
+            f(key, value)
+        });
+        self.bytes.clear();
+        self.entries.clear();
+        result
     }
 }
 
@@ -82,14 +99,17 @@ mod tests {
         s.delete(b"b").unwrap();
         s.restore(b"c", Some(b"3")).unwrap();
         let mut out = Vec::new();
-        s.take_logged(&mut out);
+        let mut collect = |k: &[u8], v: Option<&[u8]>| {
+            out.push((k.to_vec(), v.map(<[u8]>::to_vec)));
+            Ok(())
+        };
+        s.drain_logged(&mut collect).unwrap();
+        // Drained writes are forgotten: a second drain adds nothing.
+        s.drain_logged(&mut collect).unwrap();
         assert_eq!(
             out,
             vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), None)]
         );
         assert_eq!(s.get(b"c").unwrap(), Some(b"3".to_vec()));
-        out.clear();
-        s.take_logged(&mut out);
-        assert!(out.is_empty());
     }
 }

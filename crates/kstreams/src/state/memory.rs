@@ -43,6 +43,12 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
         Ok(self.map.get(key).cloned())
     }
 
+    fn get_with(&self, key: &[u8], f: &mut dyn FnMut(Option<&[u8]>)) -> Result<(), StoreError> {
+        self.check_open()?;
+        f(self.map.get(key).map(Vec::as_slice));
+        Ok(())
+    }
+
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.check_open()?;
         // Updates reuse the existing key allocation; only new keys allocate one.

@@ -34,7 +34,7 @@ pub(crate) use builder::StoreDef;
 pub use builder::{
     InMemoryStoreSupplier, KeyValueBytesStoreSupplier, StoreBuilder, StoreInit, Stores,
 };
-pub use changelog::{ChangeLoggingStore, LoggedChange};
+pub use changelog::ChangeLoggingStore;
 pub use memory::InMemoryKeyValueStore;
 pub use registry::StoreHandle;
 pub(crate) use registry::StoreRegistry;
@@ -44,6 +44,10 @@ pub use typed::{
 
 use crate::error::StoreError;
 use std::ops::Bound;
+
+/// Receives logged writes: key, and value or `None` for a deletion.
+pub type ChangeSink<'a> =
+    dyn FnMut(&[u8], Option<&[u8]>) -> Result<(), crate::error::StreamsError> + 'a;
 
 /// Iterator over key-value pairs of a bytes store, in key order.
 pub type KeyValueIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;
@@ -55,6 +59,12 @@ pub trait KeyValueBytesStore: Send {
     fn name(&self) -> &str;
     /// The value of `key`, if present.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Calls `f` with the value of `key` without copying it out, where the engine can.
+    fn get_with(&self, key: &[u8], f: &mut dyn FnMut(Option<&[u8]>)) -> Result<(), StoreError> {
+        let v = self.get(key)?;
+        f(v.as_deref());
+        Ok(())
+    }
     /// Inserts or replaces.
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     /// Removes `key`, returning the old value.
@@ -82,7 +92,9 @@ pub trait KeyValueBytesStore: Send {
             None => self.delete(key).map(|_| ()),
         }
     }
-    /// Moves the writes logged since the last call into `out` (change-logging wrappers
-    /// only; engines log nothing).
-    fn take_logged(&mut self, _out: &mut Vec<LoggedChange>) {}
+    /// Hands the writes logged since the last call to `f`, oldest first, and forgets them
+    /// (change-logging wrappers only; engines log nothing).
+    fn drain_logged(&mut self, _f: &mut ChangeSink<'_>) -> Result<(), crate::error::StreamsError> {
+        Ok(())
+    }
 }

@@ -97,8 +97,13 @@ impl<K: 'static, V: 'static> StoreAccess<K, V> {
     }
 
     fn get(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, StoreError> {
-        let raw = self.with_key(key, |k| self.handle.lock().get(k))?;
-        raw.map(|b| self.decode_stored(&b)).transpose()
+        self.with_key(key, |k| {
+            let mut decoded = None;
+            self.handle.lock().get_with(k, &mut |raw| {
+                decoded = raw.map(|b| self.decode_stored(b));
+            })?;
+            decoded.transpose()
+        })
     }
 
     fn put(&self, key: &K, value: &V, timestamp: i64) -> Result<(), StoreError> {

@@ -7,7 +7,7 @@ use kstreams::runtime::{
     InputRecord, OutgoingRecord, RecordCollector, Task, TaskConfig, TaskId, TaskMetrics,
 };
 use kstreams::serde::Serde;
-use kstreams::state::StoreHandle;
+use kstreams::state::{FjallDatabase, MemoryBudget, StoreHandle};
 use kstreams::Topology;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -145,6 +145,33 @@ pub(crate) struct Inner {
     tasks: BTreeMap<TaskId, Task>,
     pub(crate) application_id: String,
     pub(crate) wall_clock_ms: i64,
+    /// Declared last: dropped after the tasks that use it.
+    state: Option<TempState>,
+}
+
+/// A state directory of the driver's own, removed when the driver is dropped.
+struct TempState {
+    dir: std::path::PathBuf,
+    db: Option<Arc<FjallDatabase>>,
+}
+
+impl Drop for TempState {
+    fn drop(&mut self) {
+        self.db = None;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn temp_state() -> Result<TempState, StreamsError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "kstreams-testkit-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let db = FjallDatabase::open(&dir.join("fjall"), MemoryBudget::default())?;
+    Ok(TempState { dir, db: Some(db) })
 }
 
 impl Inner {
@@ -290,6 +317,13 @@ impl TestDriverBuilder {
         let mut config = TaskConfig::new(app.clone());
         config.deserialization_handler = self.handler;
         config.wall_clock_ms = self.wall_clock_ms;
+        // Persistent stores (the DSL's default) live in a temporary directory of the driver.
+        let state = if self.topology.has_persistent_stores() {
+            Some(temp_state()?)
+        } else {
+            None
+        };
+        config.database = state.as_ref().and_then(|s| s.db.clone());
         let mut tasks = BTreeMap::new();
         for (sub, &n) in counts.iter().enumerate() {
             for p in 0..n {
@@ -308,6 +342,7 @@ impl TestDriverBuilder {
                 tasks,
                 application_id: app,
                 wall_clock_ms: self.wall_clock_ms,
+                state,
             })),
         })
     }
@@ -429,6 +464,11 @@ impl TestDriver {
             .iter()
             .map(|(k, v)| (k.clone(), v.records.len()))
             .collect()
+    }
+
+    /// The driver's state directory, when the topology has persistent stores.
+    pub fn state_dir(&self) -> Option<std::path::PathBuf> {
+        self.inner.borrow().state.as_ref().map(|s| s.dir.clone())
     }
 
     /// The application id.

@@ -303,7 +303,18 @@ impl<K: 'static, V: 'static> KeyValueStoreView<K, V> {
         Ok(out)
     }
 
-    /// Entries per partition copy: how the keys are spread over tasks.
+    /// Which partition's copy holds `key` (copies are in partition order).
+    pub fn partition_of(&self, key: &K) -> Result<Option<usize>, StoreError> {
+        for (i, p) in self.parts.iter().enumerate() {
+            if p.get(key)?.is_some() {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Entries per partition copy: how the keys are spread over tasks (approximate for
+    /// persistent engines).
     pub fn entries_per_partition(&self) -> Vec<u64> {
         self.parts
             .iter()

@@ -30,6 +30,9 @@ struct Args {
     commit_ms: u64,
     #[arg(long, default_value_t = 6000)]
     session_timeout_ms: u64,
+    /// State directory (persistent stores, checkpoints); one per instance on a machine.
+    #[arg(long)]
+    state_dir: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -62,11 +65,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => return Err(format!("unknown mode {other}").into()),
     }
-    let config = StreamsConfig::new(&args.app, &args.bootstrap)
+    let mut config = StreamsConfig::new(&args.app, &args.bootstrap)
         .num_stream_threads(args.threads)
         .commit_interval(Duration::from_millis(args.commit_ms))
         .client_config("session.timeout.ms", args.session_timeout_ms.to_string())
         .client_config("heartbeat.interval.ms", "500");
+    if let Some(dir) = &args.state_dir {
+        config = config.state_dir(dir);
+    }
     let streams = KafkaStreams::new(builder.build()?, config);
     streams.start()?;
     wait_for_shutdown_signal(&streams);

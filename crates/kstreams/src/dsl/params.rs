@@ -128,6 +128,9 @@ impl<K: 'static, V: 'static> Grouped<K, V> {
 }
 
 /// How a table or aggregation result is stored: store name, serdes, engine, logging.
+///
+/// The engine is the persistent one (fjall) unless [`in_memory`](Self::in_memory) or
+/// [`with_store`](Self::with_store) says otherwise.
 #[must_use]
 pub struct Materialized<K, V> {
     pub(crate) name: Option<String>,
@@ -135,6 +138,7 @@ pub struct Materialized<K, V> {
     pub(crate) value_serde: Option<SharedSerde<V>>,
     pub(crate) supplier: Option<Arc<dyn KeyValueBytesStoreSupplier>>,
     pub(crate) logging: bool,
+    pub(crate) in_memory: bool,
 }
 
 impl<K: 'static, V: 'static> Default for Materialized<K, V> {
@@ -145,6 +149,7 @@ impl<K: 'static, V: 'static> Default for Materialized<K, V> {
             value_serde: None,
             supplier: None,
             logging: true,
+            in_memory: false,
         }
     }
 }
@@ -187,10 +192,19 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
         self
     }
 
+    /// Keeps the store in memory instead of the default persistent engine; it is rebuilt
+    /// from its changelog whenever its task starts.
+    pub fn in_memory(mut self) -> Self {
+        self.in_memory = true;
+        self
+    }
+
     pub(crate) fn supplier_or_default(&self, name: &str) -> Arc<dyn KeyValueBytesStoreSupplier> {
-        self.supplier
-            .clone()
-            .unwrap_or_else(|| Arc::new(Stores::in_memory_key_value_store(name)))
+        match &self.supplier {
+            Some(s) => s.clone(),
+            None if self.in_memory => Arc::new(Stores::in_memory_key_value_store(name)),
+            None => Arc::new(Stores::persistent_key_value_store(name)),
+        }
     }
 }
 

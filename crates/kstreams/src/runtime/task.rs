@@ -28,6 +28,8 @@ pub struct TaskConfig {
     pub task_dir: Option<PathBuf>,
     /// Wall-clock time at creation, in milliseconds.
     pub wall_clock_ms: i64,
+    /// The instance's persistent database, for persistent stores.
+    pub database: Option<std::sync::Arc<crate::state::FjallDatabase>>,
 }
 
 impl TaskConfig {
@@ -38,6 +40,7 @@ impl TaskConfig {
             deserialization_handler: DeserializationHandler::default(),
             task_dir: None,
             wall_clock_ms: 0,
+            database: None,
         }
     }
 }
@@ -95,6 +98,7 @@ impl Task {
                 application_id: app,
                 task_id: id,
                 task_dir: config.task_dir.as_deref(),
+                database: config.database.as_ref(),
             },
         )?;
         let mut inst = Instantiator::new(topology, app, config.deserialization_handler);

@@ -1,6 +1,6 @@
 //! Declaring stores: suppliers make engines, builders add serdes and logging.
 
-use super::{InMemoryKeyValueStore, KeyValueBytesStore};
+use super::{FjallDatabase, InMemoryKeyValueStore, KeyValueBytesStore};
 use crate::error::StoreError;
 use crate::runtime::TaskId;
 use crate::serde::{Serde, SharedSerde};
@@ -15,9 +15,11 @@ pub struct StoreInit<'a> {
     pub application_id: &'a str,
     /// The task that owns this copy.
     pub task_id: TaskId,
-    /// `state.dir/<application.id>/<task id>/`, for persistent engines; `None` under a
-    /// runtime without a state directory.
+    /// `state.dir/<application.id>/<task id>/`, for the task's own files (checkpoints);
+    /// `None` under a runtime without a state directory.
     pub task_dir: Option<&'a Path>,
+    /// The instance's persistent database; `None` when the runtime has none.
+    pub database: Option<&'a Arc<FjallDatabase>>,
 }
 
 /// Makes one bytes store per task.
@@ -47,6 +49,30 @@ impl KeyValueBytesStoreSupplier for InMemoryStoreSupplier {
     }
 }
 
+/// Supplies persistent [`FjallStore`](super::FjallStore)s in the instance's database.
+#[derive(Debug, Clone)]
+pub struct PersistentStoreSupplier {
+    name: String,
+}
+
+impl KeyValueBytesStoreSupplier for PersistentStoreSupplier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn get(&self, init: &StoreInit<'_>) -> Result<Box<dyn KeyValueBytesStore>, StoreError> {
+        let db = init.database.ok_or_else(|| StoreError::Engine {
+            store: self.name.clone(),
+            reason:
+                "a persistent store needs the runtime's state directory, and this runtime has none"
+                    .into(),
+        })?;
+        Ok(Box::new(db.open_store(init.task_id, &self.name)?))
+    }
+    fn persistent(&self) -> bool {
+        true
+    }
+}
+
 /// Factory functions for store suppliers and builders, after Kafka Streams' `Stores`.
 ///
 /// ```
@@ -67,6 +93,11 @@ impl Stores {
     /// An in-memory key-value store supplier.
     pub fn in_memory_key_value_store(name: impl Into<String>) -> InMemoryStoreSupplier {
         InMemoryStoreSupplier { name: name.into() }
+    }
+
+    /// A persistent key-value store supplier (fjall); the default of DSL stores.
+    pub fn persistent_key_value_store(name: impl Into<String>) -> PersistentStoreSupplier {
+        PersistentStoreSupplier { name: name.into() }
     }
 
     /// A builder for a plain key-value store with these serdes.

@@ -27,6 +27,7 @@
 mod builder;
 mod changelog;
 mod memory;
+mod persistent;
 mod registry;
 mod typed;
 
@@ -36,6 +37,7 @@ pub use builder::{
 };
 pub use changelog::ChangeLoggingStore;
 pub use memory::InMemoryKeyValueStore;
+pub use persistent::{FjallDatabase, FjallStore, MemoryBudget};
 pub use registry::StoreHandle;
 pub(crate) use registry::StoreRegistry;
 pub use typed::{

@@ -65,6 +65,11 @@ impl Topology {
         describe::describe(self)
     }
 
+    /// Whether any store uses a persistent engine (and so needs a state directory).
+    pub fn has_persistent_stores(&self) -> bool {
+        self.stores.iter().any(|s| s.supplier.persistent())
+    }
+
     /// Number of subtopologies.
     pub fn subtopology_count(&self) -> u32 {
         self.subtopologies.len() as u32

@@ -1,6 +1,7 @@
 //! `StreamsConfig`: what a `KafkaStreams` instance needs to run.
 
 use crate::processor::DeserializationHandler;
+use crate::state::MemoryBudget;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -65,6 +66,8 @@ pub struct StreamsConfig {
     pub replication_factor: i32,
     /// How long start-up waits for the broker's metadata and topic creation.
     pub startup_timeout: Duration,
+    /// Memory of all state stores of this instance together.
+    pub memory_budget: MemoryBudget,
 }
 
 impl StreamsConfig {
@@ -83,6 +86,7 @@ impl StreamsConfig {
             client_config: BTreeMap::new(),
             replication_factor: 1,
             startup_timeout: Duration::from_secs(30),
+            memory_budget: MemoryBudget::default(),
         }
     }
     /// Sets `num.stream.threads` (at least 1).
@@ -113,6 +117,11 @@ impl StreamsConfig {
     /// Passes a librdkafka setting to consumers and producers.
     pub fn client_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.client_config.insert(key.into(), value.into());
+        self
+    }
+    /// Sets the memory budget of the state stores.
+    pub fn memory_budget(mut self, budget: MemoryBudget) -> Self {
+        self.memory_budget = budget;
         self
     }
     /// Sets the replication factor of internal topics created at start-up.

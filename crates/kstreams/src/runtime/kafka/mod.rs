@@ -148,6 +148,7 @@ pub struct KafkaStreams {
     shared: Arc<Shared>,
     handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
     next_thread: Arc<AtomicUsize>,
+    database: Mutex<Option<Arc<crate::state::FjallDatabase>>>,
 }
 
 impl KafkaStreams {
@@ -166,6 +167,7 @@ impl KafkaStreams {
             }),
             handles: Arc::new(Mutex::new(Vec::new())),
             next_thread: Arc::new(AtomicUsize::new(0)),
+            database: Mutex::new(None),
         }
     }
 
@@ -217,14 +219,31 @@ impl KafkaStreams {
             &clients::admin_config(&self.config),
         )?;
         let partitions = Arc::new(partitions);
+        let database = if self.topology.has_persistent_stores() {
+            let dir = self
+                .config
+                .state_dir
+                .join(&self.config.application_id)
+                .join("fjall");
+            Some(crate::state::FjallDatabase::open(
+                &dir,
+                self.config.memory_budget,
+            )?)
+        } else {
+            None
+        };
+        *lock(&self.database) = database.clone();
         self.shared.running.store(true, Ordering::Release);
         self.shared.set_state(State::Rebalancing);
         for _ in 0..self.config.num_stream_threads {
             spawn_thread(
-                self.topology.clone(),
-                self.config.clone(),
-                self.shared.clone(),
-                partitions.clone(),
+                Env {
+                    topology: self.topology.clone(),
+                    config: self.config.clone(),
+                    shared: self.shared.clone(),
+                    partitions: partitions.clone(),
+                    database: database.clone(),
+                },
                 self.handles.clone(),
                 self.next_thread.clone(),
             );
@@ -283,50 +302,48 @@ impl Drop for KafkaStreams {
     }
 }
 
-fn spawn_thread(
-    topology: Arc<Topology>,
-    config: Arc<StreamsConfig>,
-    shared: Arc<Shared>,
-    partitions: Arc<std::collections::HashMap<String, u32>>,
-    handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    next: Arc<AtomicUsize>,
-) {
+/// What every stream thread of an instance shares.
+#[derive(Clone)]
+pub(crate) struct Env {
+    pub(crate) topology: Arc<Topology>,
+    pub(crate) config: Arc<StreamsConfig>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) partitions: Arc<std::collections::HashMap<String, u32>>,
+    pub(crate) database: Option<Arc<crate::state::FjallDatabase>>,
+}
+
+fn spawn_thread(env: Env, handles: Arc<Mutex<Vec<JoinHandle<()>>>>, next: Arc<AtomicUsize>) {
     let index = next.fetch_add(1, Ordering::Relaxed);
-    shared.thread_phase(index, ThreadPhase::Rebalancing, Vec::new());
+    env.shared
+        .thread_phase(index, ThreadPhase::Rebalancing, Vec::new());
     let h2 = handles.clone();
-    let handle = std::thread::Builder::new()
-        .name(format!("{}-StreamThread-{index}", config.application_id))
-        .spawn(move || {
-            let result = thread::run(
-                index,
-                topology.clone(),
-                config.clone(),
-                shared.clone(),
-                partitions.clone(),
-            );
-            let Err(e) = result else {
-                return;
-            };
-            tracing::error!(thread = index, "stream thread failed: {e}");
-            let response = lock(&shared.handler)
-                .as_ref()
-                .map_or(StreamThreadExceptionResponse::ShutdownClient, |h| h(&e));
-            match response {
-                StreamThreadExceptionResponse::ReplaceThread if shared.is_running() => {
-                    tracing::info!(thread = index, "replacing the failed stream thread");
-                    spawn_thread(topology, config, shared, partitions, h2, next);
-                }
-                StreamThreadExceptionResponse::ReplaceThread => {}
-                StreamThreadExceptionResponse::ShutdownClient
-                | StreamThreadExceptionResponse::ShutdownApplication => {
-                    shared.set_state(State::PendingError);
-                    shared.running.store(false, Ordering::Release);
-                    // Threads stop at their next loop turn; whoever waits in close() or
-                    // wait_for_shutdown_signal() sees the error state.
-                    shared.set_state(State::Error);
-                }
+    let name = format!("{}-StreamThread-{index}", env.config.application_id);
+    let handle = std::thread::Builder::new().name(name).spawn(move || {
+        let shared = env.shared.clone();
+        let result = thread::run(index, env.clone());
+        let Err(e) = result else {
+            return;
+        };
+        tracing::error!(thread = index, "stream thread failed: {e}");
+        let response = lock(&shared.handler)
+            .as_ref()
+            .map_or(StreamThreadExceptionResponse::ShutdownClient, |h| h(&e));
+        match response {
+            StreamThreadExceptionResponse::ReplaceThread if shared.is_running() => {
+                tracing::info!(thread = index, "replacing the failed stream thread");
+                spawn_thread(env, h2, next);
             }
-        });
+            StreamThreadExceptionResponse::ReplaceThread => {}
+            StreamThreadExceptionResponse::ShutdownClient
+            | StreamThreadExceptionResponse::ShutdownApplication => {
+                shared.set_state(State::PendingError);
+                shared.running.store(false, Ordering::Release);
+                // Threads stop at their next loop turn; whoever waits in close() or
+                // wait_for_shutdown_signal() sees the error state.
+                shared.set_state(State::Error);
+            }
+        }
+    });
     match handle {
         Ok(h) => lock(&handles).push(h),
         Err(e) => tracing::error!("cannot spawn stream thread: {e}"),

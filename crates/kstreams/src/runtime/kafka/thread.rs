@@ -7,7 +7,7 @@
 
 use super::clients::{self, DeliveryContext, ProducerCollector, ThreadProducer};
 use super::restore;
-use super::{Shared, StreamsConfig, ThreadPhase};
+use super::{Env, Shared, StreamsConfig, ThreadPhase};
 use crate::error::{Result, StreamsError};
 use crate::processor::Headers;
 use crate::runtime::{InputRecord, Task, TaskConfig, TaskId};
@@ -67,6 +67,8 @@ struct ThreadState {
     offsets: HashMap<String, HashMap<i32, i64>>,
     /// Set by a callback that failed; the loop stops with it.
     error: Option<StreamsError>,
+    /// The instance's persistent database.
+    database: Option<Arc<crate::state::FjallDatabase>>,
     /// Reads changelogs when tasks are assigned; created on first need.
     restore_consumer: Option<BaseConsumer>,
     /// Once the thread has failed nothing more is committed: the failure may be that
@@ -235,6 +237,7 @@ impl ThreadState {
         let mut task_config = TaskConfig::new(self.config.application_id.clone());
         task_config.deserialization_handler = self.config.deserialization_handler;
         task_config.wall_clock_ms = now_ms();
+        task_config.database = self.database.clone();
         for e in tpl.elements() {
             let Some(&sub) = self.topic_sub.get(e.topic()) else {
                 continue;
@@ -292,13 +295,14 @@ impl ConsumerContext for RebalanceContext {
 }
 
 /// Runs one stream thread until shutdown or a fatal error.
-pub(crate) fn run(
-    index: usize,
-    topology: Arc<Topology>,
-    config: Arc<StreamsConfig>,
-    shared: Arc<Shared>,
-    partitions: Arc<HashMap<String, u32>>,
-) -> Result<()> {
+pub(crate) fn run(index: usize, env: Env) -> Result<()> {
+    let Env {
+        topology,
+        config,
+        shared,
+        partitions,
+        database,
+    } = env;
     let app = config.application_id.clone();
     let delivery = DeliveryContext::default();
     let delivery_failure = delivery.failure.clone();
@@ -326,6 +330,7 @@ pub(crate) fn run(
         offsets: HashMap::new(),
         error: None,
         restore_consumer: None,
+        database,
         failed: false,
     }));
     let consumer: BaseConsumer<RebalanceContext> = clients::consumer_config(&config, index)

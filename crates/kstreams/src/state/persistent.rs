@@ -1,0 +1,276 @@
+//! The persistent engine, on fjall (a pure-Rust LSM tree).
+//!
+//! One fjall database serves every store of an application instance, one keyspace per
+//! (task, store). Its block cache and the write buffers are therefore shared: the memory
+//! the stores use follows the instance's [`MemoryBudget`], not the number of tasks, which
+//! is how Kafka Streams users tame RocksDB with a shared cache and write buffer manager.
+
+use super::{KeyValueBytesStore, KeyValueIter};
+use crate::error::StoreError;
+use crate::runtime::TaskId;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The memory all stores of one instance may use, split between the engine's block cache
+/// (half), its write buffers (a quarter) and the record caches (a quarter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// Total bytes.
+    pub total_bytes: u64,
+}
+
+impl Default for MemoryBudget {
+    /// 64 MiB.
+    fn default() -> Self {
+        MemoryBudget {
+            total_bytes: 64 << 20,
+        }
+    }
+}
+
+impl MemoryBudget {
+    /// A budget of `total_bytes`.
+    pub fn new(total_bytes: u64) -> Self {
+        MemoryBudget { total_bytes }
+    }
+    /// The engine's block cache.
+    pub fn block_cache_bytes(&self) -> u64 {
+        self.total_bytes / 2
+    }
+    /// Unflushed writes (memtables) of all stores together.
+    pub fn write_buffer_bytes(&self) -> u64 {
+        self.total_bytes / 4
+    }
+    /// Record caches of all stores together.
+    pub fn record_cache_bytes(&self) -> u64 {
+        self.total_bytes / 4
+    }
+}
+
+/// Smallest memtable a store rotates at, so that many tasks do not flush tiny tables.
+const MIN_MEMTABLE: u64 = 256 << 10;
+
+fn engine_err(store: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Engine {
+        store: store.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The fjall database of one application instance (`<state.dir>/<application.id>/fjall`).
+pub struct FjallDatabase {
+    db: fjall::Database,
+    path: PathBuf,
+    budget: MemoryBudget,
+    /// Stores open now: the write budget is shared among them.
+    open_stores: AtomicUsize,
+}
+
+impl std::fmt::Debug for FjallDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallDatabase")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl FjallDatabase {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path, budget: MemoryBudget) -> Result<Arc<FjallDatabase>, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| engine_err("(database)", e))?;
+        let db = fjall::Database::builder(dir)
+            .cache_size(budget.block_cache_bytes().max(1 << 20))
+            // Durability comes from the changelog; the commit path persists explicitly.
+            .manual_journal_persist(true)
+            .open()
+            .map_err(|e| engine_err("(database)", e))?;
+        Ok(Arc::new(FjallDatabase {
+            db,
+            path: dir.to_path_buf(),
+            budget,
+            open_stores: AtomicUsize::new(0),
+        }))
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn keyspace_name(task: TaskId, store: &str) -> String {
+        let clean: String = store
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.#$".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut name = format!("{task}.{clean}");
+        name.truncate(255);
+        name
+    }
+
+    /// Opens the store of `task` named `store`.
+    pub fn open_store(
+        self: &Arc<Self>,
+        task: TaskId,
+        store: &str,
+    ) -> Result<FjallStore, StoreError> {
+        let ks = self
+            .db
+            .keyspace(
+                &Self::keyspace_name(task, store),
+                fjall::KeyspaceCreateOptions::default,
+            )
+            .map_err(|e| engine_err(store, e))?;
+        self.open_stores.fetch_add(1, Ordering::Relaxed);
+        Ok(FjallStore {
+            name: store.to_string(),
+            ks,
+            db: self.clone(),
+            unflushed: 0,
+            open: true,
+        })
+    }
+
+    /// Deletes the data of `task`'s store `store` (before a full restore).
+    pub fn wipe_store(&self, task: TaskId, store: &str) -> Result<(), StoreError> {
+        let name = Self::keyspace_name(task, store);
+        if !self.db.keyspace_exists(&name) {
+            return Ok(());
+        }
+        let ks = self
+            .db
+            .keyspace(&name, fjall::KeyspaceCreateOptions::default)
+            .map_err(|e| engine_err(store, e))?;
+        self.db
+            .delete_keyspace(ks)
+            .map_err(|e| engine_err(store, e))
+    }
+
+    /// Makes every write so far durable.
+    pub fn persist(&self) -> Result<(), StoreError> {
+        self.db
+            .persist(fjall::PersistMode::SyncData)
+            .map_err(|e| engine_err("(database)", e))
+    }
+
+    /// Write-buffer share of one store now.
+    fn memtable_limit(&self) -> u64 {
+        let n = self.open_stores.load(Ordering::Relaxed).max(1) as u64;
+        (self.budget.write_buffer_bytes() / n).max(MIN_MEMTABLE)
+    }
+}
+
+/// A task's store in the shared fjall database.
+pub struct FjallStore {
+    name: String,
+    ks: fjall::Keyspace,
+    db: Arc<FjallDatabase>,
+    /// Bytes written since this store's memtable was last rotated.
+    unflushed: u64,
+    open: bool,
+}
+
+impl FjallStore {
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.open {
+            Ok(())
+        } else {
+            Err(StoreError::Closed(self.name.clone()))
+        }
+    }
+
+    /// Rotates the memtable once this store's share of the write budget is used, so the
+    /// unflushed data of all stores stays within the budget.
+    fn account(&mut self, bytes: usize) {
+        self.unflushed += bytes as u64 + 32;
+        if self.unflushed >= self.db.memtable_limit() {
+            if let Err(e) = self.ks.rotate_memtable() {
+                tracing::warn!(store = %self.name, "rotating memtable failed: {e}");
+            }
+            self.unflushed = 0;
+        }
+    }
+}
+
+impl KeyValueBytesStore for FjallStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check_open()?;
+        let v = self.ks.get(key).map_err(|e| engine_err(&self.name, e))?;
+        Ok(v.map(|s| s.to_vec()))
+    }
+
+    fn get_with(&self, key: &[u8], f: &mut dyn FnMut(Option<&[u8]>)) -> Result<(), StoreError> {
+        self.check_open()?;
+        let v = self.ks.get(key).map_err(|e| engine_err(&self.name, e))?;
+        f(v.as_deref());
+        Ok(())
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.check_open()?;
+        self.ks
+            .insert(key, value)
+            .map_err(|e| engine_err(&self.name, e))?;
+        self.account(key.len() + value.len());
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check_open()?;
+        let old = self.ks.get(key).map_err(|e| engine_err(&self.name, e))?;
+        if old.is_some() {
+            self.ks.remove(key).map_err(|e| engine_err(&self.name, e))?;
+            self.account(key.len());
+        }
+        Ok(old.map(|s| s.to_vec()))
+    }
+
+    fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_> {
+        if let Err(e) = self.check_open() {
+            return Box::new(std::iter::once(Err(e)));
+        }
+        let name = self.name.clone();
+        Box::new(self.ks.range::<&[u8], _>((from, to)).map(move |guard| {
+            let (k, v) = guard.into_inner().map_err(|e| engine_err(&name, e))?;
+            Ok((k.to_vec(), v.to_vec()))
+        }))
+    }
+
+    fn approximate_num_entries(&self) -> u64 {
+        self.ks.approximate_len() as u64
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.check_open()?;
+        self.db.persist()
+    }
+
+    fn close(&mut self) -> Result<(), StoreError> {
+        if self.open {
+            self.open = false;
+            self.db.open_stores.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn persistent(&self) -> bool {
+        true
+    }
+}
+
+impl Drop for FjallStore {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

@@ -93,3 +93,74 @@ fn killed_instance_hands_its_counts_over_through_the_changelog() {
     }
     terminate(&mut second);
 }
+
+#[test]
+fn killed_and_restarted_instance_restores_from_its_checkpoint() {
+    let broker = TestBroker::from_env();
+    let app = TestBroker::unique("restarter");
+    let (input, output) = (TestBroker::unique("r-in"), TestBroker::unique("r-out"));
+    broker.create_topic(&input, PARTITIONS).unwrap();
+    broker.create_topic(&output, PARTITIONS).unwrap();
+    if broker.mock().is_some() {
+        broker
+            .create_topic(&format!("{app}-counts-changelog"), PARTITIONS)
+            .unwrap();
+    }
+    let reader = OutputReader::start(broker.bootstrap(), &output, PARTITIONS);
+    let reached = |n: i64| {
+        move |r: &OutputReader| {
+            let c = r.latest_counts();
+            c.len() == KEYS && c.values().all(|&v| v >= n)
+        }
+    };
+    broker.produce(&input, batch(1));
+    let mut first = Instance::start("node", &broker, &app, &input, &output, "count");
+    let done1 = reached(PER_KEY as i64);
+    wait_for(
+        "first batch counted",
+        Duration::from_secs(60),
+        &[&first],
+        || done1(&reader),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    broker.produce(&input, batch(2));
+    std::thread::sleep(Duration::from_millis(50));
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reap");
+
+    // The same instance again: same application id, same state directory. A restarted
+    // instance needs the group to drop its dead self first (session timeout).
+    broker.produce(&input, batch(3));
+    let mut again = Instance::start("node", &broker, &app, &input, &output, "count");
+    let done = reached(3 * PER_KEY as i64);
+    wait_for(
+        "all batches counted after restart",
+        Duration::from_secs(120),
+        &[&first, &again],
+        || done(&reader),
+    );
+    let restored: Vec<String> = again
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("restored store counts") || l.contains("is up to date at offset"))
+        .cloned()
+        .collect();
+    assert!(!restored.is_empty(), "{}", again.dump());
+    assert!(
+        restored.iter().all(|l| !l.contains("from offset 0 ")),
+        "restoration started from the checkpoint, not from scratch: {restored:?}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let counts = reader.latest_counts();
+    let truth = 3 * PER_KEY as i64;
+    let overcount: i64 = counts.values().map(|c| c - truth).sum();
+    println!("restored: {restored:?}");
+    println!("overcount after restart (records re-processed since the last commit): {overcount}");
+    for (k, c) in &counts {
+        assert!(*c >= truth, "{k}: {c} < {truth}: state was lost");
+        assert!(*c - truth <= PER_KEY as i64, "{k}: {c}");
+    }
+    terminate(&mut again);
+}

@@ -21,9 +21,22 @@ pub struct Instance {
     /// Partitions of the latest assignment (`None` before the first).
     pub assigned: Arc<Mutex<Option<BTreeSet<String>>>>,
     pub log: Arc<Mutex<Vec<String>>>,
+    pub state_dir: std::path::PathBuf,
+}
+
+impl Drop for Instance {
+    /// No instance outlives its test, and no state directory is left behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
 }
 
 impl Instance {
+    /// Starts an instance with its own state directory under the system temp dir, named
+    /// after the application and `name`: a restarted instance of the same name finds its
+    /// state again, and two instances never share one (the database is locked).
     pub fn start(
         name: &str,
         broker: &TestBroker,
@@ -32,7 +45,10 @@ impl Instance {
         output: &str,
         mode: &str,
     ) -> Instance {
+        let state_dir = std::env::temp_dir().join(format!("kstreams-it-{app}-{name}"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_kstreams-instance"))
+            .arg("--state-dir")
+            .arg(&state_dir)
             .args([
                 "--bootstrap",
                 broker.bootstrap(),
@@ -72,6 +88,7 @@ impl Instance {
             child,
             assigned,
             log,
+            state_dir,
         }
     }
 

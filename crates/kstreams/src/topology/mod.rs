@@ -42,6 +42,17 @@ pub struct InternalTopic {
     pub compacted: bool,
 }
 
+/// A store of a subtopology, as a runtime needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    /// Store name.
+    pub name: String,
+    /// Whether its engine keeps data on disk.
+    pub persistent: bool,
+    /// Whether it writes a changelog.
+    pub logged: bool,
+}
+
 /// A compiled topology.
 pub struct Topology {
     pub(crate) nodes: Vec<GraphNode>,
@@ -63,6 +74,23 @@ impl Topology {
     /// The topology in the shape of Kafka Streams' `TopologyDescription`.
     pub fn describe(&self) -> TopologyDescription {
         describe::describe(self)
+    }
+
+    /// The stores of a subtopology.
+    pub fn stores_of(&self, subtopology: u32) -> Vec<StoreInfo> {
+        self.subtopologies
+            .get(subtopology as usize)
+            .map(|s| {
+                s.stores
+                    .iter()
+                    .map(|&i| StoreInfo {
+                        name: self.stores[i].name.clone(),
+                        persistent: self.stores[i].supplier.persistent(),
+                        logged: self.stores[i].logging,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Whether any store uses a persistent engine (and so needs a state directory).

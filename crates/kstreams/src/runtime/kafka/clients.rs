@@ -85,6 +85,8 @@ pub(crate) fn producer_config(config: &StreamsConfig, thread: usize) -> ClientCo
 #[derive(Default)]
 pub(crate) struct DeliveryContext {
     pub(crate) failure: Arc<Mutex<Option<String>>>,
+    /// Highest acknowledged offset per changelog topic and partition, for checkpoints.
+    pub(crate) changelog_acked: Arc<Mutex<HashMap<String, HashMap<i32, i64>>>>,
 }
 
 impl ClientContext for DeliveryContext {}
@@ -93,6 +95,21 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Ok(msg) = result {
+            let topic = msg.topic();
+            if topic.ends_with("-changelog") {
+                let mut acked = self
+                    .changelog_acked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let parts = match acked.get_mut(topic) {
+                    Some(p) => p,
+                    None => acked.entry(topic.to_string()).or_default(),
+                };
+                let slot = parts.entry(msg.partition()).or_insert(-1);
+                *slot = (*slot).max(msg.offset());
+            }
+        }
         if let Err((e, msg)) = result {
             let what = format!(
                 "delivery to {} partition {} failed: {e}",

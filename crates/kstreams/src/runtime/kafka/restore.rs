@@ -7,6 +7,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 const REPORT_EVERY: Duration = Duration::from_secs(5);
@@ -37,24 +38,32 @@ pub(crate) fn restore_consumer(config: &StreamsConfig, thread: usize) -> Result<
         .map_err(kafka("creating the restore consumer".into()))
 }
 
-/// Replays every changelog partition of `task` from the beginning to its end offset at the
-/// time of the call, logging progress. Returns the records applied.
+/// Replays every changelog partition of `task` from its start offset (the checkpoint, or
+/// the beginning when `starts` has none) to its end offset at the time of the call,
+/// logging progress. Returns the next offset of each changelog topic, for checkpoints.
 pub(crate) fn restore_task(
     consumer: &BaseConsumer,
     task: &mut Task,
+    starts: &HashMap<String, i64>,
     timeout: Duration,
-) -> Result<u64> {
+) -> Result<HashMap<String, i64>> {
     let partition = task.id().partition as i32;
-    let mut total = 0;
+    let mut positions = HashMap::new();
     for (store, topic) in task.changelogs() {
         let (low, high) = consumer
             .fetch_watermarks(&topic, partition, timeout)
             .map_err(kafka(format!("reading end offsets of {topic}-{partition}")))?;
-        if high <= low {
+        let start = starts.get(&topic).copied().unwrap_or(low).max(low);
+        if high <= start {
+            tracing::info!(
+                "store {store} of task {} is up to date at offset {start}",
+                task.id()
+            );
+            positions.insert(topic, start);
             continue;
         }
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, partition, Offset::Beginning)
+        tpl.add_partition_offset(&topic, partition, Offset::Offset(start))
             .map_err(kafka(format!("assigning {topic}-{partition}")))?;
         consumer
             .assign(&tpl)
@@ -62,7 +71,7 @@ pub(crate) fn restore_task(
         let started = Instant::now();
         let mut last_report = Instant::now();
         let mut applied = 0u64;
-        let mut position = low;
+        let mut position = start;
         while position < high {
             match consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(m)) => {
@@ -86,6 +95,7 @@ pub(crate) fn restore_task(
                 // the end of a partition at its last batch's start (Tansu 0.6) would
                 // otherwise cut the last batch short.
                 while let Some(Ok(m)) = consumer.poll(Duration::ZERO) {
+                    position = m.offset() + 1;
                     if let Some(key) = m.key() {
                         task.restore(&store, key, m.payload())?;
                         applied += 1;
@@ -96,21 +106,21 @@ pub(crate) fn restore_task(
                 tracing::info!(
                     "restoring store {store} of task {}: {} of {} records",
                     task.id(),
-                    position - low,
-                    high - low
+                    position - start,
+                    high - start
                 );
                 last_report = Instant::now();
             }
         }
         let secs = started.elapsed().as_secs_f64();
         tracing::info!(
-            "restored store {store} of task {} from {topic}: {applied} records in {secs:.2} s",
+            "restored store {store} of task {} from {topic}: {applied} records from offset {start} in {secs:.2} s",
             task.id()
         );
-        total += applied;
+        positions.insert(topic, position);
     }
     consumer
         .unassign()
         .map_err(kafka("releasing changelog partitions".into()))?;
-    Ok(total)
+    Ok(positions)
 }

@@ -6,7 +6,7 @@
 //! consumed offsets.
 
 use super::clients::{self, DeliveryContext, ProducerCollector, ThreadProducer};
-use super::restore;
+use super::{checkpoint, restore};
 use super::{Env, Shared, StreamsConfig, ThreadPhase};
 use crate::error::{Result, StreamsError};
 use crate::processor::Headers;
@@ -69,6 +69,11 @@ struct ThreadState {
     error: Option<StreamsError>,
     /// The instance's persistent database.
     database: Option<Arc<crate::state::FjallDatabase>>,
+    /// Per task with persistent logged stores: next changelog offset per topic its stores
+    /// hold, written to the checkpoint on commit.
+    positions: HashMap<TaskId, HashMap<String, i64>>,
+    /// Acknowledged changelog offsets, from the producer's delivery reports.
+    changelog_acked: Arc<std::sync::Mutex<HashMap<String, HashMap<i32, i64>>>>,
     /// Reads changelogs when tasks are assigned; created on first need.
     restore_consumer: Option<BaseConsumer>,
     /// Once the thread has failed nothing more is committed: the failure may be that
@@ -145,6 +150,7 @@ impl ThreadState {
                 reason: what,
             });
         }
+        self.write_checkpoints();
         if self.offsets.is_empty() {
             return Ok(());
         }
@@ -200,6 +206,7 @@ impl ThreadState {
                     tracing::warn!(task = %id, "closing revoked task failed: {e}");
                 }
             }
+            self.positions.remove(&id);
         }
         for e in tpl.elements() {
             if let Some(parts) = self.offsets.get_mut(e.topic()) {
@@ -209,23 +216,113 @@ impl ThreadState {
         self.offsets.retain(|_, parts| !parts.is_empty());
     }
 
+    fn task_dir(&self, id: TaskId) -> std::path::PathBuf {
+        self.config
+            .state_dir
+            .join(&self.config.application_id)
+            .join(id.to_string())
+    }
+
     /// A new task, its stores restored from their changelogs before any record reaches it.
+    /// Persistent stores restore from their checkpoint; without a usable one they are wiped
+    /// and restored in full.
     fn create_and_restore(
         &mut self,
         id: TaskId,
         config: &TaskConfig,
         collector: ProducerCollector,
     ) -> Result<Task> {
+        let app = self.config.application_id.clone();
+        let partition = id.partition as i32;
+        let durable: Vec<String> = self
+            .topology
+            .stores_of(id.subtopology)
+            .into_iter()
+            .filter(|s| s.persistent && s.logged)
+            .map(|s| s.name)
+            .collect();
+        let mut starts = HashMap::new();
+        if !durable.is_empty() {
+            let dir = self.task_dir(id);
+            let checkpoint = match checkpoint::read(&dir) {
+                Ok(c) => c,
+                Err(checkpoint::CheckpointError::Missing) => checkpoint::Offsets::new(),
+                Err(e) => {
+                    tracing::warn!(task = %id, "{e}; restoring in full");
+                    checkpoint::remove(&dir);
+                    checkpoint::Offsets::new()
+                }
+            };
+            for store in &durable {
+                let topic = crate::topology::changelog_topic(&app, store);
+                match checkpoint.get(&(topic.clone(), partition)) {
+                    Some(&offset) => {
+                        starts.insert(topic, offset);
+                    }
+                    None => {
+                        if let Some(db) = &self.database {
+                            tracing::info!(task = %id, "no checkpoint for store {store}: wiping it for a full restore");
+                            db.wipe_store(id, store)?;
+                        }
+                    }
+                }
+            }
+        }
         let mut task = self.topology.create_task(id, config, Box::new(collector))?;
         if !task.changelogs().is_empty() {
             if self.restore_consumer.is_none() {
                 self.restore_consumer = Some(restore::restore_consumer(&self.config, self.index)?);
             }
             if let Some(consumer) = &self.restore_consumer {
-                restore::restore_task(consumer, &mut task, self.config.startup_timeout)?;
+                let positions = restore::restore_task(
+                    consumer,
+                    &mut task,
+                    &starts,
+                    self.config.startup_timeout,
+                )?;
+                let durable_topics: HashMap<String, i64> = positions
+                    .into_iter()
+                    .filter(|(t, _)| {
+                        durable
+                            .iter()
+                            .any(|s| crate::topology::changelog_topic(&app, s) == *t)
+                    })
+                    .collect();
+                if !durable_topics.is_empty() {
+                    self.positions.insert(id, durable_topics);
+                }
             }
         }
         Ok(task)
+    }
+
+    /// Writes the checkpoint of every task with persistent logged stores: the changelog
+    /// offsets their stores now hold (after the stores and the producer were flushed).
+    fn write_checkpoints(&mut self) {
+        let acked = self
+            .changelog_acked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let ids: Vec<TaskId> = self.positions.keys().copied().collect();
+        for id in ids {
+            let Some(positions) = self.positions.get_mut(&id) else {
+                continue;
+            };
+            for (topic, next) in positions.iter_mut() {
+                if let Some(&last) = acked.get(topic).and_then(|p| p.get(&(id.partition as i32))) {
+                    *next = (*next).max(last + 1);
+                }
+            }
+            let offsets: checkpoint::Offsets = positions
+                .iter()
+                .map(|(t, o)| ((t.clone(), id.partition as i32), *o))
+                .collect();
+            let dir = self.task_dir(id);
+            if let Err(e) = checkpoint::write(&dir, &offsets) {
+                tracing::warn!(task = %id, "writing checkpoint failed: {e}");
+            }
+        }
     }
 
     fn on_assign(&mut self, tpl: &TopicPartitionList) {
@@ -306,6 +403,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
     let app = config.application_id.clone();
     let delivery = DeliveryContext::default();
     let delivery_failure = delivery.failure.clone();
+    let changelog_acked = delivery.changelog_acked.clone();
     let producer: ThreadProducer = clients::producer_config(&config, index)
         .create_with_context(delivery)
         .map_err(kafka("creating the producer"))?;
@@ -331,6 +429,8 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         error: None,
         restore_consumer: None,
         database,
+        positions: HashMap::new(),
+        changelog_acked,
         failed: false,
     }));
     let consumer: BaseConsumer<RebalanceContext> = clients::consumer_config(&config, index)

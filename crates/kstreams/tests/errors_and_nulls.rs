@@ -159,3 +159,20 @@ fn empty_topology_is_a_build_error() {
         TopologyError::Empty
     );
 }
+
+#[test]
+fn an_empty_key_is_a_key_not_a_null() {
+    // "" serializes to zero bytes; the persistent engine must still store it.
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("in", Consumed::with(StringSerde, I64Serde))
+        .group_by_key(Grouped::default())
+        .count(Materialized::named("counts"));
+    let driver = TestDriver::new(builder.build().unwrap()).unwrap();
+    let input = driver.input_topic("in", StringSerde, I64Serde);
+    input.pipe_input(String::new(), 1).unwrap();
+    input.pipe_input(String::new(), 2).unwrap();
+    let store = driver.key_value_store::<String, i64>("counts").unwrap();
+    assert_eq!(store.get(&String::new()).unwrap(), Some(2));
+    assert_eq!(driver.metrics().dropped, 0);
+}

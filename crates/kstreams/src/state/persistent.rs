@@ -135,6 +135,7 @@ impl FjallDatabase {
             db: self.clone(),
             unflushed: 0,
             open: true,
+            key_buf: std::cell::RefCell::new(Vec::with_capacity(64)),
         })
     }
 
@@ -168,6 +169,9 @@ impl FjallDatabase {
 }
 
 /// A task's store in the shared fjall database.
+///
+/// Keys are stored behind a one-byte prefix: fjall rejects empty keys, which Kafka allows
+/// (an empty string key serializes to nothing), and a common prefix keeps the order.
 pub struct FjallStore {
     name: String,
     ks: fjall::Keyspace,
@@ -175,9 +179,21 @@ pub struct FjallStore {
     /// Bytes written since this store's memtable was last rotated.
     unflushed: u64,
     open: bool,
+    key_buf: std::cell::RefCell<Vec<u8>>,
 }
 
+const KEY_PREFIX: u8 = 0;
+
 impl FjallStore {
+    /// Runs `f` with `key` behind the prefix, in a reused buffer.
+    fn with_key<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+        let mut buf = self.key_buf.borrow_mut();
+        buf.clear();
+        buf.push(KEY_PREFIX);
+        buf.extend_from_slice(key);
+        f(&buf)
+    }
+
     fn check_open(&self) -> Result<(), StoreError> {
         if self.open {
             Ok(())
@@ -206,21 +222,24 @@ impl KeyValueBytesStore for FjallStore {
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.check_open()?;
-        let v = self.ks.get(key).map_err(|e| engine_err(&self.name, e))?;
+        let v = self
+            .with_key(key, |k| self.ks.get(k))
+            .map_err(|e| engine_err(&self.name, e))?;
         Ok(v.map(|s| s.to_vec()))
     }
 
     fn get_with(&self, key: &[u8], f: &mut dyn FnMut(Option<&[u8]>)) -> Result<(), StoreError> {
         self.check_open()?;
-        let v = self.ks.get(key).map_err(|e| engine_err(&self.name, e))?;
+        let v = self
+            .with_key(key, |k| self.ks.get(k))
+            .map_err(|e| engine_err(&self.name, e))?;
         f(v.as_deref());
         Ok(())
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.check_open()?;
-        self.ks
-            .insert(key, value)
+        self.with_key(key, |k| self.ks.insert(k, value))
             .map_err(|e| engine_err(&self.name, e))?;
         self.account(key.len() + value.len());
         Ok(())
@@ -228,9 +247,16 @@ impl KeyValueBytesStore for FjallStore {
 
     fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.check_open()?;
-        let old = self.ks.get(key).map_err(|e| engine_err(&self.name, e))?;
+        let old = self
+            .with_key(key, |k| -> Result<_, fjall::Error> {
+                let old = self.ks.get(k)?;
+                if old.is_some() {
+                    self.ks.remove(k)?;
+                }
+                Ok(old)
+            })
+            .map_err(|e| engine_err(&self.name, e))?;
         if old.is_some() {
-            self.ks.remove(key).map_err(|e| engine_err(&self.name, e))?;
             self.account(key.len());
         }
         Ok(old.map(|s| s.to_vec()))
@@ -240,10 +266,35 @@ impl KeyValueBytesStore for FjallStore {
         if let Err(e) = self.check_open() {
             return Box::new(std::iter::once(Err(e)));
         }
+        let prefixed = |b: Bound<&[u8]>| -> Bound<Vec<u8>> {
+            let p = |k: &[u8]| {
+                let mut v = Vec::with_capacity(k.len() + 1);
+                v.push(KEY_PREFIX);
+                v.extend_from_slice(k);
+                v
+            };
+            match b {
+                Bound::Included(k) => Bound::Included(p(k)),
+                Bound::Excluded(k) => Bound::Excluded(p(k)),
+                Bound::Unbounded => Bound::Unbounded,
+            }
+        };
+        let (lo, hi) = (prefixed(from), prefixed(to));
+        // An inverted range yields nothing, as in Kafka Streams, instead of reaching the
+        // engine.
+        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) =
+            (&lo, &hi)
+        {
+            let both_inclusive =
+                matches!(lo, Bound::Included(_)) && matches!(hi, Bound::Included(_));
+            if a > b || (a == b && !both_inclusive) {
+                return Box::new(std::iter::empty());
+            }
+        }
         let name = self.name.clone();
-        Box::new(self.ks.range::<&[u8], _>((from, to)).map(move |guard| {
+        Box::new(self.ks.range::<Vec<u8>, _>((lo, hi)).map(move |guard| {
             let (k, v) = guard.into_inner().map_err(|e| engine_err(&name, e))?;
-            Ok((k.to_vec(), v.to_vec()))
+            Ok((k.get(1..).unwrap_or_default().to_vec(), v.to_vec()))
         }))
     }
 

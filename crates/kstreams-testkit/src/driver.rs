@@ -15,7 +15,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::topics::{KeyValueStoreView, TestInputTopic, TestOutputTopic};
+use crate::topics::{TestInputTopic, TestOutputTopic};
+use crate::KeyValueStoreView;
 
 /// The driver could not be set up.
 #[derive(Debug, thiserror::Error)]

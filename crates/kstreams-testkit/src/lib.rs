@@ -37,4 +37,7 @@ mod driver;
 mod topics;
 
 pub use driver::{TestDriver, TestDriverBuilder, TestDriverError};
-pub use topics::{KeyValueStoreView, TestInputTopic, TestOutputTopic, TestRecord};
+pub use topics::{TestInputTopic, TestOutputTopic, TestRecord};
+
+/// A store read across the driver's partitions.
+pub type KeyValueStoreView<K, V> = kstreams::state::CompositeReadOnlyStore<K, V>;

@@ -1,10 +1,9 @@
 //! Typed handles on the driver's topics and stores.
 
 use crate::driver::Inner;
-use kstreams::error::{SerdeError, StoreError, StreamsError};
+use kstreams::error::{SerdeError, StreamsError};
 use kstreams::processor::Headers;
 use kstreams::serde::SharedSerde;
-use kstreams::state::{ReadOnlyKeyValueStore, StoreHandle};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -265,60 +264,6 @@ impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
         self.read_records()
             .into_iter()
             .filter_map(|r| r.key.map(|k| (k, r.value)))
-            .collect()
-    }
-}
-
-/// A store read across all partitions: each key lives in exactly one task's copy.
-pub struct KeyValueStoreView<K, V> {
-    parts: Vec<ReadOnlyKeyValueStore<K, V>>,
-}
-
-impl<K: 'static, V: 'static> KeyValueStoreView<K, V> {
-    pub(crate) fn new(handles: Vec<StoreHandle>) -> Option<Self> {
-        let parts = handles
-            .iter()
-            .map(|h| h.read_only::<K, V>())
-            .collect::<Result<Vec<_>, _>>()
-            .ok()?;
-        Some(KeyValueStoreView { parts })
-    }
-
-    /// The value of `key`, from whichever partition holds it.
-    pub fn get(&self, key: &K) -> Result<Option<V>, StoreError> {
-        for p in &self.parts {
-            if let Some(v) = p.get(key)? {
-                return Ok(Some(v));
-            }
-        }
-        Ok(None)
-    }
-
-    /// All entries, partition by partition, each partition in key order.
-    pub fn all(&self) -> Result<Vec<(K, V)>, StoreError> {
-        let mut out = Vec::new();
-        for p in &self.parts {
-            out.extend(p.all()?);
-        }
-        Ok(out)
-    }
-
-    /// Which partition's copy holds `key` (copies are in partition order).
-    pub fn partition_of(&self, key: &K) -> Result<Option<usize>, StoreError> {
-        for (i, p) in self.parts.iter().enumerate() {
-            if p.get(key)?.is_some() {
-                return Ok(Some(i));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Entries per partition copy: how the keys are spread over tasks (approximate for
-    /// persistent engines).
-    pub fn entries_per_partition(&self) -> Vec<u64> {
-        self.parts
-            .iter()
-            .map(|p| p.approximate_num_entries())
             .collect()
     }
 }

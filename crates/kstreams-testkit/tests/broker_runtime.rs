@@ -80,8 +80,24 @@ fn word_count_runs_on_the_broker_with_a_repartition_topic() {
         let p = kstreams::runtime::partitioner::partition_for_key(r.key.as_ref().unwrap(), 3);
         assert_eq!(r.partition as u32, p);
     }
+    // Interactive query of the running instance's store.
+    let store = streams
+        .store::<String, i64>("word-counts")
+        .expect("queryable store");
+    assert_eq!(store.get(&"a".to_string()).unwrap(), Some(3));
+    let mut all = store.all().unwrap();
+    all.sort();
+    assert_eq!(all, vec![("a".into(), 3), ("b".into(), 2), ("c".into(), 1)]);
+    assert!(
+        streams.store::<String, String>("word-counts").is_none(),
+        "wrong types are refused"
+    );
     streams.close();
     assert_eq!(streams.state(), State::NotRunning);
+    assert!(
+        streams.store::<String, i64>("word-counts").is_none(),
+        "closed tasks are withdrawn"
+    );
     let seen = states.lock().unwrap().clone();
     assert_eq!(seen.first(), Some(&State::Rebalancing));
     assert!(seen.contains(&State::Running));

@@ -26,6 +26,7 @@
 
 mod builder;
 mod changelog;
+mod composite;
 mod memory;
 mod persistent;
 mod registry;
@@ -36,6 +37,7 @@ pub use builder::{
     InMemoryStoreSupplier, KeyValueBytesStoreSupplier, StoreBuilder, StoreInit, Stores,
 };
 pub use changelog::ChangeLoggingStore;
+pub use composite::CompositeReadOnlyStore;
 pub use memory::InMemoryKeyValueStore;
 pub use persistent::{FjallDatabase, FjallStore, MemoryBudget};
 pub use registry::StoreHandle;

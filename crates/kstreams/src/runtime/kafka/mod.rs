@@ -35,6 +35,7 @@ pub use config::{AutoOffsetReset, ProcessingGuarantee, StreamsConfig};
 
 use crate::error::{Result, StreamsError};
 use crate::runtime::TaskId;
+use crate::state::{CompositeReadOnlyStore, StoreHandle};
 use crate::topology::Topology;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -92,6 +93,8 @@ pub(crate) struct Shared {
     handler: Mutex<Option<ErrorHandler>>,
     threads: Mutex<BTreeMap<usize, (ThreadPhase, Vec<TaskId>)>>,
     processed: AtomicU64,
+    /// The stores of every live task, for interactive queries.
+    stores: Mutex<BTreeMap<TaskId, Vec<StoreHandle>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -101,6 +104,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn publish_stores(&self, task: TaskId, stores: Vec<StoreHandle>) {
+        lock(&self.stores).insert(task, stores);
+    }
+
+    pub(crate) fn withdraw_stores(&self, task: TaskId) {
+        lock(&self.stores).remove(&task);
     }
 
     pub(crate) fn add_processed(&self, n: u64) {
@@ -165,6 +176,7 @@ impl KafkaStreams {
                 handler: Mutex::new(None),
                 threads: Mutex::new(BTreeMap::new()),
                 processed: AtomicU64::new(0),
+                stores: Mutex::new(BTreeMap::new()),
             }),
             handles: Arc::new(Mutex::new(Vec::new())),
             next_thread: Arc::new(AtomicUsize::new(0)),
@@ -199,6 +211,24 @@ impl KafkaStreams {
             .collect();
         v.sort();
         v
+    }
+
+    /// A read-only view of store `name` across this instance's tasks, while it runs
+    /// (Kafka Streams' interactive queries, local instance only). Keys of partitions other
+    /// instances own are not here. `None` when no local task has the store, or its types
+    /// are not `(K, V)`.
+    pub fn store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Option<CompositeReadOnlyStore<K, V>> {
+        let handles: Vec<StoreHandle> = lock(&self.shared.stores)
+            .values()
+            .flat_map(|v| v.iter().filter(|h| h.name() == name).cloned())
+            .collect();
+        if handles.is_empty() {
+            return None;
+        }
+        CompositeReadOnlyStore::new(handles)
     }
 
     /// Records processed by this instance since start.

@@ -201,6 +201,7 @@ impl ThreadState {
             })
             .collect();
         for id in revoked {
+            self.shared.withdraw_stores(id);
             if let Some(mut task) = self.tasks.remove(&id) {
                 if let Err(e) = task.close() {
                     tracing::warn!(task = %id, "closing revoked task failed: {e}");
@@ -355,6 +356,8 @@ impl ThreadState {
             };
             match self.create_and_restore(id, &task_config, collector) {
                 Ok(task) => {
+                    self.shared
+                        .publish_stores(id, task.stores().cloned().collect());
                     self.tasks.insert(id, task);
                 }
                 Err(e) => {
@@ -460,6 +463,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
     consumer.unsubscribe();
     let tasks = std::mem::take(&mut state.borrow_mut().tasks);
     for (id, mut task) in tasks {
+        shared.withdraw_stores(id);
         if let Err(e) = task.close() {
             tracing::warn!(task = %id, "closing task failed: {e}");
         }

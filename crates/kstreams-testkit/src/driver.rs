@@ -176,12 +176,20 @@ fn temp_state() -> Result<TempState, StreamsError> {
 }
 
 impl Inner {
-    /// Processes everything waiting in topics that tasks read, in write order.
+    /// Processes everything waiting in topics that tasks read, in write order, then
+    /// flushes the record caches so their changelog records are visible right away (as
+    /// Kafka's TopologyTestDriver commits after every record).
     fn drain(&mut self) -> Result<(), StreamsError> {
         loop {
             let next = self.topics.borrow_mut().pending.pop_front();
             let Some((topic, index)) = next else {
-                return Ok(());
+                for task in self.tasks.values_mut() {
+                    task.flush_caches()?;
+                }
+                if self.topics.borrow().pending.is_empty() {
+                    return Ok(());
+                }
+                continue;
             };
             let (sub, record) = {
                 let topics = self.topics.borrow();
@@ -325,6 +333,9 @@ impl TestDriverBuilder {
             None
         };
         config.database = state.as_ref().and_then(|s| s.db.clone());
+        config.cache_budget = Some(kstreams::state::CacheBudget::new(
+            MemoryBudget::default().record_cache_bytes(),
+        ));
         let mut tasks = BTreeMap::new();
         for (sub, &n) in counts.iter().enumerate() {
             for p in 0..n {

@@ -8,7 +8,7 @@ use kstreams::error::StreamsError;
 use kstreams::processor::Headers;
 use kstreams::runtime::{InputRecord, OutgoingRecord, RecordCollector, Task, TaskConfig, TaskId};
 use kstreams::serde::StringSerde;
-use kstreams::state::{FjallDatabase, MemoryBudget};
+use kstreams::state::{CacheBudget, FjallDatabase, MemoryBudget};
 use kstreams::{Consumed, Grouped, Materialized, StreamsBuilder};
 
 struct Discard;
@@ -53,6 +53,9 @@ fn peak_rss_stays_within_the_budget_plus_overhead() {
     let topology = builder.build().unwrap();
     let mut config = TaskConfig::new("budget");
     config.database = Some(db.clone());
+    config.cache_budget = Some(CacheBudget::new(
+        MemoryBudget::new(BUDGET).record_cache_bytes(),
+    ));
     let mut tasks: Vec<Task> = (0..TASKS)
         .map(|p| {
             topology

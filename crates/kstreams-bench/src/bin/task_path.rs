@@ -1,11 +1,13 @@
-//! In-process throughput through the task path: source deserialization, processors, sink
-//! serialization, on one thread (one core). No broker; the collector only counts.
+//! In-process throughput through the task path: source deserialization, processors, store
+//! and changelog writes, sink serialization, on one thread (one core). No broker; the
+//! collector only counts.
 //!
 //! Run: `cargo run --release -p kstreams-bench --bin task_path [records]`
 
 use kstreams::processor::Headers;
 use kstreams::runtime::{InputRecord, Task, TaskConfig, TaskId};
 use kstreams::serde::{I64Serde, Nullable, StringSerde};
+use kstreams::state::{CacheBudget, FjallDatabase, MemoryBudget};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
 use kstreams_bench::{CountingCollector, Rng};
 use std::time::Instant;
@@ -32,14 +34,28 @@ fn inputs(n: usize, distinct_keys: u64, seed: u64) -> Input {
     Input { keys, values }
 }
 
-fn run(name: &str, topology: &Topology, input: &Input, rounds: usize) {
+/// Best-of-`rounds` throughput in records/s; prints the line.
+fn run(name: &str, topology: &Topology, input: &Input, rounds: usize) -> f64 {
     let mut best = f64::MAX;
-    let mut sent = 0;
-    for _ in 0..rounds {
+    let mut processed = 0;
+    for round in 0..rounds {
+        // Persistent stores get a fresh database per round, in a temporary directory.
+        let dir =
+            std::env::temp_dir().join(format!("kstreams-bench-{}-{round}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // As the runtime configures tasks: a record cache with the default budget's share.
+        let mut config = TaskConfig::new("bench");
+        config.cache_budget = Some(CacheBudget::new(
+            MemoryBudget::default().record_cache_bytes(),
+        ));
+        if topology.has_persistent_stores() {
+            config.database =
+                Some(FjallDatabase::open(&dir, MemoryBudget::default()).expect("database"));
+        }
         let mut task: Task = topology
             .create_task(
                 TaskId::new(0, 0),
-                &TaskConfig::new("bench"),
+                &config,
                 Box::new(CountingCollector::default()),
             )
             .expect("task");
@@ -56,17 +72,34 @@ fn run(name: &str, topology: &Topology, input: &Input, rounds: usize) {
             })
             .expect("process");
         }
-        let secs = start.elapsed().as_secs_f64();
-        best = best.min(secs);
-        sent = task.metrics().processed;
+        task.flush().expect("flush");
+        best = best.min(start.elapsed().as_secs_f64());
+        processed = task.metrics().processed;
+        drop(task);
+        drop(config);
+        let _ = std::fs::remove_dir_all(&dir);
     }
     let n = input.keys.len() as f64;
     println!(
-        "{name:<40} {:>7.2} M records/s  {:>6.0} ns/record  ({} records, best of {rounds})",
+        "{name:<42} {:>6.2} M records/s  {:>6.0} ns/record  ({processed} records, best of {rounds})",
         n / best / 1e6,
         best / n * 1e9,
-        sent
     );
+    n / best
+}
+
+fn count_topology(materialized: Materialized<String, i64>, to_sink: bool) -> Topology {
+    let builder = StreamsBuilder::new();
+    let counts = builder
+        .stream("in", Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(materialized);
+    if to_sink {
+        counts
+            .to_stream()
+            .to("out", Produced::with(StringSerde, Nullable(I64Serde)));
+    }
+    builder.build().expect("topology")
 }
 
 fn main() {
@@ -84,32 +117,28 @@ fn main() {
         .to("out", Produced::with(StringSerde, StringSerde));
     let stateless = builder.build().expect("topology");
 
-    let builder = StreamsBuilder::new();
-    builder
-        .stream("in", Consumed::with(StringSerde, StringSerde))
-        .group_by_key(Grouped::with(StringSerde, StringSerde))
-        .count(Materialized::named("counts"));
-    let count = builder.build().expect("topology");
-
-    let builder = StreamsBuilder::new();
-    builder
-        .stream("in", Consumed::with(StringSerde, StringSerde))
-        .group_by_key(Grouped::with(StringSerde, StringSerde))
-        .count(Materialized::named("counts"))
-        .to_stream()
-        .to("out", Produced::with(StringSerde, Nullable(I64Serde)));
-    let count_out = builder.build().expect("topology");
-
     let input = inputs(n, 100_000, 42);
     println!(
         "kstreams task path, one thread, {n} records, 100k distinct keys, stores changelogged"
     );
     run("filter + map_values (to sink)", &stateless, &input, rounds);
-    run("count by key, in-memory store", &count, &input, rounds);
-    run(
-        "count by key + to_stream().to(sink)",
-        &count_out,
+    let mem = run(
+        "count by key, in-memory store",
+        &count_topology(Materialized::named("counts").in_memory(), false),
         &input,
         rounds,
     );
+    run(
+        "count by key + to_stream().to(sink), in-memory",
+        &count_topology(Materialized::named("counts").in_memory(), true),
+        &input,
+        rounds,
+    );
+    let fjall = run(
+        "count by key, fjall store (the default)",
+        &count_topology(Materialized::named("counts"), false),
+        &input,
+        rounds,
+    );
+    println!("fjall_fraction_of_in_memory={:.3}", fjall / mem);
 }

@@ -50,6 +50,7 @@ pub(crate) fn add_store<K: 'static, V: 'static>(
     if !m.logging {
         builder = builder.with_logging_disabled();
     }
+    builder = builder.with_caching_enabled();
     if g.has_store(name) {
         g.error(TopologyError::DuplicateStore(name.to_string()));
     } else {

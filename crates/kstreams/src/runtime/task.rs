@@ -30,6 +30,8 @@ pub struct TaskConfig {
     pub wall_clock_ms: i64,
     /// The instance's persistent database, for persistent stores.
     pub database: Option<std::sync::Arc<crate::state::FjallDatabase>>,
+    /// The instance's record-cache budget; `None` turns record caches off.
+    pub cache_budget: Option<std::sync::Arc<crate::state::CacheBudget>>,
 }
 
 impl TaskConfig {
@@ -41,6 +43,7 @@ impl TaskConfig {
             task_dir: None,
             wall_clock_ms: 0,
             database: None,
+            cache_budget: None,
         }
     }
 }
@@ -99,6 +102,7 @@ impl Task {
                 task_id: id,
                 task_dir: config.task_dir.as_deref(),
                 database: config.database.as_ref(),
+                cache_budget: config.cache_budget.as_ref(),
             },
         )?;
         let mut inst = Instantiator::new(topology, app, config.deserialization_handler);
@@ -269,10 +273,21 @@ impl Task {
         &mut *self.ctx.collector
     }
 
-    /// Flushes the stores (the first half of a commit).
+    /// Flushes record caches and stores, and sends the changelog records that produces
+    /// (the first half of a commit; the runtime then flushes the producer).
     pub fn flush(&mut self) -> Result<()> {
+        self.ctx.stores.flush_caches()?;
+        self.send_changelogs()?;
         self.ctx.stores.flush()?;
         Ok(())
+    }
+
+    /// Writes record caches down and sends the resulting changelog records, without
+    /// making the engines durable (the test driver does this after every record, as
+    /// Kafka's TopologyTestDriver commits after every record).
+    pub fn flush_caches(&mut self) -> Result<()> {
+        self.ctx.stores.flush_caches()?;
+        self.send_changelogs()
     }
 
     /// Closes processors and stores. Idempotent.

@@ -1,6 +1,6 @@
 //! Declaring stores: suppliers make engines, builders add serdes and logging.
 
-use super::{FjallDatabase, InMemoryKeyValueStore, KeyValueBytesStore};
+use super::{CacheBudget, FjallDatabase, InMemoryKeyValueStore, KeyValueBytesStore};
 use crate::error::StoreError;
 use crate::runtime::TaskId;
 use crate::serde::{Serde, SharedSerde};
@@ -20,6 +20,8 @@ pub struct StoreInit<'a> {
     pub task_dir: Option<&'a Path>,
     /// The instance's persistent database; `None` when the runtime has none.
     pub database: Option<&'a Arc<FjallDatabase>>,
+    /// The instance's record-cache budget; `None` turns caching off.
+    pub cache_budget: Option<&'a Arc<CacheBudget>>,
 }
 
 /// Makes one bytes store per task.
@@ -112,6 +114,7 @@ impl Stores {
             value_serde: Arc::new(value_serde),
             logging: true,
             timestamped: false,
+            caching: false,
         }
     }
 
@@ -137,6 +140,7 @@ pub struct StoreBuilder<K, V> {
     pub(crate) value_serde: SharedSerde<V>,
     pub(crate) logging: bool,
     pub(crate) timestamped: bool,
+    pub(crate) caching: bool,
 }
 
 impl<K: 'static, V: 'static> StoreBuilder<K, V> {
@@ -147,6 +151,12 @@ impl<K: 'static, V: 'static> StoreBuilder<K, V> {
     /// Turns off the changelog topic: the store is then not fault-tolerant.
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
+        self
+    }
+    /// Puts a record cache in front of the store: repeated updates of a key between
+    /// commits reach the engine and the changelog once. DSL stores have it on.
+    pub fn with_caching_enabled(mut self) -> Self {
+        self.caching = true;
         self
     }
     /// Turns the changelog topic on (the default).
@@ -165,6 +175,7 @@ impl<K: 'static, V: 'static> StoreBuilder<K, V> {
             }),
             logging: self.logging,
             timestamped: self.timestamped,
+            caching: self.caching,
         }
     }
 }
@@ -184,4 +195,5 @@ pub(crate) struct StoreDef {
     pub(crate) serdes: Arc<dyn Any + Send + Sync>,
     pub(crate) logging: bool,
     pub(crate) timestamped: bool,
+    pub(crate) caching: bool,
 }

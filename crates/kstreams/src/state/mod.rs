@@ -25,6 +25,7 @@
 //! ```
 
 mod builder;
+mod caching;
 mod changelog;
 mod composite;
 mod memory;
@@ -36,6 +37,7 @@ pub(crate) use builder::StoreDef;
 pub use builder::{
     InMemoryStoreSupplier, KeyValueBytesStoreSupplier, StoreBuilder, StoreInit, Stores,
 };
+pub use caching::{CacheBudget, CachingStore};
 pub use changelog::ChangeLoggingStore;
 pub use composite::CompositeReadOnlyStore;
 pub use memory::InMemoryKeyValueStore;
@@ -77,6 +79,10 @@ pub trait KeyValueBytesStore: Send {
     fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_>;
     /// Number of entries, possibly approximate for persistent engines.
     fn approximate_num_entries(&self) -> u64;
+    /// Writes cached updates down to the layers below (caching wrappers only).
+    fn flush_cache(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Makes writes durable (no-op in memory).
     fn flush(&mut self) -> Result<(), StoreError> {
         Ok(())

@@ -2,7 +2,7 @@
 
 use super::builder::{StoreDef, StoreInit, StoreSerdes};
 use super::typed::StoreAccess;
-use super::{ChangeLoggingStore, KeyValueBytesStore, ReadOnlyKeyValueStore};
+use super::{CachingStore, ChangeLoggingStore, KeyValueBytesStore, ReadOnlyKeyValueStore};
 use crate::error::StoreError;
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -89,6 +89,9 @@ impl StoreRegistry {
             if def.logging {
                 engine = Box::new(ChangeLoggingStore::new(engine));
             }
+            if let (true, Some(budget)) = (def.caching, init.cache_budget) {
+                engine = Box::new(CachingStore::new(engine, budget.clone()));
+            }
             stores.insert(
                 def.name.clone(),
                 StoreHandle {
@@ -118,6 +121,13 @@ impl StoreRegistry {
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
         for s in self.stores.values() {
             s.lock().flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn flush_caches(&self) -> Result<(), StoreError> {
+        for s in self.stores.values() {
+            s.lock().flush_cache()?;
         }
         Ok(())
     }

@@ -264,6 +264,8 @@ impl KafkaStreams {
             None
         };
         *lock(&self.database) = database.clone();
+        let cache_budget =
+            crate::state::CacheBudget::new(self.config.memory_budget.record_cache_bytes());
         self.shared.running.store(true, Ordering::Release);
         self.shared.set_state(State::Rebalancing);
         for _ in 0..self.config.num_stream_threads {
@@ -274,6 +276,7 @@ impl KafkaStreams {
                     shared: self.shared.clone(),
                     partitions: partitions.clone(),
                     database: database.clone(),
+                    cache_budget: cache_budget.clone(),
                 },
                 self.handles.clone(),
                 self.next_thread.clone(),
@@ -341,6 +344,7 @@ pub(crate) struct Env {
     pub(crate) shared: Arc<Shared>,
     pub(crate) partitions: Arc<std::collections::HashMap<String, u32>>,
     pub(crate) database: Option<Arc<crate::state::FjallDatabase>>,
+    pub(crate) cache_budget: Arc<crate::state::CacheBudget>,
 }
 
 fn spawn_thread(env: Env, handles: Arc<Mutex<Vec<JoinHandle<()>>>>, next: Arc<AtomicUsize>) {

@@ -69,6 +69,8 @@ struct ThreadState {
     error: Option<StreamsError>,
     /// The instance's persistent database.
     database: Option<Arc<crate::state::FjallDatabase>>,
+    /// The instance's record-cache budget.
+    cache_budget: Arc<crate::state::CacheBudget>,
     /// Per task with persistent logged stores: next changelog offset per topic its stores
     /// hold, written to the checkpoint on commit.
     positions: HashMap<TaskId, HashMap<String, i64>>,
@@ -336,6 +338,7 @@ impl ThreadState {
         task_config.deserialization_handler = self.config.deserialization_handler;
         task_config.wall_clock_ms = now_ms();
         task_config.database = self.database.clone();
+        task_config.cache_budget = Some(self.cache_budget.clone());
         for e in tpl.elements() {
             let Some(&sub) = self.topic_sub.get(e.topic()) else {
                 continue;
@@ -402,6 +405,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         shared,
         partitions,
         database,
+        cache_budget,
     } = env;
     let app = config.application_id.clone();
     let delivery = DeliveryContext::default();
@@ -432,6 +436,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         error: None,
         restore_consumer: None,
         database,
+        cache_budget,
         positions: HashMap::new(),
         changelog_acked,
         failed: false,

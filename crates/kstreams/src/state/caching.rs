@@ -1,0 +1,345 @@
+//! The record cache: absorbs repeated updates of a key between commits.
+//!
+//! Like Kafka Streams' caching layer, it sits above change logging: a key updated twenty
+//! times between two commits reaches the engine and the changelog once, at the flush that
+//! precedes the commit (or when the instance's cache budget runs out). Unlike Kafka
+//! Streams, it does not hold back records forwarded downstream: processors still see every
+//! update.
+
+use super::{ChangeSink, KeyValueBytesStore, KeyValueIter};
+use crate::error::{StoreError, StreamsError};
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Bytes held by the record caches of one instance, against their share of the budget.
+#[derive(Debug)]
+pub struct CacheBudget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl CacheBudget {
+    /// A budget of `limit` bytes for all caches together.
+    pub fn new(limit: u64) -> Arc<CacheBudget> {
+        Arc::new(CacheBudget {
+            limit,
+            used: AtomicU64::new(0),
+        })
+    }
+    /// Bytes in use now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// Per-entry bookkeeping cost counted on top of key and value bytes.
+const ENTRY_OVERHEAD: usize = 64;
+
+struct Entry {
+    /// `None`: deleted.
+    value: Option<Vec<u8>>,
+    dirty: bool,
+}
+
+/// A caching wrapper around a (change-logged) store.
+pub struct CachingStore {
+    inner: Box<dyn KeyValueBytesStore>,
+    entries: HashMap<Vec<u8>, Entry>,
+    /// Dirty keys in the order they were first dirtied since the last flush.
+    dirty: Vec<Vec<u8>>,
+    bytes: usize,
+    budget: Arc<CacheBudget>,
+}
+
+impl CachingStore {
+    /// Caches `inner` under `budget`.
+    pub fn new(inner: Box<dyn KeyValueBytesStore>, budget: Arc<CacheBudget>) -> Self {
+        CachingStore {
+            inner,
+            entries: HashMap::new(),
+            dirty: Vec::new(),
+            bytes: 0,
+            budget,
+        }
+    }
+
+    fn cost(key: &[u8], value: Option<&[u8]>) -> usize {
+        key.len() + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD
+    }
+
+    /// Accounts an entry growing by `add` and shrinking by `remove` bytes.
+    fn charge(&mut self, add: usize, remove: usize) {
+        let before = self.bytes;
+        self.bytes = (self.bytes + add).saturating_sub(remove);
+        if self.bytes >= before {
+            self.budget
+                .used
+                .fetch_add((self.bytes - before) as u64, Ordering::Relaxed);
+        } else {
+            self.budget
+                .used
+                .fetch_sub((before - self.bytes) as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes the dirty entries down, in the order they were dirtied.
+    fn write_back(&mut self) -> Result<(), StoreError> {
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(entry) = self.entries.get_mut(&key) {
+                if entry.dirty {
+                    entry.dirty = false;
+                    match &entry.value {
+                        Some(v) => self.inner.put(&key, v)?,
+                        None => {
+                            self.inner.delete(&key)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties the cache after writing it back, returning its bytes to the budget.
+    fn evict_all(&mut self) -> Result<(), StoreError> {
+        self.write_back()?;
+        self.entries.clear();
+        self.budget
+            .used
+            .fetch_sub(self.bytes as u64, Ordering::Relaxed);
+        self.bytes = 0;
+        Ok(())
+    }
+
+    fn insert(&mut self, key: &[u8], value: Option<&[u8]>, dirty: bool) -> Result<(), StoreError> {
+        let add = Self::cost(key, value);
+        match self.entries.get_mut(key) {
+            Some(e) => {
+                let old = key.len() + e.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
+                match (&mut e.value, value) {
+                    (Some(slot), Some(v)) => {
+                        slot.clear();
+                        slot.extend_from_slice(v);
+                    }
+                    (slot, v) => *slot = v.map(<[u8]>::to_vec),
+                }
+                if dirty && !e.dirty {
+                    self.dirty.push(key.to_vec());
+                }
+                e.dirty |= dirty;
+                self.charge(add, old);
+            }
+            None => {
+                self.entries.insert(
+                    key.to_vec(),
+                    Entry {
+                        value: value.map(<[u8]>::to_vec),
+                        dirty,
+                    },
+                );
+                if dirty {
+                    self.dirty.push(key.to_vec());
+                }
+                self.charge(add, 0);
+            }
+        }
+        if self.budget.used() > self.budget.limit {
+            self.evict_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl KeyValueBytesStore for CachingStore {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.entries.get(key) {
+            Some(e) => Ok(e.value.clone()),
+            None => self.inner.get(key),
+        }
+    }
+
+    fn get_with(&self, key: &[u8], f: &mut dyn FnMut(Option<&[u8]>)) -> Result<(), StoreError> {
+        match self.entries.get(key) {
+            Some(e) => {
+                f(e.value.as_deref());
+                Ok(())
+            }
+            None => self.inner.get_with(key, f),
+        }
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.insert(key, Some(value), true)
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let old = self.get(key)?;
+        self.insert(key, None, true)?;
+        Ok(old)
+    }
+
+    fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_> {
+        // Scans merge cache and engine: dirty entries override, deletions hide.
+        let mut merged: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            std::collections::BTreeMap::new();
+        for kv in self.inner.range(from, to) {
+            match kv {
+                Ok((k, v)) => {
+                    merged.insert(k, Some(v));
+                }
+                Err(e) => return Box::new(std::iter::once(Err(e))),
+            }
+        }
+        for (k, e) in &self.entries {
+            if std::ops::RangeBounds::contains(&(from, to), k.as_slice()) && e.dirty {
+                merged.insert(k.clone(), e.value.clone());
+            }
+        }
+        Box::new(
+            merged
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| Ok((k, v)))),
+        )
+    }
+
+    fn approximate_num_entries(&self) -> u64 {
+        self.inner.approximate_num_entries()
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.write_back()?;
+        self.inner.flush()
+    }
+
+    fn flush_cache(&mut self) -> Result<(), StoreError> {
+        self.write_back()
+    }
+
+    fn close(&mut self) -> Result<(), StoreError> {
+        let r = self.evict_all();
+        self.inner.close()?;
+        r
+    }
+
+    fn persistent(&self) -> bool {
+        self.inner.persistent()
+    }
+
+    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        if let Some(e) = self.entries.remove(key) {
+            let cost = key.len() + e.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
+            self.charge(0, cost);
+        }
+        self.inner.restore(key, value)
+    }
+
+    fn drain_logged(&mut self, f: &mut ChangeSink<'_>) -> Result<(), StreamsError> {
+        self.inner.drain_logged(f)
+    }
+}
+
+impl Drop for CachingStore {
+    fn drop(&mut self) {
+        self.budget
+            .used
+            .fetch_sub(self.bytes as u64, Ordering::Relaxed);
+        self.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{ChangeLoggingStore, InMemoryKeyValueStore};
+
+    fn logged(budget: &Arc<CacheBudget>) -> CachingStore {
+        let engine = ChangeLoggingStore::new(Box::new(InMemoryKeyValueStore::new("s")));
+        CachingStore::new(Box::new(engine), budget.clone())
+    }
+
+    fn drain(s: &mut CachingStore) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        s.drain_logged(&mut |k, v| {
+            out.push((k.to_vec(), v.map(<[u8]>::to_vec)));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn repeated_updates_reach_the_changelog_once_per_flush() {
+        let budget = CacheBudget::new(1 << 20);
+        let mut s = logged(&budget);
+        for v in 0..20u8 {
+            s.put(b"k", &[v]).unwrap();
+        }
+        s.put(b"gone", b"x").unwrap();
+        s.delete(b"gone").unwrap();
+        assert_eq!(s.get(b"k").unwrap(), Some(vec![19]));
+        assert!(
+            drain(&mut s).is_empty(),
+            "nothing is written before the flush"
+        );
+        s.flush_cache().unwrap();
+        assert_eq!(
+            drain(&mut s),
+            vec![(b"k".to_vec(), Some(vec![19])), (b"gone".to_vec(), None)]
+        );
+        s.flush_cache().unwrap();
+        assert!(
+            drain(&mut s).is_empty(),
+            "clean entries are not written again"
+        );
+        assert!(budget.used() > 0);
+        drop(s);
+        assert_eq!(budget.used(), 0, "a dropped cache returns its bytes");
+    }
+
+    #[test]
+    fn scans_see_cached_writes_and_deletions() {
+        let budget = CacheBudget::new(1 << 20);
+        let mut s = logged(&budget);
+        s.put(b"a", b"1").unwrap();
+        s.put(b"b", b"2").unwrap();
+        s.flush_cache().unwrap();
+        s.delete(b"a").unwrap();
+        s.put(b"c", b"3").unwrap();
+        s.put(b"b", b"22").unwrap();
+        let all: Vec<_> = s
+            .range(Bound::Unbounded, Bound::Unbounded)
+            .map(|kv| kv.unwrap())
+            .collect();
+        assert_eq!(
+            all,
+            vec![
+                (b"b".to_vec(), b"22".to_vec()),
+                (b"c".to_vec(), b"3".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn an_exhausted_budget_writes_the_cache_down() {
+        let budget = CacheBudget::new(1_000);
+        let mut s = logged(&budget);
+        for i in 0..100u32 {
+            s.put(&i.to_be_bytes(), b"value").unwrap();
+        }
+        assert!(budget.used() <= 1_000, "used {}", budget.used());
+        let written = drain(&mut s);
+        assert!(!written.is_empty(), "evictions wrote entries down");
+        s.flush_cache().unwrap();
+        assert_eq!(
+            written.len() + drain(&mut s).len(),
+            100,
+            "every key reached the changelog once"
+        );
+    }
+}

@@ -95,6 +95,9 @@ pub(crate) struct Shared {
     processed: AtomicU64,
     /// The stores of every live task, for interactive queries.
     stores: Mutex<BTreeMap<TaskId, Vec<StoreHandle>>>,
+    /// Changelog records restored, and the time spent restoring, since start.
+    restored: AtomicU64,
+    restore_nanos: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -112,6 +115,12 @@ impl Shared {
 
     pub(crate) fn withdraw_stores(&self, task: TaskId) {
         lock(&self.stores).remove(&task);
+    }
+
+    pub(crate) fn add_restored(&self, records: u64, took: Duration) {
+        self.restored.fetch_add(records, Ordering::Relaxed);
+        self.restore_nanos
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn add_processed(&self, n: u64) {
@@ -177,6 +186,8 @@ impl KafkaStreams {
                 threads: Mutex::new(BTreeMap::new()),
                 processed: AtomicU64::new(0),
                 stores: Mutex::new(BTreeMap::new()),
+                restored: AtomicU64::new(0),
+                restore_nanos: AtomicU64::new(0),
             }),
             handles: Arc::new(Mutex::new(Vec::new())),
             next_thread: Arc::new(AtomicUsize::new(0)),
@@ -229,6 +240,14 @@ impl KafkaStreams {
             return None;
         }
         CompositeReadOnlyStore::new(handles)
+    }
+
+    /// Changelog records applied by restoration since start, and the time it took.
+    pub fn restoration(&self) -> (u64, Duration) {
+        (
+            self.shared.restored.load(Ordering::Relaxed),
+            Duration::from_nanos(self.shared.restore_nanos.load(Ordering::Relaxed)),
+        )
     }
 
     /// Records processed by this instance since start.

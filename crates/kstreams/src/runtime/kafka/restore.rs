@@ -46,6 +46,7 @@ pub(crate) fn restore_task(
     task: &mut Task,
     starts: &HashMap<String, i64>,
     timeout: Duration,
+    stats: &mut (u64, Duration),
 ) -> Result<HashMap<String, i64>> {
     let partition = task.id().partition as i32;
     let mut positions = HashMap::new();
@@ -112,6 +113,8 @@ pub(crate) fn restore_task(
                 last_report = Instant::now();
             }
         }
+        stats.0 += applied;
+        stats.1 += started.elapsed();
         let secs = started.elapsed().as_secs_f64();
         tracing::info!(
             "restored store {store} of task {} from {topic}: {applied} records from offset {start} in {secs:.2} s",

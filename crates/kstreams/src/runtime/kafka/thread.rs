@@ -277,12 +277,15 @@ impl ThreadState {
                 self.restore_consumer = Some(restore::restore_consumer(&self.config, self.index)?);
             }
             if let Some(consumer) = &self.restore_consumer {
+                let mut stats = (0, Duration::ZERO);
                 let positions = restore::restore_task(
                     consumer,
                     &mut task,
                     &starts,
                     self.config.startup_timeout,
+                    &mut stats,
                 )?;
+                self.shared.add_restored(stats.0, stats.1);
                 let durable_topics: HashMap<String, i64> = positions
                     .into_iter()
                     .filter(|(t, _)| {

@@ -21,15 +21,11 @@ fn consumer(broker: &TestBroker, group: &str) -> BaseConsumer {
         .expect("consumer")
 }
 
-/// A consumer that resumes from a committed offset inside a record batch must get the rest
-/// of that batch. Seen with Tansu 0.6: it resumes at the next batch, skipping records,
-/// which would make an instance taking over partitions lose input.
-#[test]
-fn resuming_inside_a_record_batch_reads_the_rest_of_it() {
-    let broker = TestBroker::from_env();
-    let topic = TestBroker::unique("midbatch");
+/// A one-partition topic holding three batches of 1000 records (three produce calls, each
+/// flushed), on any broker.
+fn three_batches(broker: &TestBroker, name: &str) -> String {
+    let topic = TestBroker::unique(name);
     broker.create_topic(&topic, 1).unwrap();
-    // Three produce calls, each flushed: three batches of 1000 records, on any broker.
     let producer = TestBroker::batching_producer(broker.bootstrap());
     for b in 0..3 {
         TestBroker::produce_with(
@@ -38,6 +34,16 @@ fn resuming_inside_a_record_batch_reads_the_rest_of_it() {
             (0..1000).map(|i| (format!("k{i}"), format!("b{b}-{i}"))),
         );
     }
+    topic
+}
+
+/// A consumer that resumes from a committed offset inside a record batch must get the rest
+/// of that batch. Seen with Tansu 0.6: it resumes at the next batch, skipping records,
+/// which would make an instance taking over partitions lose input.
+#[test]
+fn resuming_inside_a_record_batch_reads_the_rest_of_it() {
+    let broker = TestBroker::from_env();
+    let topic = three_batches(&broker, "midbatch");
     let group = TestBroker::unique("g");
     let first = consumer(&broker, &group);
     first.subscribe(&[&topic]).unwrap();
@@ -87,16 +93,7 @@ fn resuming_inside_a_record_batch_reads_the_rest_of_it() {
 #[test]
 fn high_watermark_is_one_past_the_last_record() {
     let broker = TestBroker::from_env();
-    let topic = TestBroker::unique("watermark");
-    broker.create_topic(&topic, 1).unwrap();
-    let producer = TestBroker::batching_producer(broker.bootstrap());
-    for b in 0..3 {
-        TestBroker::produce_with(
-            &producer,
-            &topic,
-            (0..1000).map(|i| (format!("k{i}"), format!("b{b}-{i}"))),
-        );
-    }
+    let topic = three_batches(&broker, "watermark");
     let c = consumer(&broker, &TestBroker::unique("w"));
     let (low, high) = c
         .fetch_watermarks(&topic, 0, Duration::from_secs(10))

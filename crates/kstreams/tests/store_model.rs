@@ -57,7 +57,6 @@ proptest! {
         let dir = fresh_dir();
         let mut store = open(&dir);
         let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        let mut reopened = 0;
         for op in ops {
             match op {
                 Op::Put(k, v) => {
@@ -86,7 +85,6 @@ proptest! {
                     store.flush().unwrap();
                     drop(store);
                     store = open(&dir);
-                    reopened += 1;
                 }
             }
         }
@@ -97,7 +95,6 @@ proptest! {
         let all: Vec<_> = store.range(Bound::Unbounded, Bound::Unbounded).map(|kv| kv.unwrap()).collect();
         let want: Vec<_> = model.into_iter().collect();
         prop_assert_eq!(all, want);
-        let _ = reopened;
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -144,21 +144,19 @@ impl Shared {
     }
 
     pub(crate) fn thread_phase(&self, index: usize, phase: ThreadPhase, tasks: Vec<TaskId>) {
-        let all_running = {
-            let mut t = lock(&self.threads);
-            t.insert(index, (phase, tasks));
-            t.values()
-                .filter(|(p, _)| *p != ThreadPhase::Dead)
-                .all(|(p, _)| *p == ThreadPhase::Running)
-        };
+        // The client state is derived from all threads' phases under the same lock, so two
+        // threads changing phase at once cannot leave a stale state behind.
+        let mut threads = lock(&self.threads);
+        threads.insert(index, (phase, tasks));
+        let all_running = threads
+            .values()
+            .filter(|(p, _)| *p != ThreadPhase::Dead)
+            .all(|(p, _)| *p == ThreadPhase::Running);
         let current = *lock(&self.state);
         if matches!(current, State::Running | State::Rebalancing) {
-            self.set_state(if all_running {
-                State::Running
-            } else {
-                State::Rebalancing
-            });
+            self.set_state(if all_running { State::Running } else { State::Rebalancing });
         }
+        drop(threads);
     }
 }
 

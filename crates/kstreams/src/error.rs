@@ -163,6 +163,14 @@ pub enum StreamsError {
         #[source]
         source: SerdeError,
     },
+    /// A record has no valid timestamp, and the policy said fail.
+    #[error("invalid timestamp {timestamp} for record at {origin} (set an extractor or another InvalidTimestamp policy)")]
+    InvalidTimestamp {
+        /// Where the record came from.
+        origin: Origin,
+        /// The timestamp found.
+        timestamp: i64,
+    },
     /// An output record could not be serialized.
     #[error("cannot serialize {field} for topic {topic} (input at {origin}): {source}")]
     Serialization {

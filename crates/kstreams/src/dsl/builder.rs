@@ -78,6 +78,10 @@ impl StreamsBuilder {
                     consumed.key_serde.clone(),
                     consumed.value_serde.clone(),
                     consumed.handler,
+                    instantiate::SourceTime {
+                        extractor: consumed.extractor.clone(),
+                        on_invalid: consumed.on_invalid,
+                    },
                 ),
             )
         };
@@ -124,6 +128,20 @@ impl StreamsBuilder {
                     consumed.key_serde.clone(),
                     Arc::new(Nullable(consumed.value_serde.clone())),
                     consumed.handler,
+                    instantiate::SourceTime {
+                        extractor: consumed.extractor.clone().map(|x| {
+                            // Tombstones carry no value to read a time from: they keep the
+                            // record's own timestamp.
+                            Arc::new(
+                                move |k: Option<&K>, v: &Option<V>, ts: i64, pt: i64| match v {
+                                    Some(v) => x.extract(k, v, ts, pt),
+                                    None => ts,
+                                },
+                            )
+                                as Arc<dyn crate::processor::TimestampExtractor<K, Option<V>>>
+                        }),
+                        on_invalid: consumed.on_invalid,
+                    },
                 ),
             );
             (source, store)

@@ -5,7 +5,9 @@
 //! source; a stateful operation that still lacks one fails at `build()` with
 //! [`TopologyError::MissingSerde`](crate::TopologyError::MissingSerde).
 
-use crate::processor::{DeserializationHandler, StreamPartitioner};
+use crate::processor::{
+    DeserializationHandler, InvalidTimestamp, StreamPartitioner, TimestampExtractor,
+};
 use crate::serde::{Serde, SharedSerde};
 use crate::state::{KeyValueBytesStoreSupplier, Stores};
 use std::sync::Arc;
@@ -17,6 +19,8 @@ pub struct Consumed<K, V> {
     pub(crate) value_serde: SharedSerde<V>,
     pub(crate) name: Option<String>,
     pub(crate) handler: Option<DeserializationHandler>,
+    pub(crate) extractor: Option<Arc<dyn TimestampExtractor<K, V>>>,
+    pub(crate) on_invalid: InvalidTimestamp,
 }
 
 impl<K: 'static, V: 'static> Consumed<K, V> {
@@ -27,11 +31,23 @@ impl<K: 'static, V: 'static> Consumed<K, V> {
             value_serde: Arc::new(value_serde),
             name: None,
             handler: None,
+            extractor: None,
+            on_invalid: InvalidTimestamp::default(),
         }
     }
     /// Names the source node.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+    /// Reads event time with this extractor instead of the record's timestamp.
+    pub fn with_timestamp_extractor(mut self, extractor: impl TimestampExtractor<K, V>) -> Self {
+        self.extractor = Some(Arc::new(extractor));
+        self
+    }
+    /// What to do with records whose timestamp is invalid (negative). Default: fail.
+    pub fn on_invalid_timestamp(mut self, policy: InvalidTimestamp) -> Self {
+        self.on_invalid = policy;
         self
     }
     /// Overrides the task's deserialization handler for this source.

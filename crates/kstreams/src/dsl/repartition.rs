@@ -82,7 +82,7 @@ pub(crate) fn insert_at<K: Clone + 'static, V: Clone + 'static>(
         },
         vec![],
         vec![],
-        instantiate::source(ks, vs, None),
+        instantiate::source(ks, vs, None, instantiate::SourceTime::default()),
     );
     g.repartitions.push(RepartitionDef { topic, partitions });
     id

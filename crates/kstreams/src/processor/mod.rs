@@ -24,8 +24,10 @@ pub(crate) mod node;
 mod record;
 pub(crate) mod sink;
 pub(crate) mod source;
+mod timestamp;
 
 pub use api::{Processor, ProcessorContext, PunctuationType, PunctuatorId};
 pub use record::{Change, Header, Headers, Record, RecordMetadata};
 pub use sink::{StreamPartitioner, TopicNameExtractor};
 pub use source::DeserializationHandler;
+pub use timestamp::{InvalidTimestamp, TimestampExtractor};

@@ -2,6 +2,7 @@
 
 use super::node::{forward_all, Child};
 use super::{Headers, Record, RecordMetadata};
+use super::{InvalidTimestamp, TimestampExtractor};
 use crate::error::{Field, Result, StreamsError};
 use crate::runtime::context::TaskContext;
 use crate::serde::{decode, SharedSerde};
@@ -56,6 +57,10 @@ pub(crate) struct SourceNode<K, V> {
     pub(crate) key_serde: SharedSerde<K>,
     pub(crate) value_serde: SharedSerde<V>,
     pub(crate) handler: DeserializationHandler,
+    pub(crate) extractor: Option<Arc<dyn TimestampExtractor<K, V>>>,
+    pub(crate) on_invalid: InvalidTimestamp,
+    /// Highest timestamp seen on this source's partition (-1 before any).
+    pub(crate) partition_time: i64,
     pub(crate) children: Vec<Child<K, V>>,
 }
 
@@ -109,10 +114,38 @@ impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
             Ok(v) => v,
             Err(e) => return self.failed(task, Field::Value, e),
         };
+        let mut timestamp = match &self.extractor {
+            Some(x) => x.extract(key.as_ref(), &value, input.timestamp, self.partition_time),
+            None => input.timestamp,
+        };
+        if timestamp < 0 {
+            match self.on_invalid {
+                InvalidTimestamp::UsePartitionTime if self.partition_time >= 0 => {
+                    timestamp = self.partition_time
+                }
+                InvalidTimestamp::SkipAndCount => {
+                    tracing::warn!(
+                        "skipping record at {} with invalid timestamp {timestamp}",
+                        task.origin()
+                    );
+                    task.metrics.dropped += 1;
+                    return Ok(());
+                }
+                _ => {
+                    return Err(StreamsError::InvalidTimestamp {
+                        origin: task.origin(),
+                        timestamp,
+                    })
+                }
+            }
+        }
+        self.partition_time = self.partition_time.max(timestamp);
+        task.stream_time = task.stream_time.max(timestamp);
+        task.current_timestamp = timestamp;
         let record = Record {
             key,
             value,
-            timestamp: input.timestamp,
+            timestamp,
             headers: input.headers,
         };
         forward_all(&self.children, task, record)

@@ -169,9 +169,6 @@ impl Task {
             });
         };
         self.ctx.metrics.processed += 1;
-        if record.timestamp > self.ctx.stream_time {
-            self.ctx.stream_time = record.timestamp;
-        }
         let topic = src.topic.clone();
         self.ctx.current_timestamp = record.timestamp;
         let result = src.node.process_raw(&mut self.ctx, &topic, record);

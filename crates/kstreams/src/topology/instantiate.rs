@@ -135,10 +135,26 @@ where
 }
 
 /// The `Instantiate` of a source node.
+/// How a source reads time: extractor and invalid-timestamp policy.
+pub(crate) struct SourceTime<K, V> {
+    pub(crate) extractor: Option<Arc<dyn crate::processor::TimestampExtractor<K, V>>>,
+    pub(crate) on_invalid: crate::processor::InvalidTimestamp,
+}
+
+impl<K, V> Default for SourceTime<K, V> {
+    fn default() -> Self {
+        SourceTime {
+            extractor: None,
+            on_invalid: crate::processor::InvalidTimestamp::default(),
+        }
+    }
+}
+
 pub(crate) fn source<K: Clone + 'static, V: Clone + 'static>(
     key_serde: crate::serde::SharedSerde<K>,
     value_serde: crate::serde::SharedSerde<V>,
     handler: Option<DeserializationHandler>,
+    time: SourceTime<K, V>,
 ) -> Instantiate {
     Arc::new(move |inst: &mut Instantiator<'_>, id| {
         let children = inst.children::<K, V>(id)?;
@@ -147,6 +163,9 @@ pub(crate) fn source<K: Clone + 'static, V: Clone + 'static>(
                 key_serde: key_serde.clone(),
                 value_serde: value_serde.clone(),
                 handler: handler.unwrap_or(inst.handler),
+                extractor: time.extractor.clone(),
+                on_invalid: time.on_invalid,
+                partition_time: -1,
                 children,
             },
         )))

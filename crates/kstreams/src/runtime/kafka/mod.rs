@@ -154,7 +154,11 @@ impl Shared {
             .all(|(p, _)| *p == ThreadPhase::Running);
         let current = *lock(&self.state);
         if matches!(current, State::Running | State::Rebalancing) {
-            self.set_state(if all_running { State::Running } else { State::Rebalancing });
+            self.set_state(if all_running {
+                State::Running
+            } else {
+                State::Rebalancing
+            });
         }
         drop(threads);
     }

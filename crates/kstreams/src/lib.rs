@@ -34,7 +34,8 @@ pub mod topology;
 
 pub use dsl::{
     BranchedKStream, Consumed, Grouped, KGroupedStream, KGroupedTable, KStream, KTable,
-    Materialized, Produced, Repartitioned, StreamsBuilder,
+    Materialized, Produced, Repartitioned, StreamsBuilder, TimeWindowedKStream, TimeWindows,
+    Windowed,
 };
 pub use error::{Result, StreamsError, TopologyError};
 pub use topology::Topology;

@@ -4,7 +4,7 @@ use super::ops::stream_aggregate::StreamAggregate;
 use super::{materialize, repartition, Grouped, KStream, KTable, Materialized};
 use crate::dsl::getter::GetterSupplier;
 use crate::serde::{I64Serde, SharedSerde};
-use crate::topology::graph::NodeKind;
+use crate::topology::graph::{NodeId, NodeKind};
 use crate::topology::instantiate;
 use std::sync::Arc;
 
@@ -22,6 +22,22 @@ pub struct KGroupedStream<K, V> {
 impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
     pub(crate) fn new(stream: KStream<K, V>, grouped: Grouped<K, V>) -> Self {
         KGroupedStream { stream, grouped }
+    }
+
+    /// Aggregates per time window from here on.
+    pub fn windowed_by(self, windows: super::TimeWindows) -> super::TimeWindowedKStream<K, V> {
+        super::TimeWindowedKStream::new(self, windows)
+    }
+
+    pub(crate) fn graph(&self) -> std::rc::Rc<std::cell::RefCell<crate::topology::graph::Graph>> {
+        self.stream.graph.clone()
+    }
+
+    pub(crate) fn value_serde(&self) -> Option<SharedSerde<V>> {
+        self.grouped
+            .value_serde
+            .clone()
+            .or_else(|| self.stream.value_serde.clone())
     }
 
     /// Counts records per key.
@@ -106,36 +122,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
         F: Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
     {
         let graph = self.stream.graph.clone();
-        let store = materialized.name.clone().unwrap_or_else(|| {
-            graph
-                .borrow_mut()
-                .next_name(&format!("{prefix}STATE-STORE-"))
-        });
-        let key_serde = self
-            .grouped
-            .key_serde
-            .clone()
-            .or_else(|| self.stream.key_serde.clone());
-        let parent = if self.stream.repartition_required {
-            let value_serde = self
-                .grouped
-                .value_serde
-                .clone()
-                .or_else(|| self.stream.value_serde.clone());
-            let name = self.grouped.name.clone().unwrap_or_else(|| store.clone());
-            repartition::insert(
-                &self.stream,
-                Some(&name),
-                prefix,
-                key_serde.clone(),
-                value_serde,
-                None,
-                None,
-                true,
-            )
-        } else {
-            self.stream.node
-        };
+        let (store, parent, key_serde) =
+            self.aggregation_input(prefix, materialized.name.as_deref());
         let mut g = graph.borrow_mut();
         let name = g.next_name(prefix);
         let Some((ks, vs)) = materialize::serdes(
@@ -171,5 +159,46 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
             getter: GetterSupplier::store(store.clone()),
             store: Some(store),
         }
+    }
+
+    /// The store name of an aggregation, the node it hangs under (after a repartition
+    /// when the key changed upstream) and the key serde, for every kind of aggregation.
+    pub(crate) fn aggregation_input(
+        &self,
+        prefix: &str,
+        store: Option<&str>,
+    ) -> (String, NodeId, Option<SharedSerde<K>>) {
+        let graph = self.stream.graph.clone();
+        let store = store.map(str::to_string).unwrap_or_else(|| {
+            graph
+                .borrow_mut()
+                .next_name(&format!("{prefix}STATE-STORE-"))
+        });
+        let key_serde = self
+            .grouped
+            .key_serde
+            .clone()
+            .or_else(|| self.stream.key_serde.clone());
+        let parent = if self.stream.repartition_required {
+            let value_serde = self
+                .grouped
+                .value_serde
+                .clone()
+                .or_else(|| self.stream.value_serde.clone());
+            let name = self.grouped.name.clone().unwrap_or_else(|| store.clone());
+            repartition::insert(
+                &self.stream,
+                Some(&name),
+                prefix,
+                key_serde.clone(),
+                value_serde,
+                None,
+                None,
+                true,
+            )
+        } else {
+            self.stream.node
+        };
+        (store, parent, key_serde)
     }
 }

@@ -35,10 +35,10 @@ pub(crate) fn serdes<K: 'static, V: 'static>(
 }
 
 /// Adds a timestamped store named `name` with these serdes, as the DSL keeps its tables.
-pub(crate) fn add_store<K: 'static, V: 'static>(
+pub(crate) fn add_store<MK: 'static, MV: 'static, K: 'static, V: 'static>(
     g: &mut Graph,
     name: &str,
-    m: &Materialized<K, V>,
+    m: &Materialized<MK, MV>,
     key_serde: SharedSerde<K>,
     value_serde: SharedSerde<V>,
 ) {

@@ -17,6 +17,8 @@ pub(crate) mod materialize;
 pub(crate) mod ops;
 mod params;
 mod repartition;
+mod windowed_stream;
+mod windows;
 
 pub use branch::BranchedKStream;
 pub use builder::StreamsBuilder;
@@ -25,3 +27,5 @@ pub use grouped_table::KGroupedTable;
 pub use kstream::KStream;
 pub use ktable::KTable;
 pub use params::{Consumed, Grouped, Materialized, Produced, Repartitioned};
+pub use windowed_stream::TimeWindowedKStream;
+pub use windows::{TimeWindows, Window, Windowed, WindowedSerde};

@@ -16,3 +16,4 @@ pub(crate) mod table_select;
 pub(crate) mod table_source;
 pub(crate) mod table_table_join;
 pub(crate) mod table_to_stream;
+pub(crate) mod window_aggregate;

@@ -1,0 +1,156 @@
+//! `TimeWindowedKStream`: a grouped stream aggregated per key and time window.
+
+use super::getter::GetterSupplier;
+use super::ops::window_aggregate::WindowAggregate;
+use super::windows::{StartFirstSerde, TimeWindows, Windowed, WindowedSerde};
+use super::{materialize, KGroupedStream, KTable, Materialized};
+use crate::error::{Field, TopologyError};
+use crate::serde::{I64Serde, SharedSerde};
+use crate::topology::graph::NodeKind;
+use crate::topology::instantiate;
+use std::sync::Arc;
+
+/// Kafka Streams' default retention of window stores: one day.
+const DEFAULT_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// A grouped stream windowed by time. Aggregations give a table keyed by
+/// [`Windowed<K>`]; each update of a window is emitted as it happens, and records arriving
+/// after a window's end plus grace are dropped and counted.
+///
+/// ```
+/// use kstreams::dsl::TimeWindows;
+/// use kstreams::serde::StringSerde;
+/// use kstreams::{Consumed, Grouped, Materialized, StreamsBuilder};
+/// use std::time::Duration;
+///
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream("clicks", Consumed::with(StringSerde, StringSerde))
+///     .group_by_key(Grouped::default())
+///     .windowed_by(TimeWindows::of_size_and_grace(Duration::from_secs(60), Duration::from_secs(5)))
+///     .count(Materialized::named("clicks-per-minute"));
+/// builder.build().unwrap();
+/// ```
+pub struct TimeWindowedKStream<K, V> {
+    grouped: KGroupedStream<K, V>,
+    windows: TimeWindows,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
+    pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: TimeWindows) -> Self {
+        TimeWindowedKStream { grouped, windows }
+    }
+
+    /// Counts records per key and window.
+    pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+        self.fold(
+            "KSTREAM-AGGREGATE-",
+            materialized,
+            Some(Arc::new(I64Serde)),
+            |_: &K, _: V, c: Option<i64>| c.unwrap_or(0) + 1,
+        )
+    }
+
+    /// Combines values per key and window with `reducer(aggregate, value)`.
+    pub fn reduce<F>(&self, reducer: F, materialized: Materialized<K, V>) -> KTable<Windowed<K>, V>
+    where
+        F: Fn(V, V) -> V + Send + Sync + 'static,
+    {
+        let vs = self.grouped.value_serde();
+        self.fold(
+            "KSTREAM-REDUCE-",
+            materialized,
+            vs,
+            move |_: &K, v: V, agg: Option<V>| match agg {
+                Some(a) => reducer(a, v),
+                None => v,
+            },
+        )
+    }
+
+    /// Folds values per key and window with `aggregator(key, value, aggregate)`, starting
+    /// from `initializer()`.
+    pub fn aggregate<VA, I, F>(
+        &self,
+        initializer: I,
+        aggregator: F,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA>
+    where
+        VA: Clone + 'static,
+        I: Fn() -> VA + Send + Sync + 'static,
+        F: Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+    {
+        self.fold(
+            "KSTREAM-AGGREGATE-",
+            materialized,
+            None,
+            move |k: &K, v: V, agg: Option<VA>| aggregator(k, v, agg.unwrap_or_else(&initializer)),
+        )
+    }
+
+    fn fold<VA, F>(
+        &self,
+        prefix: &str,
+        materialized: Materialized<K, VA>,
+        default_value_serde: Option<SharedSerde<VA>>,
+        fold: F,
+    ) -> KTable<Windowed<K>, VA>
+    where
+        VA: Clone + 'static,
+        F: Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
+    {
+        let (store, parent, key_serde) = self
+            .grouped
+            .aggregation_input(prefix, materialized.name.as_deref());
+        let graph = self.grouped.graph();
+        let mut g = graph.borrow_mut();
+        let name = g.next_name(prefix);
+        let ks = materialized.key_serde.clone().or(key_serde);
+        let vs = materialized.value_serde.clone().or(default_value_serde);
+        let (Some(ks), Some(vs)) = (ks, vs) else {
+            g.error(TopologyError::MissingSerde {
+                operation: format!("windowed aggregation {name}"),
+                field: if materialized.key_serde.is_none() {
+                    Field::Key
+                } else {
+                    Field::Value
+                },
+            });
+            drop(g);
+            return KTable::detached(graph, parent, store);
+        };
+        let w = self.windows;
+        let store_keys: SharedSerde<Windowed<K>> = Arc::new(StartFirstSerde {
+            inner: ks.clone(),
+            size_ms: w.size_ms,
+        });
+        materialize::add_store(&mut g, &store, &materialized, store_keys, vs.clone());
+        let fold = Arc::new(fold);
+        let store_name = store.clone();
+        let retention_ms = DEFAULT_RETENTION_MS.max(w.size_ms + w.grace_ms);
+        let node = g.add(
+            name,
+            NodeKind::Processor,
+            vec![parent],
+            vec![store.clone()],
+            instantiate::processor(move || WindowAggregate {
+                store_name: store_name.clone(),
+                store: None,
+                windows: w,
+                retention_ms,
+                expired_before: i64::MIN,
+                fold: fold.clone(),
+            }),
+        );
+        drop(g);
+        KTable {
+            graph,
+            node,
+            key_serde: Some(Arc::new(WindowedSerde::shared(ks, w.size_ms))),
+            value_serde: Some(vs),
+            getter: GetterSupplier::store(store.clone()),
+            store: Some(store),
+        }
+    }
+}

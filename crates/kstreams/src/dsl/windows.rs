@@ -1,0 +1,201 @@
+//! Time windows and windowed keys.
+
+use crate::error::SerdeError;
+use crate::serde::{Serde, SharedSerde};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Fixed-size windows on event time: tumbling (advance = size) or hopping (advance < size),
+/// with a grace period after a window's end during which late records are still counted.
+///
+/// ```
+/// use kstreams::dsl::TimeWindows;
+/// use std::time::Duration;
+///
+/// let hopping = TimeWindows::of_size_and_grace(Duration::from_secs(60), Duration::from_secs(10))
+///     .advance_by(Duration::from_secs(30));
+/// // A record at 45 s is in the windows starting at 0 s and 30 s.
+/// assert_eq!(hopping.window_starts(45_000), vec![0, 30_000]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindows {
+    /// Window size, ms.
+    pub size_ms: i64,
+    /// Distance between window starts, ms.
+    pub advance_ms: i64,
+    /// How long after its end a window still accepts records, ms.
+    pub grace_ms: i64,
+}
+
+impl TimeWindows {
+    /// Tumbling windows of `size` that close as soon as stream time passes their end.
+    pub fn of_size_with_no_grace(size: Duration) -> Self {
+        Self::of_size_and_grace(size, Duration::ZERO)
+    }
+
+    /// Tumbling windows of `size` with a grace period.
+    pub fn of_size_and_grace(size: Duration, grace: Duration) -> Self {
+        let size_ms = ms(size).max(1);
+        TimeWindows {
+            size_ms,
+            advance_ms: size_ms,
+            grace_ms: ms(grace).max(0),
+        }
+    }
+
+    /// Hopping windows: a new window every `advance` (at most the size).
+    #[must_use]
+    pub fn advance_by(mut self, advance: Duration) -> Self {
+        self.advance_ms = ms(advance).clamp(1, self.size_ms);
+        self
+    }
+
+    /// Starts of the windows that contain `timestamp`, ascending (Kafka's `windowsFor`).
+    pub fn window_starts(&self, timestamp: i64) -> Vec<i64> {
+        let first =
+            (timestamp - self.size_ms + self.advance_ms).max(0) / self.advance_ms * self.advance_ms;
+        (0..)
+            .map(|i| first + i * self.advance_ms)
+            .take_while(|s| *s <= timestamp)
+            .collect()
+    }
+}
+
+/// A window: `[start, end)` in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Window {
+    /// Inclusive start.
+    pub start: i64,
+    /// Exclusive end.
+    pub end: i64,
+}
+
+/// A key and the window its aggregate belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Windowed<K> {
+    /// The record key.
+    pub key: K,
+    /// The window.
+    pub window: Window,
+}
+
+/// Serializes `Windowed<K>` as the key's bytes followed by the window start, 8 bytes
+/// big-endian: Kafka's `TimeWindowedSerde` layout. The window size, which the bytes do not
+/// carry, gives the end when reading.
+pub struct WindowedSerde<K> {
+    inner: SharedSerde<K>,
+    size_ms: i64,
+}
+
+impl<K: 'static> WindowedSerde<K> {
+    /// Wraps the key serde of windows of `size_ms`.
+    pub fn new(inner: impl Serde<K>, size_ms: i64) -> Self {
+        WindowedSerde {
+            inner: Arc::new(inner),
+            size_ms,
+        }
+    }
+
+    pub(crate) fn shared(inner: SharedSerde<K>, size_ms: i64) -> Self {
+        WindowedSerde { inner, size_ms }
+    }
+}
+
+impl<K: 'static> Serde<Windowed<K>> for WindowedSerde<K> {
+    fn serialize(&self, value: &Windowed<K>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        self.inner.serialize(&value.key, out)?;
+        out.extend_from_slice(&value.window.start.to_be_bytes());
+        Ok(())
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<Windowed<K>, SerdeError> {
+        let split = bytes
+            .len()
+            .checked_sub(8)
+            .ok_or_else(|| SerdeError::Invalid {
+                expected: "windowed key",
+                reason: format!("{} bytes, fewer than the 8-byte window start", bytes.len()),
+            })?;
+        let (key, start) = bytes.split_at(split);
+        let mut arr = [0u8; 8];
+        arr.copy_from_slice(start);
+        let start = i64::from_be_bytes(arr);
+        Ok(Windowed {
+            key: self.inner.deserialize(key)?,
+            window: Window {
+                start,
+                end: start.saturating_add(self.size_ms),
+            },
+        })
+    }
+}
+
+/// The store layout of windowed aggregates: window start first (8 bytes big-endian), then
+/// the key, so that expired windows are one range at the front of the store.
+pub(crate) struct StartFirstSerde<K> {
+    pub(crate) inner: SharedSerde<K>,
+    pub(crate) size_ms: i64,
+}
+
+impl<K: 'static> Serde<Windowed<K>> for StartFirstSerde<K> {
+    fn serialize(&self, value: &Windowed<K>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        out.extend_from_slice(&value.window.start.to_be_bytes());
+        self.inner.serialize(&value.key, out)
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<Windowed<K>, SerdeError> {
+        if bytes.len() < 8 {
+            return Err(SerdeError::Invalid {
+                expected: "window store key",
+                reason: format!("{} bytes, fewer than the 8-byte window start", bytes.len()),
+            });
+        }
+        let (start, key) = bytes.split_at(8);
+        let mut arr = [0u8; 8];
+        arr.copy_from_slice(start);
+        let start = i64::from_be_bytes(arr);
+        Ok(Windowed {
+            key: self.inner.deserialize(key)?,
+            window: Window {
+                start,
+                end: start.saturating_add(self.size_ms),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serde::StringSerde;
+
+    #[test]
+    fn windows_for_a_timestamp() {
+        let tumbling = TimeWindows::of_size_with_no_grace(Duration::from_millis(10));
+        assert_eq!(tumbling.window_starts(0), vec![0]);
+        assert_eq!(tumbling.window_starts(9), vec![0]);
+        assert_eq!(tumbling.window_starts(10), vec![10]);
+        let hopping = tumbling.advance_by(Duration::from_millis(5));
+        assert_eq!(hopping.window_starts(3), vec![0]);
+        assert_eq!(hopping.window_starts(12), vec![5, 10]);
+        assert_eq!(hopping.window_starts(15), vec![10, 15]);
+    }
+
+    #[test]
+    fn windowed_serde_roundtrips_with_kafka_layout() {
+        let s = WindowedSerde::new(StringSerde, 10);
+        let w = Windowed {
+            key: "k".to_string(),
+            window: Window { start: 20, end: 30 },
+        };
+        let mut out = Vec::new();
+        s.serialize(&w, &mut out).unwrap();
+        assert_eq!(out, [b"k".as_slice(), &20i64.to_be_bytes()].concat());
+        assert_eq!(s.deserialize(&out).unwrap(), w);
+        assert!(s.deserialize(b"short").is_err());
+    }
+}

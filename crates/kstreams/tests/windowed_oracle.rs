@@ -1,0 +1,155 @@
+//! Oracle tests of windowed aggregation on seeded random event-time input with
+//! out-of-order and late records, over four partitions: the windowed counts and sums equal
+//! a recomputation from scratch that applies the same grace rule (a record is dropped for
+//! a window once its partition's stream time has reached the window's end plus grace).
+
+use kstreams::dsl::{TimeWindows, Windowed};
+use kstreams::runtime::partitioner::partition_for_key;
+use kstreams::serde::{I64Serde, StringSerde};
+use kstreams::{Consumed, Grouped, Materialized, StreamsBuilder};
+use kstreams_testkit::TestDriver;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const PARTITIONS: u32 = 4;
+
+/// Returns how many (record, window) pairs were late.
+fn check(windows: TimeWindows, seed: u64) -> u64 {
+    let builder = StreamsBuilder::new();
+    let grouped = builder
+        .stream("events", Consumed::with(StringSerde, I64Serde))
+        .group_by_key(Grouped::with(StringSerde, I64Serde))
+        .windowed_by(windows);
+    grouped.count(Materialized::named("counts"));
+    grouped.reduce(|a, b| a + b, Materialized::named("sums"));
+    let driver = TestDriver::builder(builder.build().unwrap())
+        .default_partitions(PARTITIONS)
+        .build()
+        .unwrap();
+    let input = driver.input_topic("events", StringSerde, I64Serde);
+
+    let mut rng = Rng(seed);
+    let mut stream_time = [i64::MIN; PARTITIONS as usize];
+    let mut counts: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    let mut sums: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    let mut late = 0u64;
+    let mut clock = 0i64;
+    for _ in 0..(50 + rng.below(300)) {
+        clock += rng.below(4) as i64;
+        // Mostly in order, sometimes well behind (out of order, possibly beyond grace).
+        let ts = (clock
+            - if rng.below(4) == 0 {
+                rng.below(40) as i64
+            } else {
+                0
+            })
+        .max(0);
+        let key = format!("k{}", rng.below(5));
+        let value = rng.below(100) as i64;
+        input.pipe_input_at(key.clone(), value, ts).unwrap();
+
+        let p = partition_for_key(key.as_bytes(), PARTITIONS) as usize;
+        stream_time[p] = stream_time[p].max(ts);
+        for start in windows.window_starts(ts) {
+            if stream_time[p] >= start + windows.size_ms + windows.grace_ms {
+                late += 1;
+                continue;
+            }
+            *counts.entry((key.clone(), start)).or_default() += 1;
+            *sums.entry((key.clone(), start)).or_default() += value;
+        }
+    }
+    let read = |store: &str| -> BTreeMap<(String, i64), i64> {
+        driver
+            .key_value_store::<Windowed<String>, i64>(store)
+            .unwrap()
+            .all()
+            .unwrap()
+            .into_iter()
+            .map(|(w, v)| {
+                assert_eq!(w.window.end - w.window.start, windows.size_ms);
+                ((w.key, w.window.start), v)
+            })
+            .collect()
+    };
+    assert_eq!(read("counts"), counts, "seed {seed}: counts");
+    assert_eq!(read("sums"), sums, "seed {seed}: sums");
+    // Each late (record, window) pair was dropped and counted, in both aggregations.
+    assert_eq!(driver.metrics().dropped, 2 * late, "seed {seed}: dropped");
+    late
+}
+
+#[test]
+fn tumbling_windows_with_grace_equal_recomputation() {
+    let w = TimeWindows::of_size_and_grace(Duration::from_millis(10), Duration::from_millis(5));
+    let late: u64 = (0..60).map(|seed| check(w, seed)).sum();
+    assert!(late > 0, "the inputs exercised the grace period");
+}
+
+#[test]
+fn hopping_windows_with_grace_equal_recomputation() {
+    let w = TimeWindows::of_size_and_grace(Duration::from_millis(10), Duration::from_millis(3))
+        .advance_by(Duration::from_millis(5));
+    let late: u64 = (0..60).map(|seed| check(w, seed + 1000)).sum();
+    assert!(late > 0, "the inputs exercised the grace period");
+}
+
+#[test]
+fn tumbling_windows_without_grace_drop_anything_behind_stream_time() {
+    let w = TimeWindows::of_size_with_no_grace(Duration::from_millis(10));
+    let late: u64 = (0..30).map(|seed| check(w, seed + 5000)).sum();
+    assert!(late > 0, "the inputs exercised the grace period");
+}
+
+#[test]
+fn windows_older_than_the_retention_are_deleted() {
+    let hour = 3_600_000i64;
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("events", Consumed::with(StringSerde, I64Serde))
+        .group_by_key(Grouped::with(StringSerde, I64Serde))
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_millis(
+            hour as u64,
+        )))
+        .count(Materialized::named("hourly"));
+    let driver = TestDriver::new(builder.build().unwrap()).unwrap();
+    let input = driver.input_topic("events", StringSerde, I64Serde);
+    input.pipe_input_at("k".into(), 1, 0).unwrap();
+    input.pipe_input_at("k".into(), 1, 12 * hour).unwrap();
+    let starts = || -> Vec<i64> {
+        driver
+            .key_value_store::<Windowed<String>, i64>("hourly")
+            .unwrap()
+            .all()
+            .unwrap()
+            .into_iter()
+            .map(|(w, _)| w.window.start)
+            .collect()
+    };
+    assert_eq!(
+        starts(),
+        vec![0, 12 * hour],
+        "within the one-day retention both remain"
+    );
+    input.pipe_input_at("k".into(), 1, 30 * hour).unwrap();
+    assert_eq!(
+        starts(),
+        vec![12 * hour, 30 * hour],
+        "the window of hour 0 expired"
+    );
+}

@@ -3,6 +3,10 @@
 //! a recomputation from scratch that applies the same grace rule (a record is dropped for
 //! a window once its partition's stream time has reached the window's end plus grace).
 
+mod common;
+
+use common::Rng;
+
 use kstreams::dsl::{TimeWindows, Windowed};
 use kstreams::runtime::partitioner::partition_for_key;
 use kstreams::serde::{I64Serde, StringSerde};
@@ -10,21 +14,6 @@ use kstreams::{Consumed, Grouped, Materialized, StreamsBuilder};
 use kstreams_testkit::TestDriver;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const PARTITIONS: u32 = 4;
 

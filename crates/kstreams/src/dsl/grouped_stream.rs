@@ -1,7 +1,7 @@
 //! `KGroupedStream`: a stream grouped by key, ready to aggregate.
 
 use super::ops::stream_aggregate::StreamAggregate;
-use super::{materialize, repartition, Grouped, KStream, KTable, Materialized};
+use super::{folds, materialize, repartition, Grouped, KStream, KTable, Materialized};
 use crate::dsl::getter::GetterSupplier;
 use crate::serde::{I64Serde, SharedSerde};
 use crate::topology::graph::{NodeId, NodeKind};
@@ -61,7 +61,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
             "KSTREAM-AGGREGATE-",
             materialized,
             Some(Arc::new(I64Serde)),
-            |_: &K, _: V, current: Option<i64>| current.unwrap_or(0) + 1,
+            folds::count(),
         )
     }
 
@@ -71,19 +71,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
     where
         F: Fn(V, V) -> V + Send + Sync + 'static,
     {
-        let value_serde = self
-            .grouped
-            .value_serde
-            .clone()
-            .or_else(|| self.stream.value_serde.clone());
         self.fold(
             "KSTREAM-REDUCE-",
             materialized,
-            value_serde,
-            move |_: &K, v: V, current: Option<V>| match current {
-                Some(agg) => reducer(agg, v),
-                None => v,
-            },
+            self.value_serde(),
+            folds::reduce(reducer),
         )
     }
 
@@ -104,9 +96,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
             "KSTREAM-AGGREGATE-",
             materialized,
             None,
-            move |k: &K, v: V, current: Option<VA>| {
-                aggregator(k, v, current.unwrap_or_else(&initializer))
-            },
+            folds::aggregate(initializer, aggregator),
         )
     }
 

@@ -8,6 +8,7 @@
 
 mod branch;
 mod builder;
+mod folds;
 pub(crate) mod getter;
 mod grouped_stream;
 mod grouped_table;

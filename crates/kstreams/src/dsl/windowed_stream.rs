@@ -3,7 +3,7 @@
 use super::getter::GetterSupplier;
 use super::ops::window_aggregate::WindowAggregate;
 use super::windows::{StartFirstSerde, TimeWindows, Windowed, WindowedSerde};
-use super::{materialize, KGroupedStream, KTable, Materialized};
+use super::{folds, materialize, KGroupedStream, KTable, Materialized};
 use crate::error::{Field, TopologyError};
 use crate::serde::{I64Serde, SharedSerde};
 use crate::topology::graph::NodeKind;
@@ -47,7 +47,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             "KSTREAM-AGGREGATE-",
             materialized,
             Some(Arc::new(I64Serde)),
-            |_: &K, _: V, c: Option<i64>| c.unwrap_or(0) + 1,
+            folds::count(),
         )
     }
 
@@ -57,15 +57,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         F: Fn(V, V) -> V + Send + Sync + 'static,
     {
         let vs = self.grouped.value_serde();
-        self.fold(
-            "KSTREAM-REDUCE-",
-            materialized,
-            vs,
-            move |_: &K, v: V, agg: Option<V>| match agg {
-                Some(a) => reducer(a, v),
-                None => v,
-            },
-        )
+        self.fold("KSTREAM-REDUCE-", materialized, vs, folds::reduce(reducer))
     }
 
     /// Folds values per key and window with `aggregator(key, value, aggregate)`, starting
@@ -85,7 +77,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             "KSTREAM-AGGREGATE-",
             materialized,
             None,
-            move |k: &K, v: V, agg: Option<VA>| aggregator(k, v, agg.unwrap_or_else(&initializer)),
+            folds::aggregate(initializer, aggregator),
         )
     }
 

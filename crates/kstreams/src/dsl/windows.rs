@@ -83,6 +83,18 @@ pub struct Windowed<K> {
     pub window: Window,
 }
 
+/// Reads an 8-byte big-endian window start; `what` names the layout in errors.
+fn read_start(bytes: &[u8], what: &'static str) -> Result<i64, SerdeError> {
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| SerdeError::Invalid {
+        expected: what,
+        reason: format!(
+            "{} bytes where the 8-byte window start belongs",
+            bytes.len()
+        ),
+    })?;
+    Ok(i64::from_be_bytes(arr))
+}
+
 /// Serializes `Windowed<K>` as the key's bytes followed by the window start, 8 bytes
 /// big-endian: Kafka's `TimeWindowedSerde` layout. The window size, which the bytes do not
 /// carry, gives the end when reading.
@@ -113,17 +125,9 @@ impl<K: 'static> Serde<Windowed<K>> for WindowedSerde<K> {
     }
 
     fn deserialize(&self, bytes: &[u8]) -> Result<Windowed<K>, SerdeError> {
-        let split = bytes
-            .len()
-            .checked_sub(8)
-            .ok_or_else(|| SerdeError::Invalid {
-                expected: "windowed key",
-                reason: format!("{} bytes, fewer than the 8-byte window start", bytes.len()),
-            })?;
+        let split = bytes.len().saturating_sub(8);
         let (key, start) = bytes.split_at(split);
-        let mut arr = [0u8; 8];
-        arr.copy_from_slice(start);
-        let start = i64::from_be_bytes(arr);
+        let start = read_start(start, "windowed key")?;
         Ok(Windowed {
             key: self.inner.deserialize(key)?,
             window: Window {
@@ -148,16 +152,8 @@ impl<K: 'static> Serde<Windowed<K>> for StartFirstSerde<K> {
     }
 
     fn deserialize(&self, bytes: &[u8]) -> Result<Windowed<K>, SerdeError> {
-        if bytes.len() < 8 {
-            return Err(SerdeError::Invalid {
-                expected: "window store key",
-                reason: format!("{} bytes, fewer than the 8-byte window start", bytes.len()),
-            });
-        }
-        let (start, key) = bytes.split_at(8);
-        let mut arr = [0u8; 8];
-        arr.copy_from_slice(start);
-        let start = i64::from_be_bytes(arr);
+        let (start, key) = bytes.split_at(bytes.len().min(8));
+        let start = read_start(start, "window store key")?;
         Ok(Windowed {
             key: self.inner.deserialize(key)?,
             window: Window {

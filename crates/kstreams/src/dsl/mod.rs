@@ -27,6 +27,6 @@ pub use grouped_stream::KGroupedStream;
 pub use grouped_table::KGroupedTable;
 pub use kstream::KStream;
 pub use ktable::KTable;
-pub use params::{Consumed, Grouped, Materialized, Produced, Repartitioned};
+pub use params::{Consumed, Grouped, Materialized, Produced, Repartitioned, StreamJoined};
 pub use windowed_stream::TimeWindowedKStream;
-pub use windows::{TimeWindows, Window, Windowed, WindowedSerde};
+pub use windows::{JoinWindows, TimeWindows, Window, Windowed, WindowedSerde};

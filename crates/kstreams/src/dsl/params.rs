@@ -271,3 +271,35 @@ impl<K: 'static, V: 'static> Repartitioned<K, V> {
         self
     }
 }
+
+/// Serdes of a stream-stream join's stores: key, this side's values, the other side's.
+/// Left out, they are inherited from the streams.
+#[must_use]
+pub struct StreamJoined<K, V, VO> {
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) other_value_serde: Option<SharedSerde<VO>>,
+}
+
+impl<K: 'static, V: 'static, VO: 'static> StreamJoined<K, V, VO> {
+    /// Joins with these serdes.
+    pub fn with(
+        key_serde: impl Serde<K>,
+        value_serde: impl Serde<V>,
+        other_value_serde: impl Serde<VO>,
+    ) -> Self {
+        StreamJoined {
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+            other_value_serde: Some(Arc::new(other_value_serde)),
+        }
+    }
+    /// Joins with the streams' own serdes.
+    pub fn inherit() -> Self {
+        StreamJoined {
+            key_serde: None,
+            value_serde: None,
+            other_value_serde: None,
+        }
+    }
+}

@@ -65,6 +65,34 @@ impl TimeWindows {
     }
 }
 
+/// How far apart in time two records of a stream-stream join may be: the other side's
+/// record may be up to `before` earlier or `after` later, and records arriving up to
+/// `grace` after that still join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWindows {
+    /// How much earlier the other side's record may be, ms.
+    pub before_ms: i64,
+    /// How much later the other side's record may be, ms.
+    pub after_ms: i64,
+    /// Grace period, ms.
+    pub grace_ms: i64,
+}
+
+impl JoinWindows {
+    /// Records join when their timestamps differ by at most `difference`.
+    pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
+        JoinWindows {
+            before_ms: ms(difference),
+            after_ms: ms(difference),
+            grace_ms: ms(grace),
+        }
+    }
+    /// As above, with no grace period.
+    pub fn of_time_difference_with_no_grace(difference: Duration) -> Self {
+        Self::of_time_difference_and_grace(difference, Duration::ZERO)
+    }
+}
+
 /// A window: `[start, end)` in ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Window {

@@ -225,6 +225,10 @@ impl<K: 'static, V: 'static> TimestampedKeyValueStore<K, V> {
     pub fn delete(&mut self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, StoreError> {
         self.access.delete(key)
     }
+    /// Pairs with `from <= key <= to` in serialized-key order.
+    pub fn range(&self, from: &K, to: &K) -> Result<Vec<(K, ValueAndTimestamp<V>)>, StoreError> {
+        self.access.range(Some(from), Some(to))
+    }
     /// All pairs in serialized-key order.
     pub fn all(&self) -> Result<Vec<(K, ValueAndTimestamp<V>)>, StoreError> {
         self.access.range(None, None)

@@ -8,6 +8,7 @@ pub(crate) mod map;
 pub(crate) mod passthrough;
 pub(crate) mod peek;
 pub(crate) mod stream_aggregate;
+pub(crate) mod stream_stream_join;
 pub(crate) mod stream_table_join;
 pub(crate) mod table_aggregate;
 pub(crate) mod table_filter;

@@ -18,6 +18,7 @@ pub(crate) mod materialize;
 pub(crate) mod ops;
 mod params;
 mod repartition;
+mod stream_join;
 mod windowed_stream;
 mod windows;
 

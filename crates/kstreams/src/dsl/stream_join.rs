@@ -1,11 +1,12 @@
 //! KStream-KStream windowed joins.
 
 use super::ops::passthrough;
-use super::ops::stream_stream_join::StreamJoinSide;
+use super::ops::stream_stream_join::{SideJoiner, StreamJoinSide};
 use super::{JoinWindows, KStream, StreamJoined};
 use crate::error::{Field, TopologyError};
 use crate::serde::BytesSerde;
-use crate::state::Stores;
+use crate::serde::SharedSerde;
+use crate::state::{StoreDef, Stores};
 use crate::topology::graph::NodeKind;
 use crate::topology::instantiate;
 use std::sync::Arc;
@@ -54,75 +55,43 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         let other_name = g.next_name("KSTREAM-JOINOTHER-");
         let (this_store, other_store) =
             (format!("{this_name}-store"), format!("{other_name}-store"));
-        g.add_store(
-            Stores::timestamped_key_value_store_builder(
-                Stores::persistent_key_value_store(this_store.clone()),
-                BytesSerde,
-                vs,
-            )
-            .into_def(),
-        );
-        g.add_store(
-            Stores::timestamped_key_value_store_builder(
-                Stores::persistent_key_value_store(other_store.clone()),
-                BytesSerde,
-                vos,
-            )
-            .into_def(),
-        );
+        g.add_store(join_store(&this_store, vs));
+        g.add_store(join_store(&other_store, vos));
         let joiner = Arc::new(joiner);
         let stores = vec![this_store.clone(), other_store.clone()];
-        let (j, k1, ts1, os1) = (
-            joiner.clone(),
-            ks.clone(),
-            this_store.clone(),
-            other_store.clone(),
-        );
+        let left_joiner: SideJoiner<V, VO, VR> = {
+            let j = joiner.clone();
+            Arc::new(move |l: &V, r: &VO| j(l, r))
+        };
+        // Flipped, so that both sides call it as joiner(left, right).
+        let right_joiner: SideJoiner<VO, V, VR> = Arc::new(move |r: &VO, l: &V| joiner(l, r));
         let this_node = g.add(
             this_name,
             NodeKind::Processor,
             vec![left],
             stores.clone(),
-            instantiate::processor(move || StreamJoinSide::<K, V, VO, VR> {
-                this_store: ts1.clone(),
-                other_store: os1.clone(),
-                this: None,
-                other: None,
-                key_serde: k1.clone(),
+            instantiate::processor(StreamJoinSide::supplier(
+                this_store.clone(),
+                other_store.clone(),
+                ks.clone(),
                 windows,
-                is_left: true,
-                joiner: {
-                    let j = j.clone();
-                    Arc::new(move |l: &V, r: &VO| j(l, r))
-                },
-                seq: 0,
-                key_buf: Vec::new(),
-                expired_before: i64::MIN,
-            }),
+                true,
+                left_joiner,
+            )),
         );
-        let (j, k2) = (joiner, ks.clone());
         let other_node = g.add(
             other_name,
             NodeKind::Processor,
             vec![right],
             stores,
-            instantiate::processor(move || StreamJoinSide::<K, VO, V, VR> {
-                this_store: other_store.clone(),
-                other_store: this_store.clone(),
-                this: None,
-                other: None,
-                key_serde: k2.clone(),
+            instantiate::processor(StreamJoinSide::supplier(
+                other_store,
+                this_store,
+                ks.clone(),
                 windows,
-                is_left: false,
-                // Flipped, so that both sides call it as joiner(left, right).
-                joiner: {
-                    let j = j.clone();
-                    Arc::new(move |r: &VO, l: &V| j(l, r))
-                },
-                seq: 0,
-                key_buf: Vec::new(),
-                expired_before: i64::MIN,
-            }),
+                false,
+                right_joiner,
+            )),
         );
         let merge_name = g.next_name("KSTREAM-MERGE-");
         let merge = g.add(
@@ -136,4 +105,14 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         drop(g);
         self.derive(merge, Some(ks), None, false)
     }
+}
+
+/// One side's store: every record of the window, keyed by key, time and sequence.
+fn join_store<V: 'static>(name: &str, value_serde: SharedSerde<V>) -> StoreDef {
+    Stores::timestamped_key_value_store_builder(
+        Stores::persistent_key_value_store(name),
+        BytesSerde,
+        value_serde,
+    )
+    .into_def()
 }

@@ -20,7 +20,7 @@ pub(crate) fn store_key(key: &[u8], ts: i64, seq: u32) -> Vec<u8> {
 }
 
 /// The joiner as one side calls it: `(this, other)`, already flipped for the right side.
-pub(crate) type SideJoiner<This, Other, VR> = Arc<dyn Fn(&This, &Other) -> VR>;
+pub(crate) type SideJoiner<This, Other, VR> = Arc<dyn Fn(&This, &Other) -> VR + Send + Sync>;
 
 /// One side of the join. `THIS` is the side's value type; the joiner is always called as
 /// `(left, right)`.
@@ -97,6 +97,33 @@ where
             })?;
         }
         self.expire(ctx)
+    }
+}
+
+impl<K: 'static, This: 'static, Other: 'static, VR: 'static> StreamJoinSide<K, This, Other, VR> {
+    /// Makes one side per task: it writes `this_store`, reads `other_store`, and calls
+    /// `joiner(this, other)` (flipped by the caller for the right side).
+    pub(crate) fn supplier(
+        this_store: String,
+        other_store: String,
+        key_serde: crate::serde::SharedSerde<K>,
+        windows: JoinWindows,
+        is_left: bool,
+        joiner: SideJoiner<This, Other, VR>,
+    ) -> impl Fn() -> Self + Send + Sync + 'static {
+        move || StreamJoinSide {
+            this_store: this_store.clone(),
+            other_store: other_store.clone(),
+            this: None,
+            other: None,
+            key_serde: key_serde.clone(),
+            windows,
+            is_left,
+            joiner: joiner.clone(),
+            seq: 0,
+            key_buf: Vec::new(),
+            expired_before: i64::MIN,
+        }
     }
 }
 

@@ -2,15 +2,17 @@
 //! out-of-order and late records, over four partitions: the windowed counts and sums equal
 //! a recomputation from scratch that applies the same grace rule (a record is dropped for
 //! a window once its partition's stream time has reached the window's end plus grace).
+//! Final results (emit-final and `suppress(until_window_closes)`) are emitted exactly once
+//! for every closed window, with the recomputed value, and never for an open one.
 
 mod common;
 
 use common::Rng;
 
-use kstreams::dsl::{TimeWindows, Windowed};
+use kstreams::dsl::{EmitStrategy, Suppressed, TimeWindows, Windowed, WindowedSerde};
 use kstreams::runtime::partitioner::partition_for_key;
 use kstreams::serde::{I64Serde, StringSerde};
-use kstreams::{Consumed, Grouped, Materialized, StreamsBuilder};
+use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 use kstreams_testkit::TestDriver;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,7 +27,24 @@ fn check(windows: TimeWindows, seed: u64) -> u64 {
         .group_by_key(Grouped::with(StringSerde, I64Serde))
         .windowed_by(windows);
     grouped.count(Materialized::named("counts"));
-    grouped.reduce(|a, b| a + b, Materialized::named("sums"));
+    let sums = grouped.reduce(|a, b| a + b, Materialized::named("sums"));
+    sums.suppress(Suppressed::until_window_closes())
+        .to_stream()
+        .flat_map_values(|v| v)
+        .to(
+            "final-sums",
+            Produced::with(WindowedSerde::new(StringSerde, windows.size_ms), I64Serde),
+        );
+    grouped
+        .clone()
+        .emit_strategy(EmitStrategy::OnWindowClose)
+        .count(Materialized::named("final-counts"))
+        .to_stream()
+        .flat_map_values(|v| v)
+        .to(
+            "final-counts",
+            Produced::with(WindowedSerde::new(StringSerde, windows.size_ms), I64Serde),
+        );
     let driver = TestDriver::builder(builder.build().unwrap())
         .default_partitions(PARTITIONS)
         .build()
@@ -78,8 +97,41 @@ fn check(windows: TimeWindows, seed: u64) -> u64 {
     };
     assert_eq!(read("counts"), counts, "seed {seed}: counts");
     assert_eq!(read("sums"), sums, "seed {seed}: sums");
-    // Each late (record, window) pair was dropped and counted, in both aggregations.
-    assert_eq!(driver.metrics().dropped, 2 * late, "seed {seed}: dropped");
+    assert_eq!(
+        read("final-counts"),
+        counts,
+        "seed {seed}: emit-final store"
+    );
+    // Each late (record, window) pair was dropped and counted, in all three aggregations.
+    assert_eq!(driver.metrics().dropped, 3 * late, "seed {seed}: dropped");
+
+    // Exactly the closed windows were emitted, once each, with their whole content.
+    let closed = |m: &BTreeMap<(String, i64), i64>| -> BTreeMap<(String, i64), i64> {
+        m.iter()
+            .filter(|((k, start), _)| {
+                let p = partition_for_key(k.as_bytes(), PARTITIONS) as usize;
+                start + windows.size_ms + windows.grace_ms <= stream_time[p]
+            })
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    };
+    for (topic, oracle) in [("final-counts", &counts), ("final-sums", &sums)] {
+        let out = driver.output_topic(
+            topic,
+            WindowedSerde::new(StringSerde, windows.size_ms),
+            I64Serde,
+        );
+        let mut emitted = BTreeMap::new();
+        for (k, v) in out.read_key_values() {
+            let w = k.expect("windowed key");
+            let before = emitted.insert((w.key.clone(), w.window.start), v);
+            assert!(
+                before.is_none(),
+                "seed {seed}: {topic}: window {w:?} emitted twice"
+            );
+        }
+        assert_eq!(emitted, closed(oracle), "seed {seed}: {topic}");
+    }
     late
 }
 

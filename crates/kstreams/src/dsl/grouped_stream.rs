@@ -19,6 +19,15 @@ pub struct KGroupedStream<K, V> {
     grouped: Grouped<K, V>,
 }
 
+impl<K, V> Clone for KGroupedStream<K, V> {
+    fn clone(&self) -> Self {
+        KGroupedStream {
+            stream: self.stream.clone(),
+            grouped: self.grouped.clone(),
+        }
+    }
+}
+
 impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
     pub(crate) fn new(stream: KStream<K, V>, grouped: Grouped<K, V>) -> Self {
         KGroupedStream { stream, grouped }

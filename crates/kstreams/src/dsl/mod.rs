@@ -19,6 +19,7 @@ pub(crate) mod ops;
 mod params;
 mod repartition;
 mod stream_join;
+mod suppress;
 mod windowed_stream;
 mod windows;
 
@@ -29,5 +30,6 @@ pub use grouped_table::KGroupedTable;
 pub use kstream::KStream;
 pub use ktable::KTable;
 pub use params::{Consumed, Grouped, Materialized, Produced, Repartitioned, StreamJoined};
+pub use suppress::{EmitStrategy, Suppressed};
 pub use windowed_stream::TimeWindowedKStream;
 pub use windows::{JoinWindows, TimeWindows, Window, Windowed, WindowedSerde};

@@ -110,6 +110,16 @@ pub struct Grouped<K, V> {
     pub(crate) name: Option<String>,
 }
 
+impl<K, V> Clone for Grouped<K, V> {
+    fn clone(&self) -> Self {
+        Grouped {
+            key_serde: self.key_serde.clone(),
+            value_serde: self.value_serde.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
 impl<K: 'static, V: 'static> Default for Grouped<K, V> {
     fn default() -> Self {
         Grouped {

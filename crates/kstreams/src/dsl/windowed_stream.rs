@@ -2,6 +2,7 @@
 
 use super::getter::GetterSupplier;
 use super::ops::window_aggregate::WindowAggregate;
+use super::suppress::EmitStrategy;
 use super::windows::{StartFirstSerde, TimeWindows, Windowed, WindowedSerde};
 use super::{folds, materialize, KGroupedStream, KTable, Materialized};
 use crate::error::{Field, TopologyError};
@@ -34,11 +35,34 @@ const DEFAULT_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 pub struct TimeWindowedKStream<K, V> {
     grouped: KGroupedStream<K, V>,
     windows: TimeWindows,
+    emit: EmitStrategy,
+}
+
+impl<K, V> Clone for TimeWindowedKStream<K, V> {
+    fn clone(&self) -> Self {
+        TimeWindowedKStream {
+            grouped: self.grouped.clone(),
+            windows: self.windows,
+            emit: self.emit,
+        }
+    }
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
     pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: TimeWindows) -> Self {
-        TimeWindowedKStream { grouped, windows }
+        TimeWindowedKStream {
+            grouped,
+            windows,
+            emit: EmitStrategy::OnWindowUpdate,
+        }
+    }
+
+    /// Chooses when results are emitted: on every update (the default) or once per
+    /// window when it closes (Kafka's `emitStrategy(EmitStrategy.onWindowClose())`).
+    #[must_use]
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
     }
 
     /// Counts records per key and window.
@@ -135,11 +159,24 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
                 fold: fold.clone(),
             }),
         );
+        g.window_grace.insert(node, w.grace_ms);
+        let table_keys: SharedSerde<Windowed<K>> = Arc::new(WindowedSerde::shared(ks, w.size_ms));
+        let node = match self.emit {
+            EmitStrategy::OnWindowUpdate => node,
+            EmitStrategy::OnWindowClose => super::suppress::add_final(
+                &mut g,
+                node,
+                Some(table_keys.clone()),
+                Some(vs.clone()),
+                w.grace_ms,
+                None,
+            ),
+        };
         drop(g);
         KTable {
             graph,
             node,
-            key_serde: Some(Arc::new(WindowedSerde::shared(ks, w.size_ms))),
+            key_serde: Some(table_keys),
             value_serde: Some(vs),
             getter: GetterSupplier::store(store.clone()),
             store: Some(store),

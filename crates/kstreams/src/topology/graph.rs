@@ -83,6 +83,8 @@ pub(crate) struct Graph {
     pub(crate) copartition: Vec<Vec<NodeId>>,
     /// Problems found while the DSL was called; `build()` reports the first.
     pub(crate) errors: Vec<TopologyError>,
+    /// Grace period of the windowed aggregations, by node, for `suppress` downstream.
+    pub(crate) window_grace: std::collections::HashMap<NodeId, i64>,
     counter: usize,
 }
 
@@ -119,6 +121,23 @@ impl Graph {
 
     pub(crate) fn has_store(&self, name: &str) -> bool {
         self.stores.iter().any(|s| s.name == name)
+    }
+
+    /// The grace period of the nearest windowed aggregation at or above `node`.
+    pub(crate) fn grace_above(&self, node: NodeId) -> Option<i64> {
+        let mut todo = vec![node];
+        while let Some(n) = todo.pop() {
+            if let Some(g) = self.window_grace.get(&n) {
+                return Some(*g);
+            }
+            todo.extend(
+                self.nodes
+                    .get(n)
+                    .map(|x| x.parents.clone())
+                    .unwrap_or_default(),
+            );
+        }
+        None
     }
 
     pub(crate) fn error(&mut self, e: TopologyError) {

@@ -10,6 +10,7 @@ pub(crate) mod peek;
 pub(crate) mod stream_aggregate;
 pub(crate) mod stream_stream_join;
 pub(crate) mod stream_table_join;
+pub(crate) mod suppress;
 pub(crate) mod table_aggregate;
 pub(crate) mod table_filter;
 pub(crate) mod table_map_values;

@@ -2,9 +2,11 @@
 //! separate OS processes (scaling, takeover, crashes).
 //!
 //! Modes: `passthrough` copies `input` to `output`, tagging each value with the instance
-//! name; `count` counts records per key into `output`.
+//! name; `count` counts records per key into `output`; `windowed` counts per key and
+//! 10-second event-time window and emits each window's final count once.
 
 use clap::Parser;
+use kstreams::dsl::{Suppressed, TimeWindows, Windowed};
 use kstreams::runtime::kafka::{wait_for_shutdown_signal, KafkaStreams, StreamsConfig};
 use kstreams::serde::{I64Serde, Nullable, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
@@ -45,16 +47,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     let builder = StreamsBuilder::new();
-    let input = builder.stream(&args.input, Consumed::with(StringSerde, StringSerde));
+    let plain = || builder.stream(&args.input, Consumed::with(StringSerde, StringSerde));
     match args.mode.as_str() {
         "passthrough" => {
             let name = args.name.clone();
-            input
+            plain()
                 .map_values(move |v| format!("{v}|{name}"))
                 .to(&args.output, Produced::with(StringSerde, StringSerde));
         }
         "count" => {
-            input
+            plain()
                 .group_by_key(Grouped::with(StringSerde, StringSerde))
                 .count(Materialized::named("counts"))
                 .to_stream()
@@ -62,6 +64,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     &args.output,
                     Produced::with(StringSerde, Nullable(I64Serde)),
                 );
+        }
+        "windowed" => {
+            // Event time from the value ("<ms>" or "<ms>|anything"), 10 s tumbling windows
+            // without grace, one final count per key and window: `<key>@<window start>`.
+            builder
+                .stream(
+                    &args.input,
+                    Consumed::with(StringSerde, StringSerde).with_timestamp_extractor(
+                        |_: Option<&String>, v: &String, _ts: i64, _pt: i64| {
+                            v.split('|')
+                                .next()
+                                .and_then(|t| t.parse().ok())
+                                .unwrap_or(-1)
+                        },
+                    ),
+                )
+                .group_by_key(Grouped::with(StringSerde, StringSerde))
+                .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+                .count(Materialized::named("window-counts"))
+                .suppress(Suppressed::until_window_closes().with_name("finals"))
+                .to_stream()
+                .flat_map(|w: Option<Windowed<String>>, count: Option<i64>| {
+                    w.zip(count)
+                        .map(|(w, c)| (format!("{}@{}", w.key, w.window.start), c))
+                })
+                .to(&args.output, Produced::with(StringSerde, I64Serde));
         }
         other => return Err(format!("unknown mode {other}").into()),
     }

@@ -250,6 +250,12 @@ impl Task {
         self.ctx.stream_time
     }
 
+    /// Resumes the stream time a previous owner of this task reached (from the committed
+    /// offsets' metadata), so windows closed before a restart stay closed.
+    pub fn resume_stream_time(&mut self, stream_time: i64) {
+        self.ctx.stream_time = self.ctx.stream_time.max(stream_time);
+    }
+
     /// The task's counters.
     pub fn metrics(&self) -> &TaskMetrics {
         &self.ctx.metrics

@@ -26,6 +26,7 @@
 
 mod checkpoint;
 mod clients;
+mod commit_metadata;
 mod config;
 mod restore;
 mod thread;

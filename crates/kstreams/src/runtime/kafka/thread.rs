@@ -6,7 +6,7 @@
 //! consumed offsets.
 
 use super::clients::{self, DeliveryContext, ProducerCollector, ThreadProducer};
-use super::{checkpoint, restore};
+use super::{checkpoint, commit_metadata, restore};
 use super::{Env, Shared, StreamsConfig, ThreadPhase};
 use crate::error::{Result, StreamsError};
 use crate::processor::Headers;
@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Records processed before the loop checks for commits and punctuation.
 const MAX_BATCH: usize = 1000;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
+const COMMITTED_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -161,6 +162,15 @@ impl ThreadState {
             for (partition, offset) in parts {
                 tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
                     .map_err(kafka("building the commit"))?;
+                let task = self
+                    .topic_sub
+                    .get(topic)
+                    .and_then(|&sub| self.tasks.get(&TaskId::new(sub, *partition as u32)));
+                if let (Some(task), Some(mut e)) = (task, tpl.find_partition(topic, *partition)) {
+                    if task.stream_time() != i64::MIN {
+                        e.set_metadata(commit_metadata::encode(task.stream_time()));
+                    }
+                }
             }
         }
         match consumer.commit(&tpl, CommitMode::Sync) {
@@ -331,7 +341,7 @@ impl ThreadState {
         }
     }
 
-    fn on_assign(&mut self, tpl: &TopicPartitionList) {
+    fn on_assign(&mut self, tpl: &TopicPartitionList, committed: Option<&TopicPartitionList>) {
         tracing::info!(
             "Setting newly assigned partitions [{}] for group {}",
             describe(tpl),
@@ -361,7 +371,22 @@ impl ThreadState {
                 partitions: self.partitions.clone(),
             };
             match self.create_and_restore(id, &task_config, collector) {
-                Ok(task) => {
+                Ok(mut task) => {
+                    // The task resumes the stream time its partitions were committed with.
+                    let resumed = committed
+                        .map(|c| c.elements())
+                        .unwrap_or_default()
+                        .iter()
+                        .filter(|c| {
+                            c.partition() == e.partition()
+                                && self.topic_sub.get(c.topic()) == Some(&sub)
+                        })
+                        .filter_map(|c| commit_metadata::decode(c.metadata()))
+                        .max();
+                    if let Some(t) = resumed {
+                        tracing::debug!(task = %id, "resuming at stream time {t}");
+                        task.resume_stream_time(t);
+                    }
                     self.shared
                         .publish_stores(id, task.stores().cloned().collect());
                     self.tasks.insert(id, task);
@@ -391,9 +416,21 @@ impl ConsumerContext for RebalanceContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
-            Rebalance::Assign(tpl) => self.state.borrow_mut().on_assign(tpl),
+            Rebalance::Assign(tpl) => {
+                // Every partition of an assigned task, so that a task's stream time comes
+                // from all of them.
+                let committed = consumer
+                    .committed_offsets((*tpl).clone(), COMMITTED_TIMEOUT)
+                    .map_err(|e| {
+                        tracing::warn!(
+                            "reading committed offsets: {e}; tasks start without a stream time"
+                        )
+                    })
+                    .ok();
+                self.state.borrow_mut().on_assign(tpl, committed.as_ref())
+            }
             Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
             Rebalance::Revoke(_) => {}
         }

@@ -38,6 +38,14 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
         super::TimeWindowedKStream::new(self, windows)
     }
 
+    /// Aggregates per session of activity from here on (Kafka's `windowedBy(SessionWindows)`).
+    pub fn windowed_by_session(
+        self,
+        windows: super::SessionWindows,
+    ) -> super::SessionWindowedKStream<K, V> {
+        super::SessionWindowedKStream::new(self, windows)
+    }
+
     pub(crate) fn graph(&self) -> std::rc::Rc<std::cell::RefCell<crate::topology::graph::Graph>> {
         self.stream.graph.clone()
     }

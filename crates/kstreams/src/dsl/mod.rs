@@ -18,6 +18,7 @@ pub(crate) mod materialize;
 pub(crate) mod ops;
 mod params;
 mod repartition;
+mod session_stream;
 mod stream_join;
 mod suppress;
 mod windowed_stream;
@@ -30,6 +31,10 @@ pub use grouped_table::KGroupedTable;
 pub use kstream::KStream;
 pub use ktable::KTable;
 pub use params::{Consumed, Grouped, Materialized, Produced, Repartitioned, StreamJoined};
+pub use session_stream::SessionWindowedKStream;
 pub use suppress::{EmitStrategy, Suppressed};
 pub use windowed_stream::TimeWindowedKStream;
-pub use windows::{JoinWindows, TimeWindows, Window, Windowed, WindowedSerde};
+pub use windows::{
+    JoinWindows, SessionWindowedSerde, SessionWindows, SlidingWindows, TimeWindows, Window,
+    Windowed, WindowedSerde,
+};

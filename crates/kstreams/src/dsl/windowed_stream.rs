@@ -5,7 +5,6 @@ use super::ops::window_aggregate::WindowAggregate;
 use super::suppress::EmitStrategy;
 use super::windows::{StartFirstSerde, TimeWindows, Windowed, WindowedSerde};
 use super::{folds, materialize, KGroupedStream, KTable, Materialized};
-use crate::error::{Field, TopologyError};
 use crate::serde::{I64Serde, SharedSerde};
 use crate::topology::graph::NodeKind;
 use crate::topology::instantiate;
@@ -116,70 +115,119 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         VA: Clone + 'static,
         F: Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
     {
-        let (store, parent, key_serde) = self
-            .grouped
-            .aggregation_input(prefix, materialized.name.as_deref());
-        let graph = self.grouped.graph();
-        let mut g = graph.borrow_mut();
-        let name = g.next_name(prefix);
-        let ks = materialized.key_serde.clone().or(key_serde);
-        let vs = materialized.value_serde.clone().or(default_value_serde);
-        let (Some(ks), Some(vs)) = (ks, vs) else {
-            g.error(TopologyError::MissingSerde {
-                operation: format!("windowed aggregation {name}"),
-                field: if materialized.key_serde.is_none() {
-                    Field::Key
-                } else {
-                    Field::Value
-                },
-            });
-            drop(g);
-            return KTable::detached(graph, parent, store);
-        };
         let w = self.windows;
-        let store_keys: SharedSerde<Windowed<K>> = Arc::new(StartFirstSerde {
-            inner: ks.clone(),
-            size_ms: w.size_ms,
-        });
-        materialize::add_store(&mut g, &store, &materialized, store_keys, vs.clone());
         let fold = Arc::new(fold);
-        let store_name = store.clone();
         let retention_ms = DEFAULT_RETENTION_MS.max(w.size_ms + w.grace_ms);
-        let node = g.add(
-            name,
-            NodeKind::Processor,
-            vec![parent],
-            vec![store.clone()],
-            instantiate::processor(move || WindowAggregate {
-                store_name: store_name.clone(),
-                store: None,
-                windows: w,
-                retention_ms,
-                expired_before: i64::MIN,
-                fold: fold.clone(),
-            }),
-        );
-        g.window_grace.insert(node, w.grace_ms);
-        let table_keys: SharedSerde<Windowed<K>> = Arc::new(WindowedSerde::shared(ks, w.size_ms));
-        let node = match self.emit {
-            EmitStrategy::OnWindowUpdate => node,
-            EmitStrategy::OnWindowClose => super::suppress::add_final(
-                &mut g,
-                node,
-                Some(table_keys.clone()),
-                Some(vs.clone()),
-                w.grace_ms,
-                None,
-            ),
-        };
+        windowed_aggregation(
+            &self.grouped,
+            WindowedAggregation {
+                prefix,
+                materialized,
+                default_value_serde,
+                store_keys: Arc::new(move |ks| {
+                    Arc::new(StartFirstSerde {
+                        inner: ks,
+                        size_ms: w.size_ms,
+                    })
+                }),
+                table_keys: Arc::new(move |ks| Arc::new(WindowedSerde::shared(ks, w.size_ms))),
+                close_after_ms: w.grace_ms,
+                emit: self.emit,
+            },
+            move |store_name| {
+                let fold = fold.clone();
+                instantiate::processor(move || WindowAggregate {
+                    store_name: store_name.clone(),
+                    store: None,
+                    windows: w,
+                    retention_ms,
+                    expired_before: i64::MIN,
+                    fold: fold.clone(),
+                })
+            },
+        )
+    }
+}
+
+/// Makes the serde of windowed keys from the key serde.
+pub(crate) type WindowedKeys<K> = Arc<dyn Fn(SharedSerde<K>) -> SharedSerde<Windowed<K>>>;
+
+/// What differs between the windowed aggregations (time, session, sliding).
+pub(crate) struct WindowedAggregation<'a, K, VA> {
+    pub(crate) prefix: &'a str,
+    pub(crate) materialized: Materialized<K, VA>,
+    pub(crate) default_value_serde: Option<SharedSerde<VA>>,
+    /// The store's key layout.
+    pub(crate) store_keys: WindowedKeys<K>,
+    /// The table's (and topics') key layout.
+    pub(crate) table_keys: WindowedKeys<K>,
+    /// A window is final once stream time is this far past its end.
+    pub(crate) close_after_ms: i64,
+    pub(crate) emit: EmitStrategy,
+}
+
+/// Adds a windowed aggregation node (made by `node(store name)`) and its store under the
+/// grouped stream, with a final-result buffer after it for `EmitStrategy::OnWindowClose`.
+pub(crate) fn windowed_aggregation<K, V, VA>(
+    grouped: &KGroupedStream<K, V>,
+    spec: WindowedAggregation<'_, K, VA>,
+    node: impl FnOnce(String) -> crate::topology::graph::Instantiate,
+) -> KTable<Windowed<K>, VA>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    VA: Clone + 'static,
+{
+    let materialized = spec.materialized;
+    let (store, parent, key_serde) =
+        grouped.aggregation_input(spec.prefix, materialized.name.as_deref());
+    let graph = grouped.graph();
+    let mut g = graph.borrow_mut();
+    let name = g.next_name(spec.prefix);
+    let Some((ks, vs)) = materialize::serdes(
+        &mut g,
+        &format!("windowed aggregation {name}"),
+        &materialized,
+        key_serde,
+        spec.default_value_serde,
+    ) else {
         drop(g);
-        KTable {
-            graph,
+        return KTable::detached(graph, parent, store);
+    };
+    materialize::add_store(
+        &mut g,
+        &store,
+        &materialized,
+        (spec.store_keys)(ks.clone()),
+        vs.clone(),
+    );
+    let node = g.add(
+        name,
+        NodeKind::Processor,
+        vec![parent],
+        vec![store.clone()],
+        node(store.clone()),
+    );
+    g.window_grace.insert(node, spec.close_after_ms);
+    let table_keys = (spec.table_keys)(ks);
+    let node = match spec.emit {
+        EmitStrategy::OnWindowUpdate => node,
+        EmitStrategy::OnWindowClose => super::suppress::add_final(
+            &mut g,
             node,
-            key_serde: Some(table_keys),
-            value_serde: Some(vs),
-            getter: GetterSupplier::store(store.clone()),
-            store: Some(store),
-        }
+            Some(table_keys.clone()),
+            Some(vs.clone()),
+            spec.close_after_ms,
+            None,
+        ),
+    };
+    drop(g);
+    KTable {
+        graph,
+        node,
+        key_serde: Some(table_keys),
+        value_serde: Some(vs),
+        getter: GetterSupplier::store(store.clone()),
+        store: Some(store),
     }
 }

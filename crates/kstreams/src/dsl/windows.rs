@@ -65,6 +65,71 @@ impl TimeWindows {
     }
 }
 
+/// Sessions: a key's records belong to one session while no gap between them exceeds the
+/// inactivity gap; a record that bridges two sessions merges them.
+///
+/// ```
+/// use kstreams::dsl::SessionWindows;
+/// use std::time::Duration;
+///
+/// let sessions = SessionWindows::of_inactivity_gap_and_grace(Duration::from_secs(300), Duration::from_secs(30));
+/// assert_eq!(sessions.gap_ms, 300_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionWindows {
+    /// Largest gap between two records of one session, ms (inclusive).
+    pub gap_ms: i64,
+    /// How long after a session could last have grown it still accepts records, ms.
+    pub grace_ms: i64,
+}
+
+impl SessionWindows {
+    /// Sessions with this inactivity gap and grace period.
+    pub fn of_inactivity_gap_and_grace(gap: Duration, grace: Duration) -> Self {
+        SessionWindows {
+            gap_ms: ms(gap).max(0),
+            grace_ms: ms(grace).max(0),
+        }
+    }
+    /// Sessions with this inactivity gap and no grace period.
+    pub fn of_inactivity_gap_with_no_grace(gap: Duration) -> Self {
+        Self::of_inactivity_gap_and_grace(gap, Duration::ZERO)
+    }
+}
+
+/// Sliding windows (Kafka's `SlidingWindows`): windows of `[t - difference, t]`, both ends
+/// inclusive, one for every distinct set of records a window of that size can hold. Each
+/// record updates the windows ending at it and the windows it falls into.
+///
+/// ```
+/// use kstreams::dsl::SlidingWindows;
+/// use std::time::Duration;
+///
+/// let w = SlidingWindows::of_time_difference_and_grace(Duration::from_secs(10), Duration::from_secs(2));
+/// assert_eq!((w.difference_ms, w.grace_ms), (10_000, 2_000));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindows {
+    /// Largest time difference between two records of one window, ms.
+    pub difference_ms: i64,
+    /// How long after its end a window still accepts records, ms.
+    pub grace_ms: i64,
+}
+
+impl SlidingWindows {
+    /// Sliding windows of this size (the time difference) and grace period.
+    pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
+        SlidingWindows {
+            difference_ms: ms(difference).max(0),
+            grace_ms: ms(grace).max(0),
+        }
+    }
+    /// As above, without grace.
+    pub fn of_time_difference_with_no_grace(difference: Duration) -> Self {
+        Self::of_time_difference_and_grace(difference, Duration::ZERO)
+    }
+}
+
 /// How far apart in time two records of a stream-stream join may be: the other side's
 /// record may be up to `before` earlier or `after` later, and records arriving up to
 /// `grace` after that still join.
@@ -192,6 +257,99 @@ impl<K: 'static> Serde<Windowed<K>> for StartFirstSerde<K> {
     }
 }
 
+/// Serializes session-windowed keys as Kafka's `SessionWindowedSerde` does: the key's
+/// bytes, then the session's end and start, 8 bytes big-endian each.
+pub struct SessionWindowedSerde<K> {
+    inner: SharedSerde<K>,
+}
+
+impl<K: 'static> SessionWindowedSerde<K> {
+    /// Wraps the key serde.
+    pub fn new(inner: impl Serde<K>) -> Self {
+        SessionWindowedSerde {
+            inner: Arc::new(inner),
+        }
+    }
+    pub(crate) fn shared(inner: SharedSerde<K>) -> Self {
+        SessionWindowedSerde { inner }
+    }
+}
+
+impl<K: 'static> Serde<Windowed<K>> for SessionWindowedSerde<K> {
+    fn serialize(&self, value: &Windowed<K>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        self.inner.serialize(&value.key, out)?;
+        out.extend_from_slice(&value.window.end.to_be_bytes());
+        out.extend_from_slice(&value.window.start.to_be_bytes());
+        Ok(())
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<Windowed<K>, SerdeError> {
+        let split = bytes.len().saturating_sub(16);
+        let (key, times) = bytes.split_at(split);
+        let (end, start) = times.split_at(times.len().min(8));
+        Ok(Windowed {
+            window: Window {
+                end: read_start(end, "session-windowed key end")?,
+                start: read_start(start, "session-windowed key start")?,
+            },
+            key: self.inner.deserialize(key)?,
+        })
+    }
+}
+
+/// The store layout of sessions: key length (4 bytes), key, end, start (big-endian), so a
+/// key's sessions are one range ordered by end.
+pub(crate) struct SessionStoreSerde<K> {
+    pub(crate) inner: SharedSerde<K>,
+}
+
+impl<K: 'static> SessionStoreSerde<K> {
+    /// The prefix of `key`'s sessions, followed by `end` when given.
+    pub(crate) fn prefix(key: &[u8], end: Option<i64>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(key.len() + 20);
+        out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        out.extend_from_slice(key);
+        if let Some(e) = end {
+            out.extend_from_slice(&e.to_be_bytes());
+        }
+        out
+    }
+}
+
+impl<K: 'static> Serde<Windowed<K>> for SessionStoreSerde<K> {
+    fn serialize(&self, value: &Windowed<K>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        let mut key = Vec::new();
+        self.inner.serialize(&value.key, &mut key)?;
+        out.extend_from_slice(&Self::prefix(&key, Some(value.window.end)));
+        out.extend_from_slice(&value.window.start.to_be_bytes());
+        Ok(())
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<Windowed<K>, SerdeError> {
+        let bad = |reason: String| SerdeError::Invalid {
+            expected: "session store key",
+            reason,
+        };
+        let len = bytes
+            .get(..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| bad(format!("{} bytes", bytes.len())))? as usize;
+        let key = bytes
+            .get(4..4 + len)
+            .ok_or_else(|| bad(format!("key of {len} bytes in {} bytes", bytes.len())))?;
+        let times = &bytes[4 + len..];
+        let (end, start) = times.split_at(times.len().min(8));
+        Ok(Windowed {
+            key: self.inner.deserialize(key)?,
+            window: Window {
+                start: read_start(start, "session store key start")?,
+                end: read_start(end, "session store key end")?,
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +379,31 @@ mod tests {
         assert_eq!(out, [b"k".as_slice(), &20i64.to_be_bytes()].concat());
         assert_eq!(s.deserialize(&out).unwrap(), w);
         assert!(s.deserialize(b"short").is_err());
+    }
+
+    #[test]
+    fn session_serdes_roundtrip() {
+        let w = Windowed {
+            key: "user".to_string(),
+            window: Window { start: 5, end: 42 },
+        };
+        let s = SessionWindowedSerde::new(StringSerde);
+        let mut out = Vec::new();
+        s.serialize(&w, &mut out).unwrap();
+        let kafka = [
+            b"user".as_slice(),
+            &42i64.to_be_bytes(),
+            &5i64.to_be_bytes(),
+        ]
+        .concat();
+        assert_eq!(out, kafka);
+        assert_eq!(s.deserialize(&out).unwrap(), w);
+        let store = SessionStoreSerde {
+            inner: Arc::new(StringSerde) as SharedSerde<String>,
+        };
+        out.clear();
+        store.serialize(&w, &mut out).unwrap();
+        assert_eq!(store.deserialize(&out).unwrap(), w);
+        assert!(store.deserialize(&out[..10]).is_err());
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod flat_map;
 pub(crate) mod map;
 pub(crate) mod passthrough;
 pub(crate) mod peek;
+pub(crate) mod session_aggregate;
 pub(crate) mod stream_aggregate;
 pub(crate) mod stream_stream_join;
 pub(crate) mod stream_table_join;

@@ -255,46 +255,6 @@ fn mismatched_partition_counts_of_joined_topics_are_rejected() {
 }
 
 #[test]
-fn kstream_kstream_inner_join() {
-    // Kafka's stream-stream join table: all records in one window; null values do not join.
-    let builder = StreamsBuilder::new();
-    let side = |topic: &str| {
-        builder
-            .stream(topic, Consumed::with(StringSerde, Nullable(StringSerde)))
-            .flat_map_values(|v| v)
-    };
-    let (left, right) = (side("left"), side("right"));
-    left.join_stream(
-        &right,
-        |l: &String, r: &String| Some(joined(Some(l), Some(r))),
-        kstreams::dsl::JoinWindows::of_time_difference_with_no_grace(
-            std::time::Duration::from_millis(100),
-        ),
-        kstreams::dsl::StreamJoined::with(StringSerde, StringSerde, StringSerde),
-    )
-    .to("out", Produced::with(StringSerde, Nullable(StringSerde)));
-    let driver = TestDriver::builder(builder.build().unwrap())
-        .default_partitions(2)
-        .build()
-        .unwrap();
-    assert_eq!(
-        run(&driver, "left", "right"),
-        expect(&[
-            (4, &[Some("A - a")]),
-            (5, &[Some("B - a")]),
-            (6, &[Some("A - b"), Some("B - b")]),
-            (9, &[Some("C - a"), Some("C - b")]),
-            (10, &[Some("A - c"), Some("B - c"), Some("C - c")]),
-            (14, &[Some("A - d"), Some("B - d"), Some("C - d")]),
-            (
-                15,
-                &[Some("D - a"), Some("D - b"), Some("D - c"), Some("D - d")]
-            ),
-        ])
-    );
-}
-
-#[test]
 fn kstream_kstream_join_respects_the_window() {
     let builder = StreamsBuilder::new();
     let left = builder.stream("l", Consumed::with(StringSerde, StringSerde));

@@ -143,7 +143,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                     store: None,
                     windows: w,
                     retention_ms,
-                    expired_before: i64::MIN,
+                    expiry: Default::default(),
                     fold: fold.clone(),
                     merger: merger.clone(),
                 })

@@ -2,6 +2,7 @@
 //! DSL topology and a hand-written one run through the same node machinery.
 
 pub(crate) mod branch;
+pub(crate) mod expiry;
 pub(crate) mod filter;
 pub(crate) mod flat_map;
 pub(crate) mod map;

@@ -2,11 +2,11 @@
 //! the inactivity gap, merging them into one; merged-away sessions are deleted downstream
 //! with a tombstone.
 
+use super::expiry;
 use crate::dsl::windows::{SessionWindows, Window, Windowed};
 use crate::error::Result;
 use crate::processor::{Change, Processor, ProcessorContext, Record};
 use crate::state::TimestampedKeyValueStore;
-use std::ops::Bound;
 use std::sync::Arc;
 
 pub(crate) struct SessionAggregate<K, VA, F, M> {
@@ -15,7 +15,7 @@ pub(crate) struct SessionAggregate<K, VA, F, M> {
     pub(crate) windows: SessionWindows,
     /// Sessions that ended before stream time minus this are deleted.
     pub(crate) retention_ms: i64,
-    pub(crate) expired_before: i64,
+    pub(crate) expiry: expiry::Schedule,
     /// `fold(key, value, merged sessions' aggregate)`.
     pub(crate) fold: Arc<F>,
     /// `merger(key, aggregate, aggregate)`: combines two sessions that a record bridges.
@@ -121,34 +121,14 @@ where
 }
 
 impl<K, VA, F, M> SessionAggregate<K, VA, F, M> {
-    /// Deletes sessions that ended more than the retention before stream time. Keys come
-    /// first in the layout, so this scans the store, once per retention period.
+    /// Deletes sessions that ended more than the retention before stream time.
     fn expire<A, B>(&mut self, ctx: &mut ProcessorContext<'_, A, B>) -> Result<()> {
         let cutoff = ctx.stream_time().saturating_sub(self.retention_ms);
-        if cutoff < self.expired_before.saturating_add(self.retention_ms) {
-            return Ok(());
+        if self.expiry.due(cutoff, self.retention_ms) {
+            let handle = ctx.task.stores.get(&self.store_name)?;
+            // The session end sits where a record key keeps its time.
+            expiry::delete_scanning(handle, expiry::time_after_key, cutoff)?;
         }
-        let handle = ctx.task.stores.get(&self.store_name)?.clone();
-        let mut engine = handle.lock();
-        let old: Vec<Vec<u8>> = engine
-            .range(Bound::Unbounded, Bound::Unbounded)
-            .filter_map(|kv| match kv {
-                Ok((k, _)) => session_end(&k).filter(|e| *e < cutoff).map(|_| Ok(k)),
-                Err(e) => Some(Err(e)),
-            })
-            .collect::<std::result::Result<_, _>>()?;
-        for k in old {
-            engine.delete(&k)?;
-        }
-        self.expired_before = cutoff;
         Ok(())
     }
-}
-
-/// The end time inside a session store key.
-fn session_end(k: &[u8]) -> Option<i64> {
-    let len = u32::from_be_bytes(k.get(..4)?.try_into().ok()?) as usize;
-    Some(i64::from_be_bytes(
-        k.get(4 + len..12 + len)?.try_into().ok()?,
-    ))
 }

@@ -1,41 +1,73 @@
-//! KStream-KStream inner join over a time window: each record is kept in its side's
-//! window store and joined with every record of the other side whose timestamp lies
-//! within the join window.
+//! KStream-KStream joins over a time window. Each record is kept in its side's store and
+//! joined with every record of the other side whose timestamp lies within the window.
+//!
+//! Left and outer joins follow Kafka Streams since 3.1: a record that found no partner is
+//! not emitted with a null partner at once (that result would be spurious if a partner
+//! arrived later), but parked in a store shared by both sides and emitted only once no
+//! partner can arrive any more. A partner arriving in time removes it from there.
+//!
+//! Timing, with `b`/`a` the window before/after and `g` the grace: a record is dropped as
+//! late once stream time passes its own window end plus grace (`ts + a + g` on the left,
+//! `ts + b + g` on the right). A lone record is emitted once stream time passes
+//! `ts + b + a + g`: its latest possible partner is on time until then. That is later than
+//! Kafka's `ts + a + g`, which can emit `(A, null)` and then still accept a partner of A
+//! within the partner's own grace; here that cannot happen.
 
+use super::expiry;
 use crate::dsl::windows::JoinWindows;
 use crate::error::Result;
 use crate::processor::{Processor, ProcessorContext, Record};
+use crate::serde::SharedSerde;
 use crate::state::TimestampedKeyValueStore;
 use std::sync::Arc;
 
-/// Store key: key length (4 bytes), key, timestamp (8 bytes), sequence number (4 bytes),
-/// all big-endian, so one key's records sort by time and ranges never mix keys.
-pub(crate) fn store_key(key: &[u8], ts: i64, seq: u32) -> Vec<u8> {
-    let mut k = Vec::with_capacity(key.len() + 16);
-    k.extend_from_slice(&(key.len() as u32).to_be_bytes());
-    k.extend_from_slice(key);
+/// The joiner as one side calls it, `(this, other)`, already flipped for the right side.
+/// `None` from it means "nothing to emit" (an inner join asked about a lone record).
+pub(crate) type SideJoiner<This, Other, VR> =
+    Arc<dyn Fn(Option<&This>, Option<&Other>) -> Option<VR> + Send + Sync>;
+
+/// Which side a record parked in the shared store came from.
+const LEFT: u8 = 0;
+const RIGHT: u8 = 1;
+
+/// Shared-store key: timestamp (8 bytes), side (1), sequence (4), then the record key, so
+/// the store is ordered by time and the sweep reads from the front.
+fn parked_key(ts: i64, side: u8, seq: u32, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(13 + key.len());
     k.extend_from_slice(&ts.to_be_bytes());
+    k.push(side);
     k.extend_from_slice(&seq.to_be_bytes());
+    k.extend_from_slice(key);
     k
 }
 
-/// The joiner as one side calls it: `(this, other)`, already flipped for the right side.
-pub(crate) type SideJoiner<This, Other, VR> = Arc<dyn Fn(&This, &Other) -> VR + Send + Sync>;
+/// The sequence number at the end of a record key (see [`expiry::record_key`]).
+fn record_seq(k: &[u8]) -> Option<u32> {
+    let at = k.len().checked_sub(4)?;
+    Some(u32::from_be_bytes(k.get(at..)?.try_into().ok()?))
+}
 
-/// One side of the join. `THIS` is the side's value type; the joiner is always called as
-/// `(left, right)`.
+/// One side of the join.
 pub(crate) struct StreamJoinSide<K, This, Other, VR> {
     pub(crate) this_store: String,
     pub(crate) other_store: String,
+    /// The shared store of records still waiting for a partner (left and outer joins).
+    pub(crate) parked_store: Option<String>,
     pub(crate) this: Option<TimestampedKeyValueStore<Vec<u8>, This>>,
     pub(crate) other: Option<TimestampedKeyValueStore<Vec<u8>, Other>>,
-    pub(crate) key_serde: crate::serde::SharedSerde<K>,
+    pub(crate) parked: Option<TimestampedKeyValueStore<Vec<u8>, Vec<u8>>>,
+    pub(crate) key_serde: SharedSerde<K>,
+    pub(crate) this_serde: SharedSerde<This>,
+    pub(crate) other_serde: SharedSerde<Other>,
     pub(crate) windows: JoinWindows,
     pub(crate) is_left: bool,
+    /// Whether this side's lone records are emitted (left side of a left join, both sides
+    /// of an outer join); whether the other side's are follows from `parked_store`.
+    pub(crate) emits_lone: bool,
     pub(crate) joiner: SideJoiner<This, Other, VR>,
     pub(crate) seq: u32,
     pub(crate) key_buf: Vec<u8>,
-    pub(crate) expired_before: i64,
+    pub(crate) expiry: expiry::Schedule,
 }
 
 impl<K, This, Other, VR> Processor<K, This, K, VR> for StreamJoinSide<K, This, Other, VR>
@@ -48,6 +80,14 @@ where
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<()> {
         self.this = Some(ctx.timestamped_key_value_store(&self.this_store)?);
         self.other = Some(ctx.timestamped_key_value_store(&self.other_store)?);
+        if let Some(name) = &self.parked_store {
+            self.parked = Some(ctx.timestamped_key_value_store(name)?);
+        }
+        // Sequence numbers tell apart records with equal key and time; starting from the
+        // clock keeps a restarted task from reusing the numbers of restored records.
+        self.seq = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
         Ok(())
     }
 
@@ -57,8 +97,10 @@ where
             return Ok(());
         };
         let w = self.windows;
-        // Records later than the window plus grace can no longer join (Kafka drops them too).
-        if r.timestamp + w.before_ms.max(w.after_ms) + w.grace_ms < ctx.stream_time() {
+        let stream_time = ctx.stream_time();
+        let this_side = if self.is_left { LEFT } else { RIGHT };
+        // A record whose own window (plus grace) has closed can no longer join.
+        if r.timestamp + self.look_ahead(this_side) + w.grace_ms < stream_time {
             ctx.record_dropped("record too late for a stream-stream join window");
             return Ok(());
         }
@@ -71,93 +113,189 @@ where
         };
         self.seq = self.seq.wrapping_add(1);
         this.put(
-            &store_key(&self.key_buf, r.timestamp, self.seq),
+            &expiry::record_key(&self.key_buf, r.timestamp, self.seq),
             &r.value,
             r.timestamp,
         )?;
         // The other side's records within the window, seen from this side.
-        let (lo, hi) = if self.is_left {
-            (r.timestamp - w.before_ms, r.timestamp + w.after_ms)
-        } else {
-            (r.timestamp - w.after_ms, r.timestamp + w.before_ms)
-        };
+        let (lo, hi) = self.reach(r.timestamp);
         let matches = other.range(
-            &store_key(&self.key_buf, lo.max(0), 0),
-            &store_key(&self.key_buf, hi, u32::MAX),
+            &expiry::record_key(&self.key_buf, lo.max(0), 0),
+            &expiry::record_key(&self.key_buf, hi, u32::MAX),
         )?;
-        for (_, o) in matches {
-            // The right side's joiner was flipped at build time: it still yields
-            // joiner(left, right).
-            let out = (self.joiner)(&r.value, &o.value);
-            ctx.forward(Record {
-                key: r.key.clone(),
-                value: out,
-                timestamp: r.timestamp.max(o.timestamp),
-                headers: r.headers.clone(),
-            })?;
+        let other_side = if self.is_left { RIGHT } else { LEFT };
+        for (k, o) in &matches {
+            if let (Some(parked), Some(seq)) = (self.parked.as_mut(), record_seq(k)) {
+                // The partner has one now: it will not be emitted alone.
+                parked.delete(&parked_key(o.timestamp, other_side, seq, &self.key_buf))?;
+            }
+            if let Some(out) = (self.joiner)(Some(&r.value), Some(&o.value)) {
+                ctx.forward(Record {
+                    key: r.key.clone(),
+                    value: out,
+                    timestamp: r.timestamp.max(o.timestamp),
+                    headers: r.headers.clone(),
+                })?;
+            }
         }
+        if matches.is_empty() && self.emits_lone {
+            if r.timestamp + self.final_after() < stream_time {
+                // Out of order, and no partner can come any more: emit it now.
+                if let Some(out) = (self.joiner)(Some(&r.value), None) {
+                    ctx.forward(Record {
+                        key: r.key.clone(),
+                        value: out,
+                        timestamp: r.timestamp,
+                        headers: r.headers.clone(),
+                    })?;
+                }
+            } else if let Some(parked) = self.parked.as_mut() {
+                let mut bytes = Vec::new();
+                self.this_serde
+                    .serialize(&r.value, &mut bytes)
+                    .map_err(|e| ctx.error(format!("join value: {e}")))?;
+                parked.put(
+                    &parked_key(r.timestamp, this_side, self.seq, &self.key_buf),
+                    &bytes,
+                    r.timestamp,
+                )?;
+            }
+        }
+        self.emit_lone_records(ctx)?;
         self.expire(ctx)
     }
 }
 
-impl<K: 'static, This: 'static, Other: 'static, VR: 'static> StreamJoinSide<K, This, Other, VR> {
-    /// Makes one side per task: it writes `this_store`, reads `other_store`, and calls
-    /// `joiner(this, other)` (flipped by the caller for the right side).
-    pub(crate) fn supplier(
-        this_store: String,
-        other_store: String,
-        key_serde: crate::serde::SharedSerde<K>,
-        windows: JoinWindows,
-        is_left: bool,
-        joiner: SideJoiner<This, Other, VR>,
-    ) -> impl Fn() -> Self + Send + Sync + 'static {
-        move || StreamJoinSide {
-            this_store: this_store.clone(),
-            other_store: other_store.clone(),
-            this: None,
-            other: None,
-            key_serde: key_serde.clone(),
-            windows,
-            is_left,
-            joiner: joiner.clone(),
-            seq: 0,
-            key_buf: Vec::new(),
-            expired_before: i64::MIN,
+impl<K, This, Other, VR> StreamJoinSide<K, This, Other, VR>
+where
+    K: Clone + 'static,
+    This: Clone + 'static,
+    Other: Clone + 'static,
+    VR: Clone + 'static,
+{
+    /// The other side's timestamps a record at `ts` joins with.
+    fn reach(&self, ts: i64) -> (i64, i64) {
+        let w = self.windows;
+        if self.is_left {
+            (ts - w.before_ms, ts + w.after_ms)
+        } else {
+            (ts - w.after_ms, ts + w.before_ms)
         }
     }
-}
 
-impl<K, This, Other, VR> StreamJoinSide<K, This, Other, VR> {
+    /// How long after its own time a record may still find a partner: the latest partner
+    /// (at the far end of its window) is itself on time until its own window and grace
+    /// pass. Only then is a lone record emitted, so a partner never follows a `None` result.
+    fn final_after(&self) -> i64 {
+        let w = self.windows;
+        w.before_ms + w.after_ms + w.grace_ms
+    }
+
+    /// How much later than a record of `side` a partner may be.
+    fn look_ahead(&self, side: u8) -> i64 {
+        if side == LEFT {
+            self.windows.after_ms
+        } else {
+            self.windows.before_ms
+        }
+    }
+
+    /// Emits, with a null partner, the parked records whose window and grace have passed.
+    fn emit_lone_records(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<()> {
+        let horizon = ctx.stream_time() - self.final_after();
+        let Some(parked) = self.parked.as_mut() else {
+            return Ok(());
+        };
+        if horizon <= 0 {
+            return Ok(());
+        }
+        // Keys start with the time: everything before the horizon is due.
+        let due = parked.range(&Vec::new(), &horizon.to_be_bytes().to_vec())?;
+        let this_side = if self.is_left { LEFT } else { RIGHT };
+        for (k, v) in due {
+            let (Some(ts), Some(&side)) = (
+                k.get(..8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(i64::from_be_bytes),
+                k.get(8),
+            ) else {
+                continue;
+            };
+            let key = self
+                .key_serde
+                .deserialize(k.get(13..).unwrap_or_default())
+                .map_err(|e| ctx.error(format!("parked join key: {e}")))?;
+            let out = if side == this_side {
+                let value = self
+                    .this_serde
+                    .deserialize(&v.value)
+                    .map_err(|e| ctx.error(format!("parked join value: {e}")))?;
+                (self.joiner)(Some(&value), None)
+            } else {
+                let value = self
+                    .other_serde
+                    .deserialize(&v.value)
+                    .map_err(|e| ctx.error(format!("parked join value: {e}")))?;
+                (self.joiner)(None, Some(&value))
+            };
+            parked.delete(&k)?;
+            if let Some(out) = out {
+                ctx.forward(Record::new(Some(key), out, ts))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes this side's records older than any record that could still join them.
-    /// Keys come first in the layout, so this scans the store; it runs once per retention
-    /// period of stream time.
     fn expire<A, B>(&mut self, ctx: &mut ProcessorContext<'_, A, B>) -> Result<()> {
         let w = self.windows;
         let retention = w.before_ms + w.after_ms + w.grace_ms;
         let cutoff = ctx.stream_time().saturating_sub(retention);
-        if cutoff < self.expired_before.saturating_add(retention.max(1)) {
-            return Ok(());
+        if self.expiry.due(cutoff, retention) {
+            let handle = ctx.task.stores.get(&self.this_store)?;
+            expiry::delete_scanning(handle, expiry::time_after_key, cutoff)?;
         }
-        let handle = ctx.task.stores.get(&self.this_store)?.clone();
-        let mut engine = handle.lock();
-        let old: Vec<Vec<u8>> = engine
-            .range(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)
-            .filter_map(|kv| match kv {
-                Ok((k, _)) => record_time(&k).filter(|ts| *ts < cutoff).map(|_| Ok(k)),
-                Err(e) => Some(Err(e)),
-            })
-            .collect::<std::result::Result<_, _>>()?;
-        for k in old {
-            engine.delete(&k)?;
-        }
-        self.expired_before = cutoff;
         Ok(())
     }
 }
 
-/// The timestamp inside a store key.
-fn record_time(k: &[u8]) -> Option<i64> {
-    let len = u32::from_be_bytes(k.get(..4)?.try_into().ok()?) as usize;
-    let ts = k.get(4 + len..12 + len)?;
-    Some(i64::from_be_bytes(ts.try_into().ok()?))
+/// What one side needs to know about the join as a whole.
+pub(crate) struct SideSpec<K, This, Other, VR> {
+    pub(crate) this_store: String,
+    pub(crate) other_store: String,
+    pub(crate) parked_store: Option<String>,
+    pub(crate) key_serde: SharedSerde<K>,
+    pub(crate) this_serde: SharedSerde<This>,
+    pub(crate) other_serde: SharedSerde<Other>,
+    pub(crate) windows: JoinWindows,
+    pub(crate) is_left: bool,
+    pub(crate) emits_lone: bool,
+    pub(crate) joiner: SideJoiner<This, Other, VR>,
+}
+
+impl<K: 'static, This: 'static, Other: 'static, VR: 'static> StreamJoinSide<K, This, Other, VR> {
+    /// Makes one side per task.
+    pub(crate) fn supplier(
+        spec: SideSpec<K, This, Other, VR>,
+    ) -> impl Fn() -> Self + Send + Sync + 'static {
+        let spec = Arc::new(spec);
+        move || StreamJoinSide {
+            this_store: spec.this_store.clone(),
+            other_store: spec.other_store.clone(),
+            parked_store: spec.parked_store.clone(),
+            this: None,
+            other: None,
+            parked: None,
+            key_serde: spec.key_serde.clone(),
+            this_serde: spec.this_serde.clone(),
+            other_serde: spec.other_serde.clone(),
+            windows: spec.windows,
+            is_left: spec.is_left,
+            emits_lone: spec.emits_lone,
+            joiner: spec.joiner.clone(),
+            seq: 0,
+            key_buf: Vec::new(),
+            expiry: expiry::Schedule::default(),
+        }
+    }
 }

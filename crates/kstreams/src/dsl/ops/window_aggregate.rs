@@ -1,11 +1,11 @@
 //! Windowed aggregation: fold each record into every window that contains it, drop
 //! records for windows already closed, expire windows past retention.
 
+use super::expiry;
 use crate::dsl::windows::{TimeWindows, Window, Windowed};
 use crate::error::Result;
 use crate::processor::{Change, Processor, ProcessorContext, Record};
 use crate::state::TimestampedKeyValueStore;
-use std::ops::Bound;
 use std::sync::Arc;
 
 pub(crate) struct WindowAggregate<K, VA, F> {
@@ -14,8 +14,7 @@ pub(crate) struct WindowAggregate<K, VA, F> {
     pub(crate) windows: TimeWindows,
     /// Windows whose start is older than stream time minus this are deleted.
     pub(crate) retention_ms: i64,
-    /// Start cutoff below which windows have been expired already.
-    pub(crate) expired_before: i64,
+    pub(crate) expiry: expiry::Schedule,
     pub(crate) fold: Arc<F>,
 }
 
@@ -83,29 +82,16 @@ where
 }
 
 impl<K, VA, F> WindowAggregate<K, VA, F> {
-    /// Deletes windows that started before `stream_time - retention`: the store layout puts
-    /// the start first, so they are one range at the front.
+    /// Deletes windows that started before `stream_time - retention`, once per advance.
     fn expire<C, D>(
         &mut self,
         ctx: &mut ProcessorContext<'_, C, D>,
         stream_time: i64,
     ) -> Result<()> {
         let cutoff = stream_time.saturating_sub(self.retention_ms);
-        // Expire in steps of one advance, not on every record.
-        if cutoff < self.expired_before + self.windows.advance_ms {
-            return Ok(());
+        if self.expiry.due(cutoff, self.windows.advance_ms) {
+            expiry::delete_front(ctx.task.stores.get(&self.store_name)?, cutoff)?;
         }
-        let handle = ctx.task.stores.get(&self.store_name)?.clone();
-        let mut engine = handle.lock();
-        let upper = cutoff.max(0).to_be_bytes();
-        let expired: Vec<Vec<u8>> = engine
-            .range(Bound::Unbounded, Bound::Excluded(upper.as_slice()))
-            .map(|kv| kv.map(|(k, _)| k))
-            .collect::<std::result::Result<_, _>>()?;
-        for k in expired {
-            engine.delete(&k)?;
-        }
-        self.expired_before = cutoff;
         Ok(())
     }
 }

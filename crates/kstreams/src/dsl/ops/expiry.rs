@@ -1,0 +1,87 @@
+//! Deleting what time has made useless from window, session and join stores.
+
+use crate::error::Result;
+use crate::state::StoreHandle;
+use std::ops::Bound;
+
+/// Deletes every entry whose key starts with an 8-byte big-endian time before `cutoff`:
+/// in start-first layouts they are one range at the front of the store.
+pub(crate) fn delete_front(handle: &StoreHandle, cutoff: i64) -> Result<()> {
+    let mut engine = handle.lock();
+    let upper = cutoff.max(0).to_be_bytes();
+    let expired: Vec<Vec<u8>> = engine
+        .range(Bound::Unbounded, Bound::Excluded(upper.as_slice()))
+        .map(|kv| kv.map(|(k, _)| k))
+        .collect::<std::result::Result<_, _>>()?;
+    for k in expired {
+        engine.delete(&k)?;
+    }
+    Ok(())
+}
+
+/// Deletes every entry whose key holds a time (read by `time_of`) before `cutoff`. Keys
+/// come first in these layouts, so this scans the whole store; callers run it once per
+/// retention period of stream time, not per record.
+pub(crate) fn delete_scanning(
+    handle: &StoreHandle,
+    time_of: fn(&[u8]) -> Option<i64>,
+    cutoff: i64,
+) -> Result<()> {
+    let mut engine = handle.lock();
+    let old: Vec<Vec<u8>> = engine
+        .range(Bound::Unbounded, Bound::Unbounded)
+        .filter_map(|kv| match kv {
+            Ok((k, _)) => time_of(&k).filter(|t| *t < cutoff).map(|_| Ok(k)),
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    for k in old {
+        engine.delete(&k)?;
+    }
+    Ok(())
+}
+
+/// When to expire next: every `step` of stream time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Schedule {
+    pub(crate) done_before: i64,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            done_before: i64::MIN,
+        }
+    }
+}
+
+impl Schedule {
+    /// Whether `cutoff` has moved at least `step` since the last expiry; records it if so.
+    pub(crate) fn due(&mut self, cutoff: i64, step: i64) -> bool {
+        if cutoff < self.done_before.saturating_add(step.max(1)) {
+            return false;
+        }
+        self.done_before = cutoff;
+        true
+    }
+}
+
+/// Key layout of per-key time-ordered records (join sides, sliding-window inputs): key
+/// length (4 bytes), key, timestamp (8 bytes), sequence number (4 bytes), big-endian, so
+/// one key's records sort by time and ranges never mix keys.
+pub(crate) fn record_key(key: &[u8], ts: i64, seq: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 16);
+    k.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    k.extend_from_slice(key);
+    k.extend_from_slice(&ts.to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The time in a [`record_key`] (or in a session key, whose end sits at the same place).
+pub(crate) fn time_after_key(k: &[u8]) -> Option<i64> {
+    let len = u32::from_be_bytes(k.get(..4)?.try_into().ok()?) as usize;
+    Some(i64::from_be_bytes(
+        k.get(4 + len..12 + len)?.try_into().ok()?,
+    ))
+}

@@ -46,6 +46,25 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
         super::SessionWindowedKStream::new(self, windows)
     }
 
+    /// Aggregates per sliding window from here on (Kafka's `windowedBy(SlidingWindows)`).
+    pub fn windowed_by_sliding(
+        self,
+        windows: super::SlidingWindows,
+    ) -> super::SlidingWindowedKStream<K, V> {
+        super::SlidingWindowedKStream::new(self, windows)
+    }
+
+    pub(crate) fn key_serde(&self) -> Option<SharedSerde<K>> {
+        self.grouped
+            .key_serde
+            .clone()
+            .or_else(|| self.stream.key_serde.clone())
+    }
+
+    pub(crate) fn node(&self) -> NodeId {
+        self.stream.node
+    }
+
     pub(crate) fn graph(&self) -> std::rc::Rc<std::cell::RefCell<crate::topology::graph::Graph>> {
         self.stream.graph.clone()
     }

@@ -19,6 +19,7 @@ pub(crate) mod ops;
 mod params;
 mod repartition;
 mod session_stream;
+mod sliding_stream;
 mod stream_join;
 mod suppress;
 mod windowed_stream;
@@ -32,6 +33,7 @@ pub use kstream::KStream;
 pub use ktable::KTable;
 pub use params::{Consumed, Grouped, Materialized, Produced, Repartitioned, StreamJoined};
 pub use session_stream::SessionWindowedKStream;
+pub use sliding_stream::SlidingWindowedKStream;
 pub use suppress::{EmitStrategy, Suppressed};
 pub use windowed_stream::TimeWindowedKStream;
 pub use windows::{

@@ -137,8 +137,8 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                 close_after_ms: w.gap_ms + w.grace_ms + 1,
                 emit: self.emit,
             },
-            move |store_name| {
-                instantiate::processor(move || SessionAggregate {
+            move |store_name, _| {
+                let node = instantiate::processor(move || SessionAggregate {
                     store_name: store_name.clone(),
                     store: None,
                     windows: w,
@@ -146,7 +146,8 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                     expiry: Default::default(),
                     fold: fold.clone(),
                     merger: merger.clone(),
-                })
+                });
+                (Vec::new(), node)
             },
         )
     }

@@ -6,7 +6,7 @@ use super::suppress::EmitStrategy;
 use super::windows::{StartFirstSerde, TimeWindows, Windowed, WindowedSerde};
 use super::{folds, materialize, KGroupedStream, KTable, Materialized};
 use crate::serde::{I64Serde, SharedSerde};
-use crate::topology::graph::NodeKind;
+use crate::topology::graph::{Graph, Instantiate, NodeKind};
 use crate::topology::instantiate;
 use std::sync::Arc;
 
@@ -134,16 +134,17 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
                 close_after_ms: w.grace_ms,
                 emit: self.emit,
             },
-            move |store_name| {
+            move |store_name, _| {
                 let fold = fold.clone();
-                instantiate::processor(move || WindowAggregate {
+                let node = instantiate::processor(move || WindowAggregate {
                     store_name: store_name.clone(),
                     store: None,
                     windows: w,
                     retention_ms,
                     expiry: Default::default(),
                     fold: fold.clone(),
-                })
+                });
+                (Vec::new(), node)
             },
         )
     }
@@ -166,12 +167,13 @@ pub(crate) struct WindowedAggregation<'a, K, VA> {
     pub(crate) emit: EmitStrategy,
 }
 
-/// Adds a windowed aggregation node (made by `node(store name)`) and its store under the
+/// Adds a windowed aggregation node (made by `node(store name, graph)`, which may add more
+/// stores and returns their names) and its store under the
 /// grouped stream, with a final-result buffer after it for `EmitStrategy::OnWindowClose`.
 pub(crate) fn windowed_aggregation<K, V, VA>(
     grouped: &KGroupedStream<K, V>,
     spec: WindowedAggregation<'_, K, VA>,
-    node: impl FnOnce(String) -> crate::topology::graph::Instantiate,
+    node: impl FnOnce(String, &mut Graph) -> (Vec<String>, Instantiate),
 ) -> KTable<Windowed<K>, VA>
 where
     K: Clone + 'static,
@@ -201,13 +203,10 @@ where
         (spec.store_keys)(ks.clone()),
         vs.clone(),
     );
-    let node = g.add(
-        name,
-        NodeKind::Processor,
-        vec![parent],
-        vec![store.clone()],
-        node(store.clone()),
-    );
+    let (more_stores, instantiate) = node(store.clone(), &mut g);
+    let mut stores = vec![store.clone()];
+    stores.extend(more_stores);
+    let node = g.add(name, NodeKind::Processor, vec![parent], stores, instantiate);
     g.window_grace.insert(node, spec.close_after_ms);
     let table_keys = (spec.table_keys)(ks);
     let node = match spec.emit {

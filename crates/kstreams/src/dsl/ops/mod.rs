@@ -9,6 +9,7 @@ pub(crate) mod map;
 pub(crate) mod passthrough;
 pub(crate) mod peek;
 pub(crate) mod session_aggregate;
+pub(crate) mod sliding_aggregate;
 pub(crate) mod stream_aggregate;
 pub(crate) mod stream_stream_join;
 pub(crate) mod stream_table_join;

@@ -8,6 +8,7 @@
 
 mod branch;
 mod builder;
+mod cogrouped_stream;
 mod folds;
 pub(crate) mod getter;
 mod grouped_stream;
@@ -27,6 +28,7 @@ mod windows;
 
 pub use branch::BranchedKStream;
 pub use builder::StreamsBuilder;
+pub use cogrouped_stream::CogroupedKStream;
 pub use grouped_stream::KGroupedStream;
 pub use grouped_table::KGroupedTable;
 pub use kstream::KStream;

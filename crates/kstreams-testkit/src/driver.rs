@@ -7,7 +7,8 @@ use kstreams::runtime::{
     InputRecord, OutgoingRecord, RecordCollector, Task, TaskConfig, TaskId, TaskMetrics,
 };
 use kstreams::serde::Serde;
-use kstreams::state::{FjallDatabase, MemoryBudget, StoreHandle};
+use kstreams::state::{FjallDatabase, MemoryBudget, StoreHandle, StoreInit};
+use kstreams::topology::GlobalStores;
 use kstreams::Topology;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -141,9 +142,13 @@ impl RecordCollector for DriverCollector {
     }
 }
 
+/// Marks a global topic in `Topics::consumed`: its records go to the global stores.
+const GLOBAL: u32 = u32::MAX;
+
 pub(crate) struct Inner {
     pub(crate) topics: Rc<RefCell<Topics>>,
     tasks: BTreeMap<TaskId, Task>,
+    globals: Option<Arc<GlobalStores>>,
     pub(crate) application_id: String,
     pub(crate) wall_clock_ms: i64,
     /// Declared last: dropped after the tasks that use it.
@@ -196,6 +201,22 @@ impl Inner {
                 let sub = topics.consumed[&topic];
                 (sub, topics.logs[&topic].records[index].clone())
             };
+            let input = InputRecord {
+                topic: &topic,
+                partition: record.partition,
+                offset: record.offset,
+                timestamp: record.timestamp,
+                key: record.key.as_deref(),
+                value: record.value.as_deref(),
+                headers: record.headers.clone(),
+            };
+            if sub == GLOBAL {
+                // A global table is up to date before the next record reaches any task.
+                if let Some(g) = &self.globals {
+                    g.apply(&input)?;
+                }
+                continue;
+            }
             let id = TaskId::new(sub, record.partition);
             let Some(task) = self.tasks.get_mut(&id) else {
                 return Err(StreamsError::UnknownTopic {
@@ -203,15 +224,7 @@ impl Inner {
                     topic,
                 });
             };
-            task.process(InputRecord {
-                topic: &topic,
-                partition: record.partition,
-                offset: record.offset,
-                timestamp: record.timestamp,
-                key: record.key.as_deref(),
-                value: record.value.as_deref(),
-                headers: record.headers,
-            })?;
+            task.process(input)?;
         }
     }
 
@@ -230,6 +243,9 @@ impl Inner {
     }
 
     pub(crate) fn stores(&self, name: &str) -> Vec<StoreHandle> {
+        if let Some(global) = self.globals.as_ref().and_then(|g| g.store(name)) {
+            return vec![global.clone()];
+        }
         self.tasks.values().filter_map(|t| t.store(name)).collect()
     }
 }
@@ -322,6 +338,9 @@ impl TestDriverBuilder {
                 topics.consumed.insert(t, sub);
             }
         }
+        for t in self.topology.global_topics() {
+            topics.consumed.insert(t, GLOBAL);
+        }
         let topics = Rc::new(RefCell::new(topics));
         let mut config = TaskConfig::new(app.clone());
         config.deserialization_handler = self.handler;
@@ -336,6 +355,21 @@ impl TestDriverBuilder {
         config.cache_budget = Some(kstreams::state::CacheBudget::new(
             MemoryBudget::default().record_cache_bytes(),
         ));
+        let globals = if self.topology.global_topics().is_empty() {
+            None
+        } else {
+            let init = StoreInit {
+                application_id: &app,
+                task_id: TaskId::new(GLOBAL, 0),
+                task_dir: None,
+                database: config.database.as_ref(),
+                cache_budget: None,
+            };
+            Some(Arc::new(
+                self.topology.open_global_stores(&init, self.handler)?,
+            ))
+        };
+        config.globals = globals.clone();
         let mut tasks = BTreeMap::new();
         for (sub, &n) in counts.iter().enumerate() {
             for p in 0..n {
@@ -352,6 +386,7 @@ impl TestDriverBuilder {
             inner: Rc::new(RefCell::new(Inner {
                 topics,
                 tasks,
+                globals,
                 application_id: app,
                 wall_clock_ms: self.wall_clock_ms,
                 state,

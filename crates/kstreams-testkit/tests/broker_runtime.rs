@@ -200,3 +200,75 @@ fn a_failing_thread_goes_to_the_uncaught_error_handler() {
     streams.close();
     assert_eq!(streams.state(), State::Error);
 }
+
+#[test]
+fn global_table_is_loaded_before_processing_and_kept_up_to_date() {
+    let broker = TestBroker::from_env();
+    let app = TestBroker::unique("global");
+    let (countries, orders, output) = (
+        TestBroker::unique("countries"),
+        TestBroker::unique("orders"),
+        TestBroker::unique("enriched"),
+    );
+    // The global topic has a partition count of its own: no co-partitioning needed.
+    broker.create_topic(&countries, 3).unwrap();
+    broker.create_topic(&orders, 2).unwrap();
+    broker.create_topic(&output, 2).unwrap();
+    // Reference data and orders both written before start: the reference data must be
+    // in place in full before the first order is processed.
+    broker.produce(
+        &countries,
+        (0..30).map(|i| (format!("c{i}"), format!("country-{i}"))),
+    );
+    broker.produce(&orders, (0..30).map(|i| (format!("o{i}"), format!("c{i}"))));
+
+    let builder = StreamsBuilder::new();
+    let table = builder.global_table(
+        &countries,
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::named("countries-store"),
+    );
+    builder
+        .stream(&orders, Consumed::with(StringSerde, StringSerde))
+        .left_join_global(
+            &table,
+            |_, order: &String| order.clone(),
+            |order, country| format!("{order}={}", country.map_or("?", |c| c.as_str())),
+        )
+        .to(&output, Produced::with(StringSerde, StringSerde));
+    let config =
+        StreamsConfig::new(&app, broker.bootstrap()).commit_interval(Duration::from_millis(100));
+    let streams = KafkaStreams::new(builder.build().unwrap(), config);
+    streams.start().unwrap();
+    wait_for("RUNNING", Duration::from_secs(60), || {
+        streams.state() == State::Running
+    });
+    let store = streams
+        .store::<String, String>("countries-store")
+        .expect("global store is queryable");
+    assert_eq!(store.all().unwrap().len(), 30, "loaded in full at start");
+
+    let first = broker.consume(&output, 2, 30, Duration::from_secs(60));
+    let mut values: Vec<String> = first
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
+    values.sort();
+    let mut expected: Vec<String> = (0..30).map(|i| format!("c{i}=country-{i}")).collect();
+    expected.sort();
+    assert_eq!(values, expected, "every order saw its country");
+
+    // An update of the reference data reaches later orders.
+    broker.produce(&countries, [("c0".to_string(), "renamed".to_string())]);
+    wait_for("global update applied", Duration::from_secs(30), || {
+        store.get(&"c0".to_string()).unwrap() == Some("renamed".to_string())
+    });
+    broker.produce(&orders, [("late".to_string(), "c0".to_string())]);
+    let all = broker.consume(&output, 2, 31, Duration::from_secs(60));
+    assert!(
+        all.iter()
+            .any(|r| r.value.as_deref() == Some(b"c0=renamed".as_slice())),
+        "the order after the update saw the new value"
+    );
+    streams.close();
+}

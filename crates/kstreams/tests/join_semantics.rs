@@ -281,3 +281,81 @@ fn kstream_kstream_join_respects_the_window() {
     let got: Vec<(String, i64)> = out.into_iter().map(|r| (r.value, r.timestamp)).collect();
     assert_eq!(got, vec![("xnear".to_string(), 110)]);
 }
+
+#[test]
+fn kstream_global_ktable_inner_and_left_join() {
+    // The stream-table join table, against a global table: the table side is looked up
+    // by a key computed from the stream value, and the table needs no co-partitioning
+    // (it has 1 partition, the stream 4).
+    let builder = StreamsBuilder::new();
+    let table = builder.global_table(
+        "table",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::named("table-store"),
+    );
+    let stream = builder.stream("stream", Consumed::with(StringSerde, StringSerde));
+    // The stream value is "<table key>:<payload>".
+    let lookup = |_: &String, v: &String| v.split(':').next().unwrap_or_default().to_string();
+    let payload = |v: &String| v.split(':').nth(1).unwrap_or_default().to_string();
+    stream
+        .join_global(&table, lookup, move |v, t| {
+            joined(Some(&payload(v)), Some(t.as_str()))
+        })
+        .to("inner", Produced::with(StringSerde, StringSerde));
+    stream
+        .left_join_global(&table, lookup, move |v, t| {
+            joined(Some(&payload(v)), t.map(String::as_str))
+        })
+        .to("left", Produced::with(StringSerde, StringSerde));
+    let driver = TestDriver::builder(builder.build().unwrap())
+        .default_partitions(4)
+        .partitions("table", 1)
+        .build()
+        .unwrap();
+    let s = driver.input_topic("stream", StringSerde, StringSerde);
+    let t = driver.input_topic("table", StringSerde, Nullable(StringSerde));
+    let inner = driver.output_topic("inner", StringSerde, StringSerde);
+    let left = driver.output_topic("left", StringSerde, StringSerde);
+    let mut rows = Vec::new();
+    let steps: [(i64, &str, &str, Option<&str>); 8] = [
+        (1, "s", "A", None),      // no row yet
+        (2, "t", "k", Some("a")), // table only
+        (3, "s", "B", None),      // joins a
+        (4, "t", "k", Some("b")), // table update, stream side not triggered
+        (5, "s", "C", None),      // joins b
+        (6, "t", "k", None),      // tombstone deletes the row
+        (7, "s", "D", None),      // no row again
+        (8, "t", "other", Some("x")),
+    ];
+    for (i, (_, side, v, tv)) in steps.iter().enumerate() {
+        if *side == "s" {
+            s.pipe_input(format!("stream-key-{i}"), format!("k:{v}"))
+                .unwrap();
+        } else {
+            t.pipe_input(v.to_string(), tv.map(str::to_string)).unwrap();
+        }
+        rows.push((inner.read_values(), left.read_values()));
+    }
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        rows,
+        vec![
+            (vec![], strings(&["A - null"])),
+            (vec![], vec![]),
+            (strings(&["B - a"]), strings(&["B - a"])),
+            (vec![], vec![]),
+            (strings(&["C - b"]), strings(&["C - b"])),
+            (vec![], vec![]),
+            (vec![], strings(&["D - null"])),
+            (vec![], vec![]),
+        ]
+    );
+    let store = driver
+        .key_value_store::<String, String>("table-store")
+        .unwrap();
+    assert_eq!(
+        store.get(&"other".to_string()).unwrap(),
+        Some("x".to_string())
+    );
+    assert_eq!(store.get(&"k".to_string()).unwrap(), None);
+}

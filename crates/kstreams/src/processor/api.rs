@@ -140,6 +140,21 @@ impl<K, V> ProcessorContext<'_, K, V> {
         ))
     }
 
+    /// A typed view of a global store (a [`GlobalKTable`](crate::dsl::GlobalKTable)'s),
+    /// shared by every task of the instance. Read it; the global topic writes it.
+    pub fn global_store<SK: 'static, SV: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<TimestampedKeyValueStore<SK, SV>, StoreError> {
+        let handle = self
+            .task
+            .globals
+            .as_ref()
+            .and_then(|g| g.store(name))
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        Ok(TimestampedKeyValueStore::new(handle.access()?))
+    }
+
     /// An error from user code, carrying this processor's name and the input record's
     /// topic, partition and offset.
     pub fn error(&self, message: impl Into<String>) -> StreamsError {

@@ -26,6 +26,7 @@ pub(crate) struct TaskContext {
     pub(crate) stores: StoreRegistry,
     pub(crate) schedules: Schedules,
     pub(crate) metrics: TaskMetrics,
+    pub(crate) globals: Option<Arc<crate::topology::GlobalStores>>,
 }
 
 impl TaskContext {

@@ -32,6 +32,8 @@ pub struct TaskConfig {
     pub database: Option<std::sync::Arc<crate::state::FjallDatabase>>,
     /// The instance's record-cache budget; `None` turns record caches off.
     pub cache_budget: Option<std::sync::Arc<crate::state::CacheBudget>>,
+    /// The instance's global stores, when the topology has global tables.
+    pub globals: Option<std::sync::Arc<crate::topology::GlobalStores>>,
 }
 
 impl TaskConfig {
@@ -44,6 +46,7 @@ impl TaskConfig {
             wall_clock_ms: 0,
             database: None,
             cache_budget: None,
+            globals: None,
         }
     }
 }
@@ -134,6 +137,7 @@ impl Task {
                 stores,
                 schedules: Schedules::default(),
                 metrics: TaskMetrics::default(),
+                globals: config.globals.clone(),
             },
             sources,
             lifecycles,

@@ -153,6 +153,7 @@ impl Topology {
             subtopologies,
             repartitions: graph.repartitions,
             copartition,
+            globals: graph.globals,
         })
     }
 }

@@ -83,6 +83,8 @@ pub(crate) struct Graph {
     pub(crate) copartition: Vec<Vec<NodeId>>,
     /// Problems found while the DSL was called; `build()` reports the first.
     pub(crate) errors: Vec<TopologyError>,
+    /// Global tables.
+    pub(crate) globals: Vec<super::global::GlobalDef>,
     /// Grace period of the windowed aggregations, by node, for `suppress` downstream.
     pub(crate) window_grace: std::collections::HashMap<NodeId, i64>,
     counter: usize,

@@ -6,10 +6,12 @@
 
 mod compile;
 mod describe;
+pub(crate) mod global;
 pub(crate) mod graph;
 pub(crate) mod instantiate;
 
 pub use describe::{NodeDescription, SubtopologyDescription, TopologyDescription};
+pub use global::GlobalStores;
 
 use crate::error::Result;
 use crate::runtime::collector::RecordCollector;
@@ -62,6 +64,8 @@ pub struct Topology {
     pub(crate) repartitions: Vec<RepartitionDef>,
     /// Groups of topics whose partition counts must match.
     pub(crate) copartition: Vec<Vec<TopicName>>,
+    /// Global tables: read in full on every instance, outside any task.
+    pub(crate) globals: Vec<global::GlobalDef>,
 }
 
 impl std::fmt::Debug for Topology {
@@ -95,7 +99,10 @@ impl Topology {
 
     /// Whether any store uses a persistent engine (and so needs a state directory).
     pub fn has_persistent_stores(&self) -> bool {
-        self.stores.iter().any(|s| s.supplier.persistent())
+        self.stores
+            .iter()
+            .chain(self.globals.iter().map(|g| &g.store))
+            .any(|s| s.supplier.persistent())
     }
 
     /// Number of subtopologies.
@@ -184,6 +191,21 @@ impl Topology {
             }
         }
         Ok(out.into_values().collect())
+    }
+
+    /// The topics of global tables.
+    pub fn global_topics(&self) -> Vec<String> {
+        self.globals.iter().map(|g| g.topic.clone()).collect()
+    }
+
+    /// Opens this topology's global stores (empty when it has none), to be filled from the
+    /// global topics before tasks are created and shared by all of them.
+    pub fn open_global_stores(
+        &self,
+        init: &crate::state::StoreInit<'_>,
+        handler: crate::processor::DeserializationHandler,
+    ) -> Result<GlobalStores> {
+        GlobalStores::open(&self.globals, init, handler)
     }
 
     /// Creates the task for one partition of one subtopology. The same task code runs under

@@ -11,6 +11,7 @@ pub(crate) mod peek;
 pub(crate) mod session_aggregate;
 pub(crate) mod sliding_aggregate;
 pub(crate) mod stream_aggregate;
+pub(crate) mod stream_global_join;
 pub(crate) mod stream_stream_join;
 pub(crate) mod stream_table_join;
 pub(crate) mod suppress;

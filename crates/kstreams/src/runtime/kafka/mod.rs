@@ -28,6 +28,7 @@ mod checkpoint;
 mod clients;
 mod commit_metadata;
 mod config;
+mod global;
 mod restore;
 mod thread;
 mod topics;
@@ -173,6 +174,7 @@ pub struct KafkaStreams {
     handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
     next_thread: Arc<AtomicUsize>,
     database: Mutex<Option<Arc<crate::state::FjallDatabase>>>,
+    globals: Mutex<Option<Arc<crate::topology::GlobalStores>>>,
 }
 
 impl KafkaStreams {
@@ -195,6 +197,7 @@ impl KafkaStreams {
             handles: Arc::new(Mutex::new(Vec::new())),
             next_thread: Arc::new(AtomicUsize::new(0)),
             database: Mutex::new(None),
+            globals: Mutex::new(None),
         }
     }
 
@@ -235,6 +238,9 @@ impl KafkaStreams {
         &self,
         name: &str,
     ) -> Option<CompositeReadOnlyStore<K, V>> {
+        if let Some(global) = lock(&self.globals).as_ref().and_then(|g| g.store(name)) {
+            return CompositeReadOnlyStore::new(vec![global.clone()]);
+        }
         let handles: Vec<StoreHandle> = lock(&self.shared.stores)
             .values()
             .flat_map(|v| v.iter().filter(|h| h.name() == name).cloned())
@@ -290,6 +296,30 @@ impl KafkaStreams {
             crate::state::CacheBudget::new(self.config.memory_budget.record_cache_bytes());
         self.shared.running.store(true, Ordering::Release);
         self.shared.set_state(State::Rebalancing);
+        // Global tables are loaded in full before any stream thread starts.
+        let globals = if self.topology.global_topics().is_empty() {
+            None
+        } else {
+            let loaded =
+                global::bootstrap(&self.topology, &self.config, &partitions, database.as_ref());
+            let (stores, consumer) = match loaded {
+                Ok(x) => x,
+                Err(e) => {
+                    self.shared.running.store(false, Ordering::Release);
+                    self.shared.set_state(State::Error);
+                    return Err(e);
+                }
+            };
+            let handle = global::spawn(
+                stores.clone(),
+                consumer,
+                self.shared.clone(),
+                &self.config.application_id,
+            )?;
+            lock(&self.handles).push(handle);
+            *lock(&self.globals) = Some(stores.clone());
+            Some(stores)
+        };
         for _ in 0..self.config.num_stream_threads {
             spawn_thread(
                 Env {
@@ -299,6 +329,7 @@ impl KafkaStreams {
                     partitions: partitions.clone(),
                     database: database.clone(),
                     cache_budget: cache_budget.clone(),
+                    globals: globals.clone(),
                 },
                 self.handles.clone(),
                 self.next_thread.clone(),
@@ -367,6 +398,7 @@ pub(crate) struct Env {
     pub(crate) partitions: Arc<std::collections::HashMap<String, u32>>,
     pub(crate) database: Option<Arc<crate::state::FjallDatabase>>,
     pub(crate) cache_budget: Arc<crate::state::CacheBudget>,
+    pub(crate) globals: Option<Arc<crate::topology::GlobalStores>>,
 }
 
 fn spawn_thread(env: Env, handles: Arc<Mutex<Vec<JoinHandle<()>>>>, next: Arc<AtomicUsize>) {

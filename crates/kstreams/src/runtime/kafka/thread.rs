@@ -75,6 +75,8 @@ struct ThreadState {
     /// Per task with persistent logged stores: next changelog offset per topic its stores
     /// hold, written to the checkpoint on commit.
     positions: HashMap<TaskId, HashMap<String, i64>>,
+    /// The instance's global stores.
+    globals: Option<Arc<crate::topology::GlobalStores>>,
     /// Acknowledged changelog offsets, from the producer's delivery reports.
     changelog_acked: Arc<std::sync::Mutex<HashMap<String, HashMap<i32, i64>>>>,
     /// Reads changelogs when tasks are assigned; created on first need.
@@ -352,6 +354,7 @@ impl ThreadState {
         task_config.wall_clock_ms = now_ms();
         task_config.database = self.database.clone();
         task_config.cache_budget = Some(self.cache_budget.clone());
+        task_config.globals = self.globals.clone();
         for e in tpl.elements() {
             let Some(&sub) = self.topic_sub.get(e.topic()) else {
                 continue;
@@ -446,6 +449,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         partitions,
         database,
         cache_budget,
+        globals,
     } = env;
     let app = config.application_id.clone();
     let delivery = DeliveryContext::default();
@@ -479,6 +483,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         cache_budget,
         positions: HashMap::new(),
         changelog_acked,
+        globals,
         failed: false,
     }));
     let consumer: BaseConsumer<RebalanceContext> = clients::consumer_config(&config, index)

@@ -51,7 +51,11 @@ pub(crate) fn prepare(
     let app = config.application_id.as_str();
     let deadline = Instant::now() + config.startup_timeout;
     let mut existing = cluster_topics(&admin, config.startup_timeout)?;
-    for t in topology.external_source_topics() {
+    for t in topology
+        .external_source_topics()
+        .into_iter()
+        .chain(topology.global_topics())
+    {
         if !existing.contains_key(&t) {
             return Err(StreamsError::MissingSourceTopic(t));
         }

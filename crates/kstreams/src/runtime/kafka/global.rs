@@ -1,0 +1,168 @@
+//! The global stream thread: reads every partition of the global topics into the global
+//! stores, in full, before the stream threads start (so a join never sees a half-loaded
+//! table), then keeps applying new records until shutdown.
+
+use super::{Shared, State, StreamsConfig};
+use crate::error::{Result, StreamsError};
+use crate::runtime::{InputRecord, TaskId};
+use crate::state::StoreInit;
+use crate::topology::{GlobalStores, Topology};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The pseudo task that owns global stores in the persistent database.
+pub(crate) const GLOBAL_TASK: TaskId = TaskId {
+    subtopology: u32::MAX,
+    partition: 0,
+};
+
+fn kafka(context: String) -> impl FnOnce(rdkafka::error::KafkaError) -> StreamsError {
+    move |source| StreamsError::Kafka { context, source }
+}
+
+fn apply(stores: &GlobalStores, m: &rdkafka::message::BorrowedMessage<'_>) -> Result<()> {
+    stores.apply(&InputRecord {
+        topic: m.topic(),
+        partition: m.partition() as u32,
+        offset: m.offset(),
+        timestamp: m.timestamp().to_millis().unwrap_or(-1),
+        key: m.key(),
+        value: m.payload(),
+        headers: crate::processor::Headers::new(),
+    })?;
+    Ok(())
+}
+
+/// Opens the global stores, wiping persistent ones (they have no checkpoint: the topic is
+/// read in full on every start), and loads every global topic to its end.
+pub(crate) fn bootstrap(
+    topology: &Topology,
+    config: &StreamsConfig,
+    partitions: &HashMap<String, u32>,
+    database: Option<&Arc<crate::state::FjallDatabase>>,
+) -> Result<(Arc<GlobalStores>, BaseConsumer)> {
+    if let Some(db) = database {
+        for g in &topology.globals {
+            if g.store.supplier.persistent() {
+                db.wipe_store(GLOBAL_TASK, &g.store.name)?;
+            }
+        }
+    }
+    let stores = Arc::new(topology.open_global_stores(
+        &StoreInit {
+            application_id: &config.application_id,
+            task_id: GLOBAL_TASK,
+            task_dir: None,
+            database,
+            cache_budget: None,
+        },
+        config.deserialization_handler,
+    )?);
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.bootstrap_servers)
+        .set("group.id", format!("{}-global", config.application_id))
+        .set(
+            "client.id",
+            format!(
+                "{}-GlobalStreamThread-global-consumer",
+                config.application_id
+            ),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false");
+    for (k, v) in &config.client_config {
+        c.set(k, v);
+    }
+    let consumer: BaseConsumer = c
+        .create()
+        .map_err(kafka("creating the global consumer".into()))?;
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = HashMap::new();
+    for topic in topology.global_topics() {
+        let n = *partitions
+            .get(&topic)
+            .ok_or_else(|| StreamsError::MissingSourceTopic(topic.clone()))?;
+        for p in 0..n as i32 {
+            tpl.add_partition_offset(&topic, p, Offset::Beginning)
+                .map_err(kafka(format!("assigning {topic}-{p}")))?;
+            let (_, high) = consumer
+                .fetch_watermarks(&topic, p, config.startup_timeout)
+                .map_err(kafka(format!("reading end offsets of {topic}-{p}")))?;
+            if high > 0 {
+                ends.insert((topic.clone(), p), high);
+            }
+        }
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(kafka("assigning global topics".into()))?;
+    let started = Instant::now();
+    let mut loaded = 0u64;
+    let mut last_progress = Instant::now();
+    while !ends.is_empty() {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                apply(&stores, &m)?;
+                loaded += 1;
+                last_progress = Instant::now();
+                let key = (m.topic().to_string(), m.partition());
+                if ends.get(&key).is_some_and(|&high| m.offset() + 1 >= high) {
+                    ends.remove(&key);
+                }
+            }
+            Some(Err(e)) => tracing::warn!("loading global topics: {e}"),
+            None if last_progress.elapsed() > config.startup_timeout => {
+                return Err(StreamsError::InvalidState(format!(
+                    "loading global topics stalled with {ends:?} left"
+                )))
+            }
+            None => {}
+        }
+    }
+    stores.flush()?;
+    tracing::info!(
+        "loaded global stores from {:?}: {loaded} records in {:.2} s",
+        topology.global_topics(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok((stores, consumer))
+}
+
+/// Keeps the global stores up to date until shutdown; a failure stops the client, as a
+/// failed global thread does in Kafka Streams.
+pub(crate) fn spawn(
+    stores: Arc<GlobalStores>,
+    consumer: BaseConsumer,
+    shared: Arc<Shared>,
+    app: &str,
+) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("{app}-GlobalStreamThread"))
+        .spawn(move || {
+            while shared.is_running() {
+                match consumer.poll(Duration::from_millis(100)) {
+                    Some(Ok(m)) => {
+                        if let Err(e) = apply(&stores, &m) {
+                            tracing::error!("global stream thread failed: {e}");
+                            shared.set_state(State::PendingError);
+                            shared.running.store(false, Ordering::Release);
+                            shared.set_state(State::Error);
+                            return;
+                        }
+                    }
+                    Some(Err(e)) => tracing::warn!("global consumer: {e}"),
+                    None => {}
+                }
+            }
+            if let Err(e) = stores.flush() {
+                tracing::warn!("flushing global stores: {e}");
+            }
+        })
+        .map_err(|e| StreamsError::InvalidState(format!("cannot spawn the global thread: {e}")))
+}

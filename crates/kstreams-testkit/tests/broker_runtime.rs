@@ -272,3 +272,83 @@ fn global_table_is_loaded_before_processing_and_kept_up_to_date() {
     );
     streams.close();
 }
+
+#[test]
+fn foreign_key_join_runs_across_differently_partitioned_tables() {
+    let broker = TestBroker::from_env();
+    let app = TestBroker::unique("fk");
+    let (orders, customers, output) = (
+        TestBroker::unique("fk-orders"),
+        TestBroker::unique("fk-customers"),
+        TestBroker::unique("fk-out"),
+    );
+    broker.create_topic(&orders, 3).unwrap();
+    broker.create_topic(&customers, 2).unwrap();
+    broker.create_topic(&output, 3).unwrap();
+    let builder = StreamsBuilder::new();
+    let o = builder.table(
+        &orders,
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::named("orders"),
+    );
+    let c = builder.table(
+        &customers,
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::named("customers"),
+    );
+    o.join_foreign_key(
+        &c,
+        |order: &String| order.split(':').next().unwrap_or_default().to_string(),
+        |order, name| format!("{order}/{name}"),
+        Materialized::named("joined").with_value_serde(StringSerde),
+    )
+    .to_stream()
+    .to(&output, Produced::with(StringSerde, Nullable(StringSerde)));
+    let topology = builder.build().unwrap();
+    let counts = |t: &str| {
+        if t == orders {
+            Some(3)
+        } else if t == customers {
+            Some(2)
+        } else {
+            None
+        }
+    };
+    let internal = topology.internal_topics(&app, &counts).unwrap();
+    let sub = internal
+        .iter()
+        .find(|t| t.name.contains("SUBSCRIPTION-REGISTRATION"))
+        .expect("subscription topic");
+    let resp = internal
+        .iter()
+        .find(|t| t.name.contains("SUBSCRIPTION-RESPONSE"))
+        .expect("response topic");
+    assert_eq!((sub.partitions, resp.partitions), (2, 3), "{internal:?}");
+    broker
+        .prepare_internal_topics(&topology, &app, &counts)
+        .unwrap();
+    let config =
+        StreamsConfig::new(&app, broker.bootstrap()).commit_interval(Duration::from_millis(100));
+    let streams = KafkaStreams::new(topology, config);
+    streams.start().unwrap();
+    broker.produce(
+        &customers,
+        (0..5).map(|i| (format!("c{i}"), format!("name{i}"))),
+    );
+    broker.produce(
+        &orders,
+        (0..20).map(|i| (format!("o{i}"), format!("c{}:x{i}", i % 5))),
+    );
+    let records = broker.consume(&output, 3, 20, Duration::from_secs(60));
+    let mut got: Vec<String> = records
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
+    got.sort();
+    let mut expected: Vec<String> = (0..20)
+        .map(|i| format!("c{}:x{i}/name{}", i % 5, i % 5))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    streams.close();
+}

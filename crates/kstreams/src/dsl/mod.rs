@@ -9,6 +9,7 @@
 mod branch;
 mod builder;
 mod cogrouped_stream;
+mod fk_join;
 mod folds;
 pub(crate) mod getter;
 mod global_table;

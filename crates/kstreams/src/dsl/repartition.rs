@@ -84,7 +84,11 @@ pub(crate) fn insert_at<K: Clone + 'static, V: Clone + 'static>(
         vec![],
         instantiate::source(ks, vs, None, instantiate::SourceTime::default()),
     );
-    g.repartitions.push(RepartitionDef { topic, partitions });
+    g.repartitions.push(RepartitionDef {
+        topic,
+        partitions,
+        like: None,
+    });
     id
 }
 

@@ -220,13 +220,12 @@ fn topic_count(
         return partitions_of(&topic.name)
             .ok_or_else(|| invalid(format!("source topic {:?} does not exist", topic.name)));
     }
-    if let Some(n) = topo
-        .repartitions
-        .iter()
-        .find(|r| &r.topic == topic)
-        .and_then(|r| r.partitions)
-    {
+    let def = topo.repartitions.iter().find(|r| &r.topic == topic);
+    if let Some(n) = def.and_then(|r| r.partitions) {
         return Ok(n);
+    }
+    if let Some(like) = def.and_then(|r| r.like.as_ref()) {
+        return topic_count(topo, like, app, partitions_of, memo, visiting);
     }
     // The writers of this topic: sinks naming it, in whichever subtopology.
     let mut max = 0;

@@ -72,6 +72,9 @@ pub(crate) struct RepartitionDef {
     pub(crate) topic: TopicName,
     /// Fixed by `Repartitioned::with_partitions`; otherwise derived from upstream sources.
     pub(crate) partitions: Option<u32>,
+    /// As many partitions as this topic (the foreign-key join's topics follow the table
+    /// whose task reads them).
+    pub(crate) like: Option<TopicName>,
 }
 
 #[derive(Default)]
@@ -123,6 +126,19 @@ impl Graph {
 
     pub(crate) fn has_store(&self, name: &str) -> bool {
         self.stores.iter().any(|s| s.name == name)
+    }
+
+    /// The first source topic at or above `node`.
+    pub(crate) fn source_topic_above(&self, node: NodeId) -> Option<TopicName> {
+        let mut todo = vec![node];
+        while let Some(n) = todo.pop() {
+            let x = self.nodes.get(n)?;
+            if let NodeKind::Source { topics } = &x.kind {
+                return topics.first().cloned();
+            }
+            todo.extend(x.parents.iter().copied());
+        }
+        None
     }
 
     /// The grace period of the nearest windowed aggregation at or above `node`.

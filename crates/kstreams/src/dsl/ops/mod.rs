@@ -4,6 +4,7 @@
 pub(crate) mod branch;
 pub(crate) mod expiry;
 pub(crate) mod filter;
+pub(crate) mod fk_join;
 pub(crate) mod flat_map;
 pub(crate) mod map;
 pub(crate) mod passthrough;

@@ -11,7 +11,7 @@ use kstreams_testkit::TestDriver;
 use std::collections::BTreeMap;
 
 /// Order value: "customer:item".
-fn customer_of(order: &String) -> String {
+fn customer_of(order: &str) -> String {
     order.split(':').next().unwrap_or_default().to_string()
 }
 
@@ -35,14 +35,14 @@ fn driver(left: bool, order_partitions: u32, customer_partitions: u32) -> TestDr
     let joined = if left {
         orders.left_join_foreign_key(
             &customers,
-            customer_of,
+            |o: &String| customer_of(o),
             |o, c| format!("{}/{}", item_of(o), c.map_or("null", |c| c.as_str())),
             result,
         )
     } else {
         orders.join_foreign_key(
             &customers,
-            customer_of,
+            |o: &String| customer_of(o),
             |o, c| format!("{}/{c}", item_of(o)),
             result,
         )

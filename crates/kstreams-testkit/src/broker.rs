@@ -173,10 +173,39 @@ impl TestBroker {
         topic: &str,
         records: impl IntoIterator<Item = (String, String)>,
     ) {
-        for (k, v) in records {
+        Self::produce_timed(
+            producer,
+            topic,
+            records.into_iter().map(|(k, v)| (k, v, None)),
+        );
+    }
+
+    /// Writes records with explicit timestamps (ms), waiting for acknowledgement.
+    pub fn produce_at(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = (String, String, i64)>,
+    ) {
+        let producer = self.producer();
+        Self::produce_timed(
+            &producer,
+            topic,
+            records.into_iter().map(|(k, v, t)| (k, v, Some(t))),
+        );
+    }
+
+    fn produce_timed(
+        producer: &BaseProducer,
+        topic: &str,
+        records: impl IntoIterator<Item = (String, String, Option<i64>)>,
+    ) {
+        for (k, v, ts) in records {
             let mut rec = BaseRecord::to(topic)
                 .key(k.as_bytes())
                 .payload(v.as_bytes());
+            if let Some(ts) = ts {
+                rec = rec.timestamp(ts);
+            }
             loop {
                 match producer.send(rec) {
                     Ok(()) => break,

@@ -352,3 +352,48 @@ fn foreign_key_join_runs_across_differently_partitioned_tables() {
     assert_eq!(got, expected);
     streams.close();
 }
+
+#[test]
+fn a_task_processes_its_partitions_in_timestamp_order() {
+    // Two topics merged in one task, both written before the application starts. Their
+    // fetches may come back apart; the task waits (max.task.idle) for the partition that
+    // has nothing yet, and interleaves them by timestamp (PartitionGroup).
+    let broker = TestBroker::from_env();
+    let app = TestBroker::unique("order");
+    let (a, b, out) = (
+        TestBroker::unique("ts-a"),
+        TestBroker::unique("ts-b"),
+        TestBroker::unique("ts-out"),
+    );
+    for t in [&a, &b, &out] {
+        broker.create_topic(t, 1).unwrap();
+    }
+    broker.produce_at(
+        &a,
+        (0..10).map(|i| ("k".to_string(), format!("a{i}"), 1000 + 20 * i)),
+    );
+    broker.produce_at(
+        &b,
+        (0..10).map(|i| ("k".to_string(), format!("b{i}"), 1010 + 20 * i)),
+    );
+    let builder = StreamsBuilder::new();
+    let sa = builder.stream(&a, Consumed::with(StringSerde, StringSerde));
+    let sb = builder.stream(&b, Consumed::with(StringSerde, StringSerde));
+    sa.merge(&sb)
+        .to(&out, Produced::with(StringSerde, StringSerde));
+    let config = StreamsConfig::new(&app, broker.bootstrap())
+        .commit_interval(Duration::from_millis(100))
+        .max_task_idle(Duration::from_secs(2));
+    let streams = KafkaStreams::new(builder.build().unwrap(), config);
+    streams.start().unwrap();
+    let records = broker.consume(&out, 1, 20, Duration::from_secs(60));
+    let got: Vec<String> = records
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
+    let expected: Vec<String> = (0..10)
+        .flat_map(|i| [format!("a{i}"), format!("b{i}")])
+        .collect();
+    assert_eq!(got, expected);
+    streams.close();
+}

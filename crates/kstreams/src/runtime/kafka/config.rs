@@ -68,6 +68,10 @@ pub struct StreamsConfig {
     pub startup_timeout: Duration,
     /// Memory of all state stores of this instance together.
     pub memory_budget: MemoryBudget,
+    /// `max.task.idle.ms`: how long a task reading several partitions waits for one that
+    /// has nothing buffered before it processes the others (see the runtime's
+    /// partition-group docs). 0 (the default) never waits.
+    pub max_task_idle: Duration,
 }
 
 impl StreamsConfig {
@@ -87,11 +91,17 @@ impl StreamsConfig {
             replication_factor: 1,
             startup_timeout: Duration::from_secs(30),
             memory_budget: MemoryBudget::default(),
+            max_task_idle: Duration::ZERO,
         }
     }
     /// Sets `num.stream.threads` (at least 1).
     pub fn num_stream_threads(mut self, n: usize) -> Self {
         self.num_stream_threads = n.max(1);
+        self
+    }
+    /// Sets `max.task.idle.ms`.
+    pub fn max_task_idle(mut self, d: Duration) -> Self {
+        self.max_task_idle = d;
         self
     }
     /// Sets `commit.interval.ms`.

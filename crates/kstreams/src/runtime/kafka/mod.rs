@@ -29,6 +29,7 @@ mod clients;
 mod commit_metadata;
 mod config;
 mod global;
+mod partition_group;
 mod restore;
 mod thread;
 mod topics;

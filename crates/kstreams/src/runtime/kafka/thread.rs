@@ -6,6 +6,7 @@
 //! consumed offsets.
 
 use super::clients::{self, DeliveryContext, ProducerCollector, ThreadProducer};
+use super::partition_group::PartitionGroups;
 use super::{checkpoint, commit_metadata, restore};
 use super::{Env, Shared, StreamsConfig, ThreadPhase};
 use crate::error::{Result, StreamsError};
@@ -81,6 +82,9 @@ struct ThreadState {
     changelog_acked: Arc<std::sync::Mutex<HashMap<String, HashMap<i32, i64>>>>,
     /// Reads changelogs when tasks are assigned; created on first need.
     restore_consumer: Option<BaseConsumer>,
+    /// Counts rebalance callbacks, so the loop can tell that records it polled before
+    /// one belong to an assignment that no longer exists.
+    generation: u64,
     /// Once the thread has failed nothing more is committed: the failure may be that
     /// outputs were lost, and the partitions' next owner must repeat the work.
     failed: bool,
@@ -199,6 +203,7 @@ impl ThreadState {
             describe(tpl),
             self.config.application_id
         );
+        self.generation += 1;
         self.shared
             .thread_phase(self.index, ThreadPhase::Rebalancing, Vec::new());
         if let Err(e) = self.commit(consumer) {
@@ -344,6 +349,7 @@ impl ThreadState {
     }
 
     fn on_assign(&mut self, tpl: &TopicPartitionList, committed: Option<&TopicPartitionList>) {
+        self.generation += 1;
         tracing::info!(
             "Setting newly assigned partitions [{}] for group {}",
             describe(tpl),
@@ -484,6 +490,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         positions: HashMap::new(),
         changelog_acked,
         globals,
+        generation: 0,
         failed: false,
     }));
     let consumer: BaseConsumer<RebalanceContext> = clients::consumer_config(&config, index)
@@ -532,15 +539,26 @@ fn main_loop(
 ) -> Result<()> {
     let mut last_commit = Instant::now();
     let mut last_punctuate = Instant::now();
+    let sources: Vec<Vec<String>> = {
+        let st = state.borrow();
+        (0..st.topology.subtopology_count())
+            .map(|sub| st.topology.source_topics(sub, &config.application_id))
+            .collect()
+    };
+    let mut groups = PartitionGroups::new(&sources, config.max_task_idle);
+    let mut generation = state.borrow().generation;
     while shared.is_running() {
         let mut batch = 0;
-        while batch < MAX_BATCH {
-            let timeout = if batch == 0 {
-                Duration::from_millis(100)
-            } else {
-                Duration::ZERO
+        let mut polled = 0;
+        while polled < MAX_BATCH {
+            // Block briefly for the first record; while records wait in a partition group,
+            // only a little, so an idle timeout is noticed without spinning.
+            let timeout = match (polled, groups.len()) {
+                (0, 0) => Duration::from_millis(100),
+                (0, _) => Duration::from_millis(5),
+                _ => Duration::ZERO,
             };
-            match consumer.poll(timeout) {
+            let msg = match consumer.poll(timeout) {
                 None => break,
                 Some(Err(e)) => {
                     // Transient client errors (a broker down, a request failing) are
@@ -548,11 +566,31 @@ fn main_loop(
                     tracing::warn!("consumer error: {e}");
                     break;
                 }
-                Some(Ok(msg)) => {
-                    state.borrow_mut().process(&msg)?;
-                    batch += 1;
-                }
+                Some(Ok(msg)) => msg,
+            };
+            polled += 1;
+            if state.borrow().generation != generation {
+                // A rebalance ran inside poll: every partition was revoked and reassigned
+                // from its committed offset, so what was buffered will be fetched again.
+                tracing::debug!(
+                    "dropping {} records buffered across a rebalance",
+                    groups.len()
+                );
+                groups.clear();
+                generation = state.borrow().generation;
             }
+            if let Some(msg) = groups.offer(msg) {
+                state.borrow_mut().process(&msg)?;
+                batch += 1;
+            }
+        }
+        if state.borrow().generation != generation {
+            groups.clear();
+            generation = state.borrow().generation;
+        }
+        for msg in groups.ready() {
+            state.borrow_mut().process(&msg)?;
+            batch += 1;
         }
         if batch > 0 {
             shared.add_processed(batch as u64);

@@ -1,0 +1,122 @@
+//! The order in which a task reading several partitions (a join, a merge, a cogroup)
+//! processes them: within a partition by offset, across partitions by lowest timestamp,
+//! as Kafka Streams' `PartitionGroup` does.
+//!
+//! Records of such tasks are buffered per partition. The task processes its oldest head
+//! record only once every one of its partitions has something buffered, or once it has
+//! waited `max.task.idle` for the empty ones: a partition whose fetch comes a little later
+//! then still takes its place in time order. Tasks reading one partition are not buffered
+//! at all. The order uses the records' own timestamps, before any custom timestamp
+//! extractor.
+//!
+//! Kafka Streams' default (`max.task.idle.ms` = 0) also waits for an empty partition that
+//! the fetch metadata shows to be lagging. librdkafka's end-of-partition event names the
+//! partition number but not the topic, so that is not known here: with the default of 0 a
+//! task processes what it has, in timestamp order within each poll.
+
+use rdkafka::message::{BorrowedMessage, Message};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+/// A partition of a multi-partition task: (topic index, partition).
+type Part = (usize, i32);
+
+pub(crate) struct PartitionGroups<'c> {
+    /// Topic name -> index, for topics of subtopologies with several source topics.
+    topics: HashMap<String, usize>,
+    /// Topic index -> the topic indices of its subtopology.
+    siblings: Vec<Vec<usize>>,
+    queues: HashMap<Part, VecDeque<BorrowedMessage<'c>>>,
+    /// Since when a task (identified by its first topic and partition) has been held back.
+    waiting: HashMap<Part, Instant>,
+    max_idle: Duration,
+}
+
+impl<'c> PartitionGroups<'c> {
+    /// `subtopologies`: the source topics of each subtopology.
+    pub(crate) fn new(subtopologies: &[Vec<String>], max_idle: Duration) -> Self {
+        let mut topics = HashMap::new();
+        let mut siblings = Vec::new();
+        for group in subtopologies.iter().filter(|g| g.len() > 1) {
+            let ids: Vec<usize> = (siblings.len()..siblings.len() + group.len()).collect();
+            for t in group {
+                topics.insert(t.clone(), siblings.len());
+                siblings.push(ids.clone());
+            }
+        }
+        PartitionGroups {
+            topics,
+            siblings,
+            queues: HashMap::new(),
+            waiting: HashMap::new(),
+            max_idle,
+        }
+    }
+
+    /// Buffers a record of a multi-partition task; hands back any other record, to be
+    /// processed at once.
+    pub(crate) fn offer(&mut self, m: BorrowedMessage<'c>) -> Option<BorrowedMessage<'c>> {
+        let Some(&t) = self.topics.get(m.topic()) else {
+            return Some(m);
+        };
+        self.queues
+            .entry((t, m.partition()))
+            .or_default()
+            .push_back(m);
+        None
+    }
+
+    /// Drops everything buffered (the assignment changed; positions were reset).
+    pub(crate) fn clear(&mut self) {
+        self.queues.clear();
+        self.waiting.clear();
+    }
+
+    /// Records buffered.
+    pub(crate) fn len(&self) -> usize {
+        self.queues.values().map(VecDeque::len).sum()
+    }
+
+    /// Removes and returns, in processing order, every record that may be processed now.
+    pub(crate) fn ready(&mut self) -> Vec<BorrowedMessage<'c>> {
+        let mut out = Vec::new();
+        let tasks: HashSet<Part> = self
+            .queues
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(&(t, p), _)| (self.siblings[t][0], p))
+            .collect();
+        let now = Instant::now();
+        for (first, p) in tasks {
+            let parts: Vec<Part> = self.siblings[first].iter().map(|&t| (t, p)).collect();
+            loop {
+                let blocked = parts
+                    .iter()
+                    .any(|part| self.queues.get(part).is_none_or(VecDeque::is_empty));
+                if blocked {
+                    let since = *self.waiting.entry((first, p)).or_insert(now);
+                    if now.duration_since(since) < self.max_idle {
+                        break;
+                    }
+                } else {
+                    self.waiting.remove(&(first, p));
+                }
+                let head = parts
+                    .iter()
+                    .filter_map(|part| {
+                        let m = self.queues.get(part)?.front()?;
+                        Some((m.timestamp().to_millis().unwrap_or(-1), *part))
+                    })
+                    .min_by_key(|(ts, _)| *ts);
+                let Some((_, part)) = head else {
+                    self.waiting.remove(&(first, p));
+                    break;
+                };
+                if let Some(m) = self.queues.get_mut(&part).and_then(VecDeque::pop_front) {
+                    out.push(m);
+                }
+            }
+        }
+        out
+    }
+}

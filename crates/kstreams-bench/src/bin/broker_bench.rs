@@ -1,15 +1,16 @@
 //! kstreams against a hand-written rdkafka consume-transform-produce loop, on the same
-//! broker in one run: filter plus map_values over JSON records. Then end-to-end latency
-//! at a fixed input rate.
+//! broker in one run: filter plus map_values over JSON records, and a tumbling-window count
+//! per key into the persistent store. Then end-to-end latency at a fixed input rate.
 //!
 //! Run: `cargo run --release -p kstreams-bench --bin broker_bench -- --bootstrap 127.0.0.1:9092`
 //! (without `--bootstrap`: `KSTREAMS_BOOTSTRAP`, else the in-process mock broker, where the
 //! record count must stay under its retention of about 5 MiB per partition).
 
 use clap::Parser;
+use kstreams::dsl::{TimeWindows, WindowedSerde};
 use kstreams::runtime::kafka::{KafkaStreams, StreamsConfig};
-use kstreams::serde::{JsonSerde, StringSerde};
-use kstreams::{Consumed, Produced, StreamsBuilder};
+use kstreams::serde::{I64Serde, JsonSerde, Nullable, StringSerde};
+use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 use kstreams_bench::{process_cpu_seconds, quantile, Purchase};
 use kstreams_testkit::broker::TestBroker;
 use rdkafka::config::ClientConfig;
@@ -150,15 +151,42 @@ fn kstreams_topology(input: &str, output: &str) -> kstreams::Topology {
     builder.build().expect("topology")
 }
 
+/// Purchases per customer and one-minute window (record time), into the fjall store.
+fn windowed_topology(input: &str, output: &str) -> kstreams::Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(
+            input,
+            Consumed::with(StringSerde, JsonSerde::<Purchase>::new()),
+        )
+        .group_by_key(Grouped::default())
+        .windowed_by(TimeWindows::of_size_and_grace(
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+        ))
+        .count(Materialized::named("purchases-per-minute"))
+        .to_stream()
+        .to(
+            output,
+            Produced::with(WindowedSerde::new(StringSerde, 60_000), Nullable(I64Serde)),
+        );
+    builder.build().expect("topology")
+}
+
 fn kstreams_run(
-    bootstrap: &str,
+    broker: &TestBroker,
+    topology: kstreams::Topology,
     input: &str,
-    output: &str,
+    partitions: u32,
     n: usize,
     commit: Duration,
 ) -> RunResult {
-    let config = StreamsConfig::new(TestBroker::unique("ks"), bootstrap).commit_interval(commit);
-    let streams = KafkaStreams::new(kstreams_topology(input, output), config);
+    let app = TestBroker::unique("ks");
+    broker
+        .prepare_internal_topics(&topology, &app, &|t| (t == input).then_some(partitions))
+        .expect("internal topics");
+    let config = StreamsConfig::new(app, broker.bootstrap()).commit_interval(commit);
+    let streams = KafkaStreams::new(topology, config);
     let cpu0 = process_cpu_seconds();
     let start = Instant::now();
     streams.start().expect("start");
@@ -273,7 +301,26 @@ fn main() {
     broker
         .create_topic(&ks_out, args.partitions)
         .expect("topic");
-    let ks = kstreams_run(broker.bootstrap(), &input, &ks_out, args.records, commit);
+    let ks = kstreams_run(
+        &broker,
+        kstreams_topology(&input, &ks_out),
+        &input,
+        args.partitions as u32,
+        args.records,
+        commit,
+    );
+    let win_out = TestBroker::unique("win-out");
+    broker
+        .create_topic(&win_out, args.partitions)
+        .expect("topic");
+    let win = kstreams_run(
+        &broker,
+        windowed_topology(&input, &win_out),
+        &input,
+        args.partitions as u32,
+        args.records,
+        commit,
+    );
     let n = args.records as f64;
     println!();
     println!("| system | records/s | CPU µs/record | wall s |");
@@ -281,6 +328,7 @@ fn main() {
     for (name, r) in [
         ("raw rdkafka loop", &raw),
         ("kstreams filter+map_values", &ks),
+        ("kstreams tumbling-window count (fjall)", &win),
     ] {
         println!(
             "| {name} | {:.0} | {:.2} | {:.2} |",
@@ -292,6 +340,7 @@ fn main() {
     println!("raw loop wrote {} records", raw.out);
     println!("kstreams_fraction_of_raw={:.3}", raw.secs / ks.secs);
     println!("kstreams_cpu_vs_raw={:.3}", ks.cpu / raw.cpu);
+    println!("windowed_fraction_of_raw={:.3}", raw.secs / win.secs);
 
     let (p50, p99, samples) = latency_run(&broker, &args);
     println!(

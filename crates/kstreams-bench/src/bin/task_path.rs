@@ -4,13 +4,14 @@
 //!
 //! Run: `cargo run --release -p kstreams-bench --bin task_path [records]`
 
+use kstreams::dsl::{EmitStrategy, TimeWindows, WindowedSerde};
 use kstreams::processor::Headers;
 use kstreams::runtime::{InputRecord, Task, TaskConfig, TaskId};
 use kstreams::serde::{I64Serde, Nullable, StringSerde};
 use kstreams::state::{CacheBudget, FjallDatabase, MemoryBudget};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
 use kstreams_bench::{CountingCollector, Rng};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 struct Input {
     keys: Vec<Vec<u8>>,
@@ -65,7 +66,8 @@ fn run(name: &str, topology: &Topology, input: &Input, rounds: usize) -> f64 {
                 topic: "in",
                 partition: 0,
                 offset: i as i64,
-                timestamp: i as i64,
+                // 10 records per millisecond of event time: 2M records span 200 s.
+                timestamp: i as i64 / 10,
                 key: Some(k),
                 value: Some(v),
                 headers: Headers::new(),
@@ -99,6 +101,25 @@ fn count_topology(materialized: Materialized<String, i64>, to_sink: bool) -> Top
             .to_stream()
             .to("out", Produced::with(StringSerde, Nullable(I64Serde)));
     }
+    builder.build().expect("topology")
+}
+
+fn windowed_topology(materialized: Materialized<String, i64>, emit: EmitStrategy) -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("in", Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .windowed_by(TimeWindows::of_size_and_grace(
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+        ))
+        .emit_strategy(emit)
+        .count(materialized)
+        .to_stream()
+        .to(
+            "out",
+            Produced::with(WindowedSerde::new(StringSerde, 60_000), Nullable(I64Serde)),
+        );
     builder.build().expect("topology")
 }
 
@@ -141,4 +162,26 @@ fn main() {
         rounds,
     );
     println!("fjall_fraction_of_in_memory={:.3}", fjall / mem);
+    println!("tumbling windows of 60 s, grace 5 s; event time advances 1 ms per 10 records");
+    run(
+        "tumbling-window count, in-memory, emit on update",
+        &windowed_topology(
+            Materialized::named("w").in_memory(),
+            EmitStrategy::OnWindowUpdate,
+        ),
+        &input,
+        rounds,
+    );
+    run(
+        "tumbling-window count, fjall, emit on update",
+        &windowed_topology(Materialized::named("w"), EmitStrategy::OnWindowUpdate),
+        &input,
+        rounds,
+    );
+    run(
+        "tumbling-window count, fjall, emit final",
+        &windowed_topology(Materialized::named("w"), EmitStrategy::OnWindowClose),
+        &input,
+        rounds,
+    );
 }

@@ -132,6 +132,7 @@ pub(crate) fn add_final<K: Clone + 'static, V: Clone + 'static>(
             key_serde: ks.clone(),
             grace_ms,
             key_buf: Vec::new(),
+            evicted_up_to: i64::MIN,
         }),
     )
 }

@@ -16,6 +16,8 @@ pub(crate) struct SuppressFinal<K, V> {
     pub(crate) key_serde: SharedSerde<Windowed<K>>,
     pub(crate) grace_ms: i64,
     pub(crate) key_buf: Vec<u8>,
+    /// Close time of the last eviction: nothing new is due until stream time moves on.
+    pub(crate) evicted_up_to: i64,
 }
 
 impl<K, V> Processor<Windowed<K>, Change<V>> for SuppressFinal<K, V>
@@ -66,8 +68,12 @@ impl<K: Clone + 'static, V: Clone + 'static> SuppressFinal<K, V> {
             return Ok(());
         };
         let close = ctx.stream_time().saturating_sub(self.grace_ms);
-        // Window ends are non-negative (timestamps are), so byte order is time order; a
-        // negative bound sorts last and the end check below stops the scan.
+        // Window ends are non-negative (timestamps are), so byte order is time order and
+        // nothing is due before close reaches 0.
+        if close < 0 || close <= self.evicted_up_to {
+            return Ok(());
+        }
+        self.evicted_up_to = close;
         let upper = close.saturating_add(1).to_be_bytes().to_vec();
         let due = store.range(&Vec::new(), &upper)?;
         for (k, v) in due {

@@ -307,7 +307,15 @@ fn kstream_global_ktable_inner_and_left_join() {
             joined(Some(&payload(v)), t.map(String::as_str))
         })
         .to("left", Produced::with(StringSerde, StringSerde));
-    let driver = TestDriver::builder(builder.build().unwrap())
+    let topology = builder.build().unwrap();
+    let described = topology.describe().to_string();
+    assert!(
+        described.contains("Sub-topology: 1 for global store (will not generate tasks)")
+            && described.contains("(topics: [table])")
+            && described.contains("(stores: [table-store])"),
+        "{described}"
+    );
+    let driver = TestDriver::builder(topology)
         .default_partitions(4)
         .partitions("table", 1)
         .build()

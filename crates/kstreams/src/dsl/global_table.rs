@@ -97,7 +97,12 @@ impl StreamsBuilder {
         )
         .with_logging_disabled()
         .into_def();
+        let names = (
+            g.next_name("KSTREAM-SOURCE-"),
+            g.next_name("KTABLE-SOURCE-"),
+        );
         g.globals.push(GlobalDef {
+            names,
             topic,
             store: def,
             apply: apply_fn(ks, vs),

@@ -3,8 +3,9 @@
 //!
 //! Every operation records a typed node factory in an untyped graph; `build()` validates
 //! the graph, inserts nothing further, and cuts it into subtopologies at repartition
-//! topics. Windowed operations, stream-stream joins and global tables come in later work;
-//! the graph and node machinery leave room for them.
+//! topics. Windowed aggregations (time, session, sliding) with emit-final, every join kind
+//! of Kafka Streams (stream-stream windowed, stream-table, table-table, foreign-key,
+//! stream-global) and cogrouping are here; the README's tables summarize them.
 
 mod branch;
 mod builder;

@@ -47,11 +47,28 @@ pub struct SubtopologyDescription {
     pub nodes: Vec<NodeDescription>,
 }
 
+/// A global store: its topic, read by every instance outside any task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalStoreDescription {
+    /// Numbered after the subtopologies, as Kafka Streams numbers them.
+    pub id: u32,
+    /// The source node and the processor that writes the store.
+    pub source: String,
+    /// The processor node.
+    pub processor: String,
+    /// The global topic.
+    pub topic: String,
+    /// The store.
+    pub store: String,
+}
+
 /// The whole topology. `Display` prints it as Kafka Streams does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopologyDescription {
     /// Subtopologies in id order.
     pub subtopologies: Vec<SubtopologyDescription>,
+    /// Global stores.
+    pub global_stores: Vec<GlobalStoreDescription>,
 }
 
 pub(super) fn describe(t: &Topology) -> TopologyDescription {
@@ -90,7 +107,22 @@ pub(super) fn describe(t: &Topology) -> TopologyDescription {
             SubtopologyDescription { id: sub.id, nodes }
         })
         .collect();
-    TopologyDescription { subtopologies }
+    let global_stores = t
+        .globals
+        .iter()
+        .enumerate()
+        .map(|(i, g)| GlobalStoreDescription {
+            id: (t.subtopologies.len() + i) as u32,
+            source: g.names.0.clone(),
+            processor: g.names.1.clone(),
+            topic: g.topic.clone(),
+            store: g.store.name.clone(),
+        })
+        .collect();
+    TopologyDescription {
+        subtopologies,
+        global_stores,
+    }
 }
 
 fn arrows(list: &[String]) -> String {
@@ -139,6 +171,19 @@ impl fmt::Display for TopologyDescription {
                     }
                 }
             }
+            writeln!(f)?;
+        }
+        for g in &self.global_stores {
+            writeln!(
+                f,
+                "   Sub-topology: {} for global store (will not generate tasks)",
+                g.id
+            )?;
+            writeln!(f, "    Source: {} (topics: [{}])", g.source, g.topic)?;
+            writeln!(f, "      --> {}", g.processor)?;
+            writeln!(f, "    Processor: {} (stores: [{}])", g.processor, g.store)?;
+            writeln!(f, "      --> none")?;
+            writeln!(f, "      <-- {}", g.source)?;
             writeln!(f)?;
         }
         Ok(())

@@ -21,6 +21,8 @@ pub(crate) type GlobalApply = Arc<
 /// One global table: its topic and store.
 #[derive(Clone)]
 pub(crate) struct GlobalDef {
+    /// Names of the source and processor nodes, for `describe()`.
+    pub(crate) names: (String, String),
     pub(crate) topic: String,
     pub(crate) store: StoreDef,
     pub(crate) apply: GlobalApply,

@@ -10,7 +10,9 @@ pub(crate) mod global;
 pub(crate) mod graph;
 pub(crate) mod instantiate;
 
-pub use describe::{NodeDescription, SubtopologyDescription, TopologyDescription};
+pub use describe::{
+    GlobalStoreDescription, NodeDescription, SubtopologyDescription, TopologyDescription,
+};
 pub use global::GlobalStores;
 
 use crate::error::Result;

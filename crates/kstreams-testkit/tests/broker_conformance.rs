@@ -106,3 +106,42 @@ fn high_watermark_is_one_past_the_last_record() {
     }
     assert!(ok, "watermarks ({low}, {high}), expected (0, 3000)");
 }
+
+/// Committed offsets keep their metadata: kstreams stores each task's stream time there
+/// (as Kafka Streams does), so that a restarted task keeps closed windows closed.
+#[test]
+fn committed_offsets_keep_their_metadata() {
+    let broker = TestBroker::from_env();
+    let topic = TestBroker::unique("metadata");
+    broker.create_topic(&topic, 1).unwrap();
+    let group = TestBroker::unique("m");
+    let c = consumer(&broker, &group);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(0))
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset(&topic, 0, Offset::Offset(7))
+        .unwrap();
+    if let Some(mut e) = commit.find_partition(&topic, 0) {
+        e.set_metadata("AQAAAAAAAAPo");
+    }
+    c.commit(&commit, CommitMode::Sync).unwrap();
+    let read = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    let e = read.find_partition(&topic, 0).expect("partition");
+    let got = (e.offset(), e.metadata().to_string());
+    let ok = got == (Offset::Offset(7), "AQAAAAAAAAPo".to_string());
+    if broker_has_gap("metadata") {
+        println!(
+            "KNOWN BROKER GAP (metadata): committed (7, \"AQAAAAAAAAPo\"), read back {got:?}; {}",
+            if ok {
+                "the gap is gone on this broker"
+            } else {
+                "stream time is not resumed after a restart there"
+            }
+        );
+        return;
+    }
+    assert!(ok, "read back {got:?}");
+}

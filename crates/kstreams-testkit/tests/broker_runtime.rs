@@ -397,3 +397,68 @@ fn a_task_processes_its_partitions_in_timestamp_order() {
     assert_eq!(got, expected);
     streams.close();
 }
+
+#[test]
+fn stream_stream_left_join_runs_on_the_broker() {
+    // Impressions joined with clicks within 10 s; an impression without a click is
+    // emitted with None once stream time has passed its window (a later impression
+    // moves stream time on).
+    let broker = TestBroker::from_env();
+    let app = TestBroker::unique("ssjoin");
+    let (views, clicks, out) = (
+        TestBroker::unique("views"),
+        TestBroker::unique("clicks"),
+        TestBroker::unique("ss-out"),
+    );
+    for t in [&views, &clicks, &out] {
+        broker.create_topic(t, 2).unwrap();
+    }
+    let builder = StreamsBuilder::new();
+    let v = builder.stream(&views, Consumed::with(StringSerde, StringSerde));
+    let c = builder.stream(&clicks, Consumed::with(StringSerde, StringSerde));
+    v.left_join_stream(
+        &c,
+        |view: &String, click: Option<&String>| {
+            format!("{view}:{}", click.map_or("none", |c| c.as_str()))
+        },
+        kstreams::dsl::JoinWindows::of_time_difference_with_no_grace(Duration::from_secs(10)),
+        kstreams::dsl::StreamJoined::inherit(),
+    )
+    .to(&out, Produced::with(StringSerde, StringSerde));
+    let topology = builder.build().unwrap();
+    broker
+        .prepare_internal_topics(&topology, &app, &|_| Some(2))
+        .unwrap();
+    let config =
+        StreamsConfig::new(&app, broker.bootstrap()).commit_interval(Duration::from_millis(100));
+    let streams = KafkaStreams::new(topology, config);
+    streams.start().unwrap();
+    let base = 1_000_000;
+    broker.produce_at(
+        &views,
+        (0..4).map(|i| (format!("ad{i}"), format!("view{i}"), base)),
+    );
+    // Ads 0 and 1 are clicked 5 s later.
+    broker.produce_at(
+        &clicks,
+        (0..2).map(|i| (format!("ad{i}"), format!("click{i}"), base + 5_000)),
+    );
+    let clicked = broker.consume(&out, 2, 2, Duration::from_secs(60));
+    assert_eq!(clicked.len(), 2, "two joins before any window closed");
+    // A minute later every ad sees a new view: ads 2 and 3 are final without a click.
+    broker.produce_at(
+        &views,
+        (0..4).map(|i| (format!("ad{i}"), format!("later{i}"), base + 60_000)),
+    );
+    let all = broker.consume(&out, 2, 4, Duration::from_secs(60));
+    let mut got: Vec<String> = all
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec!["view0:click0", "view1:click1", "view2:none", "view3:none"]
+    );
+    streams.close();
+}

@@ -6,13 +6,14 @@ use super::ops::fk_join::{
     Subscription, SubscriptionSerde, SubscriptionStore,
 };
 use super::ops::passthrough;
+use super::repartition::through;
 use super::{materialize, KTable, Materialized};
 use crate::error::{Field, TopologyError};
 use crate::processor::Change;
 use crate::serde::{BytesSerde, SharedSerde};
 use crate::state::Stores;
 use crate::topology::graph::{NodeKind, RepartitionDef, TopicName};
-use crate::topology::instantiate::{self, SinkTarget, SourceTime};
+use crate::topology::instantiate;
 use std::sync::Arc;
 
 impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
@@ -147,30 +148,13 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             }),
         );
         let sub_serde: SharedSerde<Subscription<K>> = Arc::new(SubscriptionSerde(ks.clone()));
-        let sink = g.next_name("KTABLE-SINK-");
-        g.add(
-            sink,
-            NodeKind::Sink {
-                topic: Some(sub_topic.clone()),
-            },
+        let sub_source = through(
+            &mut g,
+            "KTABLE-",
+            sub_topic.clone(),
             vec![subscribe],
-            vec![],
-            instantiate::sink(
-                SinkTarget::Fixed(sub_topic.clone()),
-                fks.clone(),
-                sub_serde.clone(),
-                None,
-            ),
-        );
-        let source = g.next_name("KTABLE-SOURCE-");
-        let sub_source = g.add(
-            source,
-            NodeKind::Source {
-                topics: vec![sub_topic.clone()],
-            },
-            vec![],
-            vec![],
-            instantiate::source(fks.clone(), sub_serde, None, SourceTime::default()),
+            (fks.clone(), sub_serde),
+            None,
         );
 
         // 2. and 3. In the right table's task: the subscription store answers
@@ -223,30 +207,13 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             g.next_name("KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-")
         ));
         let resp_serde: SharedSerde<Response<VO>> = Arc::new(ResponseSerde(vos));
-        let sink = g.next_name("KTABLE-SINK-");
-        g.add(
-            sink,
-            NodeKind::Sink {
-                topic: Some(resp_topic.clone()),
-            },
+        let resp_source = through(
+            &mut g,
+            "KTABLE-",
+            resp_topic.clone(),
             vec![answer, change],
-            vec![],
-            instantiate::sink(
-                SinkTarget::Fixed(resp_topic.clone()),
-                ks.clone(),
-                resp_serde.clone(),
-                None,
-            ),
-        );
-        let source = g.next_name("KTABLE-SOURCE-");
-        let resp_source = g.add(
-            source,
-            NodeKind::Source {
-                topics: vec![resp_topic.clone()],
-            },
-            vec![],
-            vec![],
-            instantiate::source(ks.clone(), resp_serde, None, SourceTime::default()),
+            (ks.clone(), resp_serde),
+            None,
         );
 
         // 4. Back in this table's task: resolve answers against the current row.

@@ -46,12 +46,30 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
         super::SessionWindowedKStream::new(self, windows)
     }
 
-    /// Aggregates per sliding window from here on (Kafka's `windowedBy(SlidingWindows)`).
+    /// Aggregates per sliding window from here on (Kafka's `windowedBy(SlidingWindows)`):
+    /// windows `[start, start + difference]`, both ends inclusive. The grouped stream's
+    /// value serde is required, since the records of the last `2 × difference + grace` are
+    /// kept to recompute windows from.
+    ///
+    /// ```
+    /// use kstreams::dsl::SlidingWindows;
+    /// use kstreams::serde::StringSerde;
+    /// use kstreams::{Consumed, Grouped, Materialized, StreamsBuilder};
+    /// use std::time::Duration;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream("logins", Consumed::with(StringSerde, StringSerde))
+    ///     .group_by_key(Grouped::default())
+    ///     .windowed_by_sliding(SlidingWindows::of_time_difference_with_no_grace(Duration::from_secs(60)))
+    ///     .count(Materialized::named("logins-within-a-minute"));
+    /// builder.build().unwrap();
+    /// ```
     pub fn windowed_by_sliding(
         self,
         windows: super::SlidingWindows,
-    ) -> super::SlidingWindowedKStream<K, V> {
-        super::SlidingWindowedKStream::new(self, windows)
+    ) -> super::TimeWindowedKStream<K, V> {
+        super::TimeWindowedKStream::sliding(self, windows)
     }
 
     pub(crate) fn key_serde(&self) -> Option<SharedSerde<K>> {

@@ -23,7 +23,7 @@ pub(crate) mod ops;
 mod params;
 mod repartition;
 mod session_stream;
-mod sliding_stream;
+mod sliding;
 mod stream_join;
 mod suppress;
 mod windowed_stream;
@@ -39,7 +39,6 @@ pub use kstream::KStream;
 pub use ktable::KTable;
 pub use params::{Consumed, Grouped, Materialized, Produced, Repartitioned, StreamJoined};
 pub use session_stream::SessionWindowedKStream;
-pub use sliding_stream::SlidingWindowedKStream;
 pub use suppress::{EmitStrategy, Suppressed};
 pub use windowed_stream::TimeWindowedKStream;
 pub use windows::{

@@ -59,13 +59,39 @@ pub(crate) fn insert_at<K: Clone + 'static, V: Clone + 'static>(
             instantiate::processor::<K, V, K, V, _, _>(|| DropNullKeys),
         );
     }
-    let sink = g.next_name("KSTREAM-SINK-");
+    let id = through(
+        &mut g,
+        "KSTREAM-",
+        topic.clone(),
+        vec![upstream],
+        (ks, vs),
+        partitioner,
+    );
+    g.repartitions.push(RepartitionDef {
+        topic,
+        partitions,
+        like: None,
+    });
+    id
+}
+
+/// Adds `parents -> sink -> topic -> source` for an internal topic and returns the source.
+/// `prefix` starts the generated node names (`KSTREAM-`, `KTABLE-`).
+pub(crate) fn through<K: Clone + 'static, V: Clone + 'static>(
+    g: &mut Graph,
+    prefix: &str,
+    topic: TopicName,
+    parents: Vec<NodeId>,
+    (ks, vs): (SharedSerde<K>, SharedSerde<V>),
+    partitioner: Option<Arc<dyn StreamPartitioner<K, V>>>,
+) -> NodeId {
+    let sink = g.next_name(&format!("{prefix}SINK-"));
     g.add(
         sink,
         NodeKind::Sink {
             topic: Some(topic.clone()),
         },
-        vec![upstream],
+        parents,
         vec![],
         instantiate::sink(
             SinkTarget::Fixed(topic.clone()),
@@ -74,22 +100,16 @@ pub(crate) fn insert_at<K: Clone + 'static, V: Clone + 'static>(
             partitioner,
         ),
     );
-    let source = g.next_name("KSTREAM-SOURCE-");
-    let id = g.add(
+    let source = g.next_name(&format!("{prefix}SOURCE-"));
+    g.add(
         source,
         NodeKind::Source {
-            topics: vec![topic.clone()],
+            topics: vec![topic],
         },
         vec![],
         vec![],
         instantiate::source(ks, vs, None, instantiate::SourceTime::default()),
-    );
-    g.repartitions.push(RepartitionDef {
-        topic,
-        partitions,
-        like: None,
-    });
-    id
+    )
 }
 
 /// [`insert_at`] under a stream.

@@ -3,7 +3,7 @@
 use super::getter::GetterSupplier;
 use super::ops::window_aggregate::WindowAggregate;
 use super::suppress::EmitStrategy;
-use super::windows::{StartFirstSerde, TimeWindows, Windowed, WindowedSerde};
+use super::windows::{SlidingWindows, StartFirstSerde, TimeWindows, Windowed, WindowedSerde};
 use super::{folds, materialize, KGroupedStream, KTable, Materialized};
 use crate::serde::{I64Serde, SharedSerde};
 use crate::topology::graph::{Graph, Instantiate, NodeKind};
@@ -31,10 +31,20 @@ const DEFAULT_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 ///     .count(Materialized::named("clicks-per-minute"));
 /// builder.build().unwrap();
 /// ```
+///
+/// Sliding windows ([`KGroupedStream::windowed_by_sliding`]) give the same type, as in
+/// Kafka Streams.
 pub struct TimeWindowedKStream<K, V> {
     grouped: KGroupedStream<K, V>,
-    windows: TimeWindows,
+    windows: Kind,
     emit: EmitStrategy,
+}
+
+/// Fixed (tumbling, hopping) or sliding windows.
+#[derive(Clone, Copy)]
+enum Kind {
+    Fixed(TimeWindows),
+    Sliding(SlidingWindows),
 }
 
 impl<K, V> Clone for TimeWindowedKStream<K, V> {
@@ -51,7 +61,15 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
     pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: TimeWindows) -> Self {
         TimeWindowedKStream {
             grouped,
-            windows,
+            windows: Kind::Fixed(windows),
+            emit: EmitStrategy::OnWindowUpdate,
+        }
+    }
+
+    pub(crate) fn sliding(grouped: KGroupedStream<K, V>, windows: SlidingWindows) -> Self {
+        TimeWindowedKStream {
+            grouped,
+            windows: Kind::Sliding(windows),
             emit: EmitStrategy::OnWindowUpdate,
         }
     }
@@ -115,7 +133,22 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         VA: Clone + 'static,
         F: Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
     {
-        let w = self.windows;
+        let w = match self.windows {
+            Kind::Fixed(w) => w,
+            Kind::Sliding(w) => {
+                return super::sliding::fold(
+                    &self.grouped,
+                    w,
+                    self.emit,
+                    WindowedFold {
+                        prefix,
+                        materialized,
+                        default_value_serde,
+                    },
+                    fold,
+                )
+            }
+        };
         let fold = Arc::new(fold);
         let retention_ms = DEFAULT_RETENTION_MS.max(w.size_ms + w.grace_ms);
         windowed_aggregation(
@@ -148,6 +181,13 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             },
         )
     }
+}
+
+/// What the caller of a windowed fold chose: node prefix, store, aggregate serde.
+pub(crate) struct WindowedFold<'a, K, VA> {
+    pub(crate) prefix: &'a str,
+    pub(crate) materialized: Materialized<K, VA>,
+    pub(crate) default_value_serde: Option<SharedSerde<VA>>,
 }
 
 /// Makes the serde of windowed keys from the key serde.

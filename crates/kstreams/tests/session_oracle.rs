@@ -9,9 +9,8 @@
 
 mod common;
 
-use common::Rng;
+use common::{Events, StreamTimes};
 use kstreams::dsl::{EmitStrategy, SessionWindowedSerde, SessionWindows, Windowed};
-use kstreams::runtime::partitioner::partition_for_key;
 use kstreams::serde::{I64Serde, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 use kstreams_testkit::TestDriver;
@@ -64,33 +63,21 @@ fn check(windows: SessionWindows, seed: u64) -> u64 {
         .unwrap();
     let input = driver.input_topic("events", StringSerde, I64Serde);
 
-    let mut rng = Rng(seed);
-    let mut stream_time = [i64::MIN; PARTITIONS as usize];
+    let mut events = Events::new(seed, 8, 4, 40);
+    let mut stream_time = StreamTimes::<{ PARTITIONS as usize }>::new();
     let mut accepted: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
     let mut late = 0u64;
-    let mut clock = 0i64;
-    for _ in 0..(50 + rng.below(250)) {
-        clock += rng.below(8) as i64;
-        let ts = (clock
-            - if rng.below(4) == 0 {
-                rng.below(40) as i64
-            } else {
-                0
-            })
-        .max(0);
-        let key = format!("k{}", rng.below(4));
-        let value = rng.below(100) as i64;
+    for _ in 0..events.count(250) {
+        let (key, value, ts) = events.next();
         input.pipe_input_at(key.clone(), value, ts).unwrap();
-
-        let p = partition_for_key(key.as_bytes(), PARTITIONS) as usize;
-        stream_time[p] = stream_time[p].max(ts);
+        let now = stream_time.advance(&key, ts);
         let records = accepted.entry(key).or_default();
         let reached: Vec<_> = sessions(records, windows.gap_ms)
             .into_iter()
             .filter(|s| s.1 >= ts - windows.gap_ms && s.0 <= ts + windows.gap_ms)
             .collect();
         let merged_end = reached.iter().map(|s| s.1).fold(ts, i64::max);
-        let close = stream_time[p] - windows.grace_ms;
+        let close = now - windows.grace_ms;
         // Late: the merged session ends before the close time (Kafka's rule), or the
         // record would extend a session that is already final.
         if merged_end < close || reached.iter().any(|s| s.1 + windows.gap_ms < close) {
@@ -128,10 +115,7 @@ fn check(windows: SessionWindows, seed: u64) -> u64 {
 
     let closed: Sessions = counts
         .iter()
-        .filter(|((k, _, end), _)| {
-            let p = partition_for_key(k.as_bytes(), PARTITIONS) as usize;
-            end + windows.gap_ms + windows.grace_ms < stream_time[p]
-        })
+        .filter(|((k, _, end), _)| end + windows.gap_ms + windows.grace_ms < stream_time.of(k))
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     let out = driver.output_topic("final", SessionWindowedSerde::new(StringSerde), I64Serde);

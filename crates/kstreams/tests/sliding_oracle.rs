@@ -12,9 +12,8 @@
 
 mod common;
 
-use common::Rng;
+use common::{Events, StreamTimes};
 use kstreams::dsl::{EmitStrategy, SlidingWindows, Windowed, WindowedSerde};
-use kstreams::runtime::partitioner::partition_for_key;
 use kstreams::serde::{I64Serde, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 use kstreams_testkit::TestDriver;
@@ -30,7 +29,7 @@ struct Run {
     driver: TestDriver,
     /// Accepted (ts, value) per key.
     accepted: BTreeMap<String, Vec<(i64, i64)>>,
-    stream_time: [i64; PARTITIONS as usize],
+    stream_time: StreamTimes<{ PARTITIONS as usize }>,
     late: u64,
 }
 
@@ -56,25 +55,14 @@ fn run(w: SlidingWindows, seed: u64, max_delay: u64) -> Run {
         .build()
         .unwrap();
     let input = driver.input_topic("events", StringSerde, I64Serde);
-    let mut rng = Rng(seed);
-    let mut stream_time = [i64::MIN; PARTITIONS as usize];
+    let mut events = Events::new(seed, 6, 4, max_delay);
+    let mut stream_time = StreamTimes::new();
     let mut accepted: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
     let mut late = 0;
-    let mut clock = 0i64;
-    for _ in 0..(50 + rng.below(200)) {
-        clock += rng.below(6) as i64;
-        let delay = if rng.below(4) == 0 {
-            rng.below(max_delay) as i64
-        } else {
-            0
-        };
-        let ts = (clock - delay).max(0);
-        let key = format!("k{}", rng.below(4));
-        let value = rng.below(100) as i64;
+    for _ in 0..events.count(200) {
+        let (key, value, ts) = events.next();
         input.pipe_input_at(key.clone(), value, ts).unwrap();
-        let p = partition_for_key(key.as_bytes(), PARTITIONS) as usize;
-        stream_time[p] = stream_time[p].max(ts);
-        if ts + w.difference_ms < stream_time[p] - w.grace_ms {
+        if ts + w.difference_ms < stream_time.advance(&key, ts) - w.grace_ms {
             late += 1;
         } else {
             accepted.entry(key).or_default().push((ts, value));
@@ -140,10 +128,7 @@ fn definition(accepted: &BTreeMap<String, Vec<(i64, i64)>>, d: i64) -> (Windows,
 
 fn closed(m: &Windows, r: &Run, w: SlidingWindows) -> Windows {
     m.iter()
-        .filter(|((k, s), _)| {
-            let p = partition_for_key(k.as_bytes(), PARTITIONS) as usize;
-            s + w.difference_ms + w.grace_ms < r.stream_time[p]
-        })
+        .filter(|((k, s), _)| s + w.difference_ms + w.grace_ms < r.stream_time.of(k))
         .map(|(k, v)| (k.clone(), *v))
         .collect()
 }

@@ -7,10 +7,9 @@
 
 mod common;
 
-use common::Rng;
+use common::{Events, StreamTimes};
 
 use kstreams::dsl::{EmitStrategy, Suppressed, TimeWindows, Windowed, WindowedSerde};
-use kstreams::runtime::partitioner::partition_for_key;
 use kstreams::serde::{I64Serde, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 use kstreams_testkit::TestDriver;
@@ -51,30 +50,17 @@ fn check(windows: TimeWindows, seed: u64) -> u64 {
         .unwrap();
     let input = driver.input_topic("events", StringSerde, I64Serde);
 
-    let mut rng = Rng(seed);
-    let mut stream_time = [i64::MIN; PARTITIONS as usize];
+    let mut events = Events::new(seed, 4, 5, 40);
+    let mut stream_time = StreamTimes::<{ PARTITIONS as usize }>::new();
     let mut counts: BTreeMap<(String, i64), i64> = BTreeMap::new();
     let mut sums: BTreeMap<(String, i64), i64> = BTreeMap::new();
     let mut late = 0u64;
-    let mut clock = 0i64;
-    for _ in 0..(50 + rng.below(300)) {
-        clock += rng.below(4) as i64;
-        // Mostly in order, sometimes well behind (out of order, possibly beyond grace).
-        let ts = (clock
-            - if rng.below(4) == 0 {
-                rng.below(40) as i64
-            } else {
-                0
-            })
-        .max(0);
-        let key = format!("k{}", rng.below(5));
-        let value = rng.below(100) as i64;
+    for _ in 0..events.count(300) {
+        let (key, value, ts) = events.next();
         input.pipe_input_at(key.clone(), value, ts).unwrap();
-
-        let p = partition_for_key(key.as_bytes(), PARTITIONS) as usize;
-        stream_time[p] = stream_time[p].max(ts);
+        let now = stream_time.advance(&key, ts);
         for start in windows.window_starts(ts) {
-            if stream_time[p] >= start + windows.size_ms + windows.grace_ms {
+            if now >= start + windows.size_ms + windows.grace_ms {
                 late += 1;
                 continue;
             }
@@ -109,8 +95,7 @@ fn check(windows: TimeWindows, seed: u64) -> u64 {
     let closed = |m: &BTreeMap<(String, i64), i64>| -> BTreeMap<(String, i64), i64> {
         m.iter()
             .filter(|((k, start), _)| {
-                let p = partition_for_key(k.as_bytes(), PARTITIONS) as usize;
-                start + windows.size_ms + windows.grace_ms <= stream_time[p]
+                start + windows.size_ms + windows.grace_ms <= stream_time.of(k)
             })
             .map(|(k, v)| (k.clone(), *v))
             .collect()

@@ -57,6 +57,28 @@ impl TestBroker {
         }
     }
 
+    /// The broker at `bootstrap`, or a new in-process mock cluster when `None` (the
+    /// embedded broker of demos).
+    ///
+    /// # Panics
+    /// If the mock cluster cannot be created.
+    pub fn connect(bootstrap: Option<&str>) -> TestBroker {
+        match bootstrap {
+            Some(b) => TestBroker {
+                mock: None,
+                bootstrap: b.to_string(),
+            },
+            None => {
+                let mock = MockCluster::new(1).expect("librdkafka mock cluster");
+                let bootstrap = mock.bootstrap_servers();
+                TestBroker {
+                    mock: Some(mock),
+                    bootstrap,
+                }
+            }
+        }
+    }
+
     /// Bootstrap servers.
     pub fn bootstrap(&self) -> &str {
         &self.bootstrap
@@ -77,6 +99,17 @@ impl TestBroker {
 
     /// Creates a topic, through the mock's API or the admin API.
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), String> {
+        self.create_topic_with(name, partitions, &[])
+    }
+
+    /// Creates a topic with topic configs (`cleanup.policy=compact`, say); the mock, which
+    /// has no topic configs, ignores them.
+    pub fn create_topic_with(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<(), String> {
         if let Some(mock) = &self.mock {
             return mock
                 .create_topic(name, partitions, 1)
@@ -86,7 +119,10 @@ impl TestBroker {
             .set("bootstrap.servers", &self.bootstrap)
             .create()
             .map_err(|e| e.to_string())?;
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        for (k, v) in configs {
+            topic = topic.set(k, v);
+        }
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let res =
             futures_block_on(admin.create_topics([&topic], &opts)).map_err(|e| e.to_string())?;

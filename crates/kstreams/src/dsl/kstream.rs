@@ -339,6 +339,25 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         self.derive(node, None, None, true)
     }
 
+    /// Runs a custom [`Processor`] that keeps every record's key (Kafka's
+    /// `processValues`): the stream keeps its key serde and is not marked for
+    /// repartitioning. The processor must forward records with the key it received.
+    pub fn process_values<V2, P, F>(&self, supplier: F, stores: &[&str]) -> KStream<K, V2>
+    where
+        V2: Clone + 'static,
+        P: Processor<K, V, K, V2>,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        let stores = stores.iter().map(|s| s.to_string()).collect();
+        let node = self.add_processor("KSTREAM-PROCESSVALUES-", stores, supplier);
+        self.derive(
+            node,
+            self.key_serde.clone(),
+            None,
+            self.repartition_required,
+        )
+    }
+
     /// The stream as a table: each record upserts its key. Records with a null key are
     /// dropped and counted.
     pub fn to_table(&self, materialized: Materialized<K, V>) -> KTable<K, V> {

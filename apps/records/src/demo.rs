@@ -1,0 +1,433 @@
+//! `records demo`: the whole platform in one process, on the embedded broker by default.
+//!
+//! Creates the topics, publishes the customers, starts ingest, every detector, notify and
+//! metrics-agg (each its own kstreams application, as in production), streams generated
+//! records through them, and prints a summary: records in, valid and dead-lettered (which
+//! must add up), alerts per detector with precision and recall against the injected
+//! anomalies, notifications, throughput, and latency from a record's send time to its
+//! notification.
+
+use crate::detectors;
+use crate::generate::{Generator, GeneratorConfig};
+use crate::model::{Alert, Customer, Notification, Truth};
+use crate::notify::NotifyConfig;
+use crate::roles::{self, RoleSettings, Running};
+use crate::score::{self, DetectorScore};
+use crate::topics;
+use kstreams_testkit::broker::TestBroker;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What the demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// A broker to use; `None` starts the embedded one.
+    pub bootstrap: Option<String>,
+    /// The generator's settings.
+    pub generator: GeneratorConfig,
+    /// Partitions of every topic.
+    pub partitions: u32,
+    /// Print a progress bar.
+    pub progress: bool,
+    /// How far the slowest application may fall behind the generator, records.
+    pub max_lag: u64,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            bootstrap: None,
+            generator: GeneratorConfig::default(),
+            partitions: 8,
+            progress: true,
+            max_lag: 40_000,
+        }
+    }
+}
+
+/// What the demo measured.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Records sent to `customer-records`.
+    pub records_in: u64,
+    /// Written to `records-enriched`.
+    pub valid: u64,
+    /// Written to `records-dlq`.
+    pub dead_lettered: u64,
+    /// Invalid records the generator injected.
+    pub injected_invalid: u64,
+    /// Per detector.
+    pub detectors: Vec<DetectorScore>,
+    /// Notifications read back.
+    pub notifications: u64,
+    /// Alerts folded into earlier notifications, and held back by the rate limit.
+    pub deduplicated: u64,
+    /// Held back by the rate limit.
+    pub rate_limited: u64,
+    /// Seconds from the first record sent to the last one processed everywhere.
+    pub seconds: f64,
+    /// Latency from send to notification, ms: p50, p99.
+    pub latency_ms: (f64, f64),
+    /// Metric totals from `metrics-agg`, by name.
+    pub metrics: Vec<(String, f64)>,
+}
+
+impl Summary {
+    /// Whether in = valid + dead-lettered.
+    pub fn reconciles(&self) -> bool {
+        self.records_in == self.valid + self.dead_lettered
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Reads a topic from the beginning on a thread, handing each value to `f`.
+fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: u32,
+    stop: Arc<AtomicBool>,
+    mut f: impl FnMut(&[u8]) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    let consumer: Option<BaseConsumer> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", TestBroker::unique("records-demo-reader"))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "20")
+        .create()
+        .ok();
+    let topic = topic.to_string();
+    std::thread::spawn(move || {
+        let Some(consumer) = consumer else { return };
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions as i32 {
+            let _ = tpl.add_partition_offset(&topic, p, Offset::Beginning);
+        }
+        if consumer.assign(&tpl).is_err() {
+            return;
+        }
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                if let Some(v) = m.payload() {
+                    f(v);
+                }
+            }
+        }
+    })
+}
+
+fn send(producer: &BaseProducer, topic: &str, key: Option<&str>, value: Option<&[u8]>) {
+    let mut rec: BaseRecord<'_, str, [u8]> = BaseRecord::to(topic);
+    if let Some(k) = key {
+        rec = rec.key(k);
+    }
+    if let Some(v) = value {
+        rec = rec.payload(v);
+    }
+    loop {
+        match producer.send(rec) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                producer.poll(Duration::from_millis(5));
+                rec = back;
+            }
+        }
+    }
+}
+
+/// Runs the demo.
+pub fn run(cfg: DemoConfig) -> Result<Summary, Box<dyn std::error::Error>> {
+    let broker = TestBroker::connect(cfg.bootstrap.as_deref());
+    let embedded = broker.mock().is_some();
+    let run_id = TestBroker::unique("demo");
+    let state_dir = std::env::temp_dir().join(format!("records-{run_id}"));
+    topics::create_all(&broker, cfg.partitions as i32)?;
+    let settings = RoleSettings {
+        bootstrap: broker.bootstrap().to_string(),
+        state_dir: state_dir.clone(),
+        commit: Duration::from_millis(500),
+        create_internal_topics: embedded,
+        partitions: cfg.partitions,
+        instance: "demo".into(),
+    };
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "500000")
+        .create()?;
+    let mut generator = Generator::new(cfg.generator.clone());
+    let customers: Vec<Customer> = generator.customers().to_vec();
+    for c in &customers {
+        send(
+            &producer,
+            topics::CUSTOMERS,
+            Some(&c.id),
+            serde_json::to_vec(c).ok().as_deref(),
+        );
+    }
+    producer.flush(Duration::from_secs(60))?;
+
+    let ingest = roles::ingest(&settings, &broker)?;
+    let detectors: Vec<Running> = detectors::all()
+        .iter()
+        .map(|d| roles::detector(&settings, &broker, d.as_ref()))
+        .collect::<Result<_, _>>()?;
+    let notify = roles::notify(&settings, &broker, NotifyConfig::default())?;
+    let metrics = roles::metrics_agg(&settings, &broker)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let alerts: Arc<Mutex<Vec<Alert>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let readers = vec![
+        {
+            let a = alerts.clone();
+            read_topic(
+                broker.bootstrap(),
+                topics::ALERTS,
+                cfg.partitions,
+                stop.clone(),
+                move |v| {
+                    if let Ok(alert) = serde_json::from_slice::<Alert>(v) {
+                        a.lock().unwrap_or_else(|p| p.into_inner()).push(alert);
+                    }
+                },
+            )
+        },
+        {
+            let l = latencies.clone();
+            read_topic(
+                broker.bootstrap(),
+                topics::NOTIFICATIONS,
+                cfg.partitions,
+                stop.clone(),
+                move |v| {
+                    if let Ok(n) = serde_json::from_slice::<Notification>(v) {
+                        l.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((now_ms() - n.sent_ms) as f64);
+                    }
+                },
+            )
+        },
+    ];
+
+    // The customer table is in place before the first record: ingest has read every
+    // profile (it counts them among its processed records).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ingest.streams.processed() < customers.len() as u64 {
+        if Instant::now() > deadline {
+            return Err("ingest did not load the customers within 120 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let base_ingest = ingest.streams.processed();
+
+    let total = cfg.generator.records;
+    let started = Instant::now();
+    let mut last_progress = Instant::now();
+    let slowest = |detectors: &[Running]| -> u64 {
+        detectors
+            .iter()
+            .map(|d| d.streams.processed())
+            .min()
+            .unwrap_or(0)
+    };
+    while let Some(g) = generator.next(now_ms()) {
+        send(
+            &producer,
+            topics::RECORDS,
+            g.key.as_deref(),
+            g.value.as_deref(),
+        );
+        let sent = generator.emitted();
+        if sent % 1000 == 0 {
+            producer.poll(Duration::ZERO);
+            // Keep every application close behind: the embedded broker keeps only the
+            // newest few MiB of each partition.
+            while sent.saturating_sub(ingest.streams.processed() - base_ingest) > cfg.max_lag
+                || sent.saturating_sub(slowest(&detectors)) > cfg.max_lag
+            {
+                producer.poll(Duration::from_millis(5));
+            }
+        }
+        if cfg.progress && last_progress.elapsed() > Duration::from_millis(250) {
+            progress(sent, total, &ingest, &notify);
+            last_progress = Instant::now();
+        }
+    }
+    producer.flush(Duration::from_secs(60))?;
+    for t in generator.truth() {
+        send(
+            &producer,
+            topics::TRUTH,
+            Some(&t.customer_id),
+            serde_json::to_vec(t).ok().as_deref(),
+        );
+    }
+    producer.flush(Duration::from_secs(60))?;
+
+    // Wait until every record went through every stage.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let valid = ingest.counter("valid");
+        let done_ingest =
+            ingest.counter("read") == total && valid + ingest.counter("dead_lettered") == total;
+        let done_detectors = detectors.iter().all(|d| d.streams.processed() >= valid);
+        let alerted: u64 = detectors.iter().map(|d| d.counter("alerts")).sum();
+        let done_notify = notify.counter("alerts") >= alerted;
+        let seen = alerts.lock().unwrap_or_else(|p| p.into_inner()).len() as u64 >= alerted;
+        let notified = latencies.lock().unwrap_or_else(|p| p.into_inner()).len() as u64
+            >= notify.counter("notified");
+        if done_ingest && done_detectors && done_notify && seen && notified {
+            break;
+        }
+        if Instant::now() > deadline {
+            eprintln!("\nwarning: not everything was processed within 120 s");
+            break;
+        }
+        if cfg.progress {
+            progress(total, total, &ingest, &notify);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if cfg.progress {
+        progress(total, total, &ingest, &notify);
+        eprintln!();
+    }
+    // Metrics: the last reports reach metrics-agg after a stop; read the totals now.
+    std::thread::sleep(Duration::from_millis(1500));
+    let metric_totals = metrics
+        .streams
+        .store::<String, f64>(crate::metrics::TOTALS)
+        .and_then(|s| s.all().ok())
+        .unwrap_or_default();
+
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        let _ = r.join();
+    }
+    let alerts = std::mem::take(&mut *alerts.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut lat = std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
+    lat.sort_by(f64::total_cmp);
+    let names: Vec<&str> = detectors::all().iter().map(|d| d.name()).collect();
+    let truth: Vec<Truth> = generator.truth().to_vec();
+    let summary = Summary {
+        records_in: total,
+        valid: ingest.counter("valid"),
+        dead_lettered: ingest.counter("dead_lettered"),
+        injected_invalid: generator.invalid_total(),
+        detectors: score::score(&names, &truth, &alerts),
+        notifications: lat.len() as u64,
+        deduplicated: notify.counter("deduplicated"),
+        rate_limited: notify.counter("rate_limited"),
+        seconds,
+        latency_ms: (quantile(&lat, 0.5), quantile(&lat, 0.99)),
+        metrics: metric_totals,
+    };
+    ingest.stop();
+    for d in detectors {
+        d.stop();
+    }
+    notify.stop();
+    metrics.stop();
+    let _ = std::fs::remove_dir_all(&state_dir);
+    Ok(summary)
+}
+
+fn progress(sent: u64, total: u64, ingest: &Running, notify: &Running) {
+    let width = 30;
+    let done = (sent * width / total.max(1)) as usize;
+    eprint!(
+        "\r[{}{}] {sent}/{total} sent, {} ingested, {} dead-lettered, {} alerts, {} notified   ",
+        "#".repeat(done),
+        "-".repeat(width as usize - done),
+        ingest.counter("read"),
+        ingest.counter("dead_lettered"),
+        notify.counter("alerts"),
+        notify.counter("notified"),
+    );
+    let _ = std::io::stderr().flush();
+}
+
+/// Prints the summary.
+pub fn print(s: &Summary) {
+    println!();
+    println!("records in        {:>10}", s.records_in);
+    println!(
+        "valid             {:>10}\ndead-lettered     {:>10}  (injected invalid: {})",
+        s.valid, s.dead_lettered, s.injected_invalid
+    );
+    println!(
+        "reconciled        {:>10}",
+        if s.reconciles() { "yes" } else { "NO" }
+    );
+    println!();
+    println!("| detector | injected | found | alerts | precision | recall |");
+    println!("|---|---|---|---|---|---|");
+    for d in &s.detectors {
+        println!(
+            "| {} | {} | {} | {} | {:.3} | {:.3} |",
+            d.detector,
+            d.injected,
+            d.found,
+            d.alerts,
+            d.precision(),
+            d.recall()
+        );
+    }
+    for d in &s.detectors {
+        if !d.missed.is_empty() {
+            println!(
+                "{} missed the anomalies of customers {:?}",
+                d.detector, d.missed
+            );
+        }
+        if !d.false_alerts.is_empty() {
+            println!(
+                "{} raised {} alerts matching no injected anomaly, first: {:?}",
+                d.detector,
+                d.false_alerts.len(),
+                &d.false_alerts[..d.false_alerts.len().min(5)]
+            );
+        }
+    }
+    println!();
+    println!(
+        "notifications {} (alerts folded into an earlier one: {}, held back by the rate limit: {})",
+        s.notifications, s.deduplicated, s.rate_limited
+    );
+    println!(
+        "throughput {:.0} records/s over {:.1} s; latency send -> notification p50 {:.0} ms, p99 {:.0} ms",
+        s.records_in as f64 / s.seconds,
+        s.seconds,
+        s.latency_ms.0,
+        s.latency_ms.1
+    );
+    if !s.metrics.is_empty() {
+        println!();
+        println!("metrics-agg totals:");
+        for (k, v) in &s.metrics {
+            println!("  {k} = {v}");
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Detectors: each one is its own kstreams application (application id
+//! `records-detector-<name>`), reading `records-enriched` and writing `alerts`, so that
+//! each can be started, stopped and redeployed without touching the others.
+//!
+//! Adding one means a file implementing [`Detector`] and a line in [`all`].
+
+mod amount_spike;
+mod dormant;
+mod new_country_device;
+mod velocity;
+
+use crate::model::{Alert, Enriched};
+use crate::topics;
+use kstreams::serde::{JsonSerde, StringSerde};
+use kstreams::{Consumed, KStream, Produced, StreamsBuilder, Topology};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One detector: turns the enriched records (keyed by customer, in event time) into
+/// alerts. Its state, if any, lives in stores it adds to `builder`.
+pub trait Detector: Send + Sync {
+    /// The detector's name: alerts carry it, and its application id ends with it.
+    fn name(&self) -> &'static str;
+
+    /// Adds the detection to `builder`.
+    fn build(
+        &self,
+        builder: &StreamsBuilder,
+        records: KStream<String, Enriched>,
+    ) -> KStream<String, Alert>;
+}
+
+/// Every detector, by name.
+pub fn all() -> Vec<Box<dyn Detector>> {
+    vec![
+        Box::new(amount_spike::AmountSpike::default()),
+        Box::new(velocity::Velocity::default()),
+        Box::new(new_country_device::NewCountryDevice),
+        Box::new(dormant::Dormant::default()),
+    ]
+}
+
+/// The detector called `name`.
+pub fn by_name(name: &str) -> Option<Box<dyn Detector>> {
+    all().into_iter().find(|d| d.name() == name)
+}
+
+/// The application id of a detector.
+pub fn application_id(d: &dyn Detector) -> String {
+    format!("records-detector-{}", d.name())
+}
+
+/// The detector's whole application: `records-enriched` in, `alerts` out, counting alerts.
+pub fn topology(d: &dyn Detector, alerts: Arc<AtomicU64>) -> kstreams::Result<Topology> {
+    let builder = StreamsBuilder::new();
+    let records = builder.stream(
+        topics::ENRICHED,
+        Consumed::with(StringSerde, JsonSerde::<Enriched>::new()),
+    );
+    d.build(&builder, records)
+        .peek(move |_, _| {
+            alerts.fetch_add(1, Ordering::Relaxed);
+        })
+        .to(
+            topics::ALERTS,
+            Produced::with(StringSerde, JsonSerde::<Alert>::new()),
+        );
+    Ok(builder.build()?)
+}
+
+/// An alert for `e`'s record.
+pub(crate) fn alert(detector: &str, e: &Enriched, reason: String) -> Alert {
+    Alert {
+        detector: detector.to_string(),
+        customer_id: e.record.customer_id.clone(),
+        record_id: e.record.record_id.clone(),
+        ts: e.record.ts,
+        reason,
+        sent_ms: e.record.sent_ms,
+    }
+}

@@ -1,0 +1,297 @@
+//! `ingest`: validate, normalize, enrich with the customer profile, key by customer.
+//!
+//! Nothing is dropped: a record that fails any check goes to `records-dlq` with the reason
+//! (naming the field) and its topic, partition and offset; the rest joins the `customers`
+//! table (an unknown customer is dead-lettered too) and goes to `records-enriched`.
+//! `in = valid + dead-lettered` holds at every commit.
+
+use crate::model::{Customer, CustomerRecord, DeadLetter, Enriched};
+use crate::topics;
+use kstreams::error::SerdeError;
+use kstreams::processor::{Processor, ProcessorContext, Record};
+use kstreams::serde::{JsonSerde, Nullable, Serde, StringSerde};
+use kstreams::{Consumed, Materialized, Produced, StreamsBuilder, Topology};
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Keys as text whatever the bytes: a broken producer's key must not stop ingestion, it
+/// only fails validation.
+pub struct LossyKey;
+
+impl Serde<String> for LossyKey {
+    fn serialize(&self, value: &String, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        out.extend_from_slice(value.as_bytes());
+        Ok(())
+    }
+    fn deserialize(&self, bytes: &[u8]) -> Result<String, SerdeError> {
+        Ok(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+/// Raw value bytes, any content.
+struct RawBytes;
+
+impl Serde<Vec<u8>> for RawBytes {
+    fn serialize(&self, value: &Vec<u8>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        out.extend_from_slice(value);
+        Ok(())
+    }
+    fn deserialize(&self, bytes: &[u8]) -> Result<Vec<u8>, SerdeError> {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Ingest's counters, shared with the metrics reporter.
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    /// Records read from `customer-records`.
+    pub read: Arc<AtomicU64>,
+    /// Records written to `records-enriched`.
+    pub valid: Arc<AtomicU64>,
+    /// Records written to `records-dlq`.
+    pub dead_lettered: Arc<AtomicU64>,
+}
+
+/// Where a record came from.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: u32,
+    /// Offset.
+    pub offset: i64,
+}
+
+/// The outcome of validation.
+#[derive(Debug, Clone)]
+pub enum Checked {
+    /// A valid, normalized record, and where it came from.
+    Valid(CustomerRecord, Source),
+    /// Why not.
+    Invalid(DeadLetter),
+}
+
+fn field<'a>(m: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a Value, String> {
+    m.get(name)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| format!("field `{name}` is missing"))
+}
+
+fn text(m: &serde_json::Map<String, Value>, name: &str) -> Result<String, String> {
+    match field(m, name)? {
+        Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Value::String(_) => Err(format!("field `{name}` is empty")),
+        other => Err(format!("field `{name}`: expected a string, got {other}")),
+    }
+}
+
+fn integer(m: &serde_json::Map<String, Value>, name: &str) -> Result<i64, String> {
+    field(m, name)?
+        .as_i64()
+        .ok_or_else(|| format!("field `{name}`: expected an integer, got {}", m[name]))
+}
+
+/// Validates and normalizes one record's JSON; `key` is the record key.
+pub fn validate(key: Option<&str>, value: Option<&[u8]>) -> Result<CustomerRecord, String> {
+    let bytes = value.ok_or("value is null")?;
+    let text_value = std::str::from_utf8(bytes).map_err(|e| format!("value is not UTF-8: {e}"))?;
+    let json: Value =
+        serde_json::from_str(text_value).map_err(|e| format!("value is not JSON: {e}"))?;
+    let m = json.as_object().ok_or("value is not a JSON object")?;
+    let amount = field(m, "amount")?
+        .as_f64()
+        .ok_or_else(|| format!("field `amount`: expected a number, got {}", m["amount"]))?;
+    if !amount.is_finite() || amount < 0.0 {
+        return Err(format!(
+            "field `amount` is negative or not finite ({amount})"
+        ));
+    }
+    let ts = integer(m, "ts")?;
+    if ts < 0 {
+        return Err(format!("field `ts` is negative ({ts})"));
+    }
+    let record = CustomerRecord {
+        record_id: text(m, "record_id")?,
+        customer_id: text(m, "customer_id")?,
+        ts,
+        amount: (amount * 100.0).round() / 100.0,
+        currency: text(m, "currency")?.to_ascii_uppercase(),
+        country: text(m, "country")?.to_ascii_uppercase(),
+        device: text(m, "device")?,
+        sent_ms: m.get("sent_ms").and_then(Value::as_i64).unwrap_or(0),
+    };
+    if key != Some(record.customer_id.as_str()) {
+        return Err(format!(
+            "key {key:?} does not match field `customer_id` ({})",
+            record.customer_id
+        ));
+    }
+    Ok(record)
+}
+
+struct Validate {
+    counters: Arc<IngestCounters>,
+}
+
+impl Processor<String, Option<Vec<u8>>, String, Checked> for Validate {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, Checked>,
+        r: Record<String, Option<Vec<u8>>>,
+    ) -> kstreams::Result<()> {
+        self.counters.read.fetch_add(1, Ordering::Relaxed);
+        let source = ctx
+            .record_metadata()
+            .map(|m| Source {
+                topic: m.topic.to_string(),
+                partition: m.partition,
+                offset: m.offset,
+            })
+            .unwrap_or_default();
+        let checked = match validate(r.key.as_deref(), r.value.as_deref()) {
+            // Downstream works in event time: the record's own `ts`.
+            Ok(record) => {
+                let ts = record.ts;
+                return ctx.forward(Record {
+                    key: r.key,
+                    value: Checked::Valid(record, source),
+                    timestamp: ts,
+                    headers: r.headers,
+                });
+            }
+            Err(reason) => Checked::Invalid(DeadLetter {
+                reason,
+                topic: source.topic,
+                partition: source.partition,
+                offset: source.offset,
+                key: r.key.clone(),
+                value: r
+                    .value
+                    .as_deref()
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
+            }),
+        };
+        ctx.forward(Record {
+            key: r.key,
+            value: checked,
+            timestamp: r.timestamp,
+            headers: r.headers,
+        })
+    }
+}
+
+/// The ingest topology.
+pub fn topology(counters: Arc<IngestCounters>) -> kstreams::Result<Topology> {
+    let builder = StreamsBuilder::new();
+    let customers = builder.table(
+        topics::CUSTOMERS,
+        Consumed::with(StringSerde, JsonSerde::<Customer>::new()),
+        Materialized::named("customers-store"),
+    );
+    let validate_counters = counters.clone();
+    let checked = builder
+        .stream(
+            topics::RECORDS,
+            Consumed::with(LossyKey, Nullable(RawBytes)),
+        )
+        .process_values(
+            move || Validate {
+                counters: validate_counters.clone(),
+            },
+            &[],
+        );
+    let dlq_counters = counters.clone();
+    checked
+        .flat_map_values(|c| match c {
+            Checked::Invalid(d) => Some(d),
+            Checked::Valid(..) => None,
+        })
+        .peek(move |_, _| {
+            dlq_counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        })
+        .to(
+            topics::DLQ,
+            Produced::with(StringSerde, JsonSerde::<DeadLetter>::new()),
+        );
+    let joined = checked
+        .flat_map_values(|c| match c {
+            Checked::Valid(r, s) => Some((r, s)),
+            Checked::Invalid(_) => None,
+        })
+        .left_join(
+            &customers,
+            |(r, s): &(CustomerRecord, Source), c: Option<&Customer>| match c {
+                Some(c) => Ok(Enriched {
+                    record: r.clone(),
+                    customer: c.clone(),
+                }),
+                None => Err(Box::new((r.clone(), s.clone()))),
+            },
+        );
+    let (valid_counters, unknown_counters) = (counters.clone(), counters);
+    joined
+        .flat_map_values(|e: Result<Enriched, Box<(CustomerRecord, Source)>>| e.ok())
+        .peek(move |_, _| {
+            valid_counters.valid.fetch_add(1, Ordering::Relaxed);
+        })
+        .to(
+            topics::ENRICHED,
+            Produced::with(StringSerde, JsonSerde::<Enriched>::new()),
+        );
+    joined
+        .flat_map_values(|e: Result<Enriched, Box<(CustomerRecord, Source)>>| e.err())
+        .map_values(|unknown: Box<(CustomerRecord, Source)>| {
+            let (r, s) = *unknown;
+            DeadLetter {
+                reason: format!("field `customer_id`: unknown customer {}", r.customer_id),
+                topic: s.topic,
+                partition: s.partition,
+                offset: s.offset,
+                key: Some(r.customer_id.clone()),
+                value: serde_json::to_string(&r).ok(),
+            }
+        })
+        .peek(move |_, _| {
+            unknown_counters
+                .dead_lettered
+                .fetch_add(1, Ordering::Relaxed);
+        })
+        .to(
+            topics::DLQ,
+            Produced::with(StringSerde, JsonSerde::<DeadLetter>::new()),
+        );
+    Ok(builder.build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rejection_names_its_field() {
+        let ok = br#"{"record_id":"r1","customer_id":"c1","ts":5,"amount":1.234,"currency":"eur","country":"fr","device":"d"}"#;
+        let r = validate(Some("c1"), Some(ok)).unwrap();
+        assert_eq!(
+            (r.amount, r.currency.as_str(), r.country.as_str()),
+            (1.23, "EUR", "FR")
+        );
+        let cases: [(&[u8], &str); 6] = [
+            (br#"{"record_id":"r1"#, "not JSON"),
+            (br#"{"record_id":"r1","customer_id":"c1","ts":5,"currency":"e","country":"f","device":"d"}"#, "`amount` is missing"),
+            (br#"{"record_id":"r1","customer_id":"c1","ts":5,"amount":-2,"currency":"e","country":"f","device":"d"}"#, "`amount` is negative"),
+            (br#"{"record_id":"r1","customer_id":"c1","ts":"x","amount":2,"currency":"e","country":"f","device":"d"}"#, "`ts`: expected an integer"),
+            (b"\xff\xfe", "not UTF-8"),
+            (br#"[1,2]"#, "not a JSON object"),
+        ];
+        for (bytes, expected) in cases {
+            let err = validate(Some("c1"), Some(bytes)).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+        assert!(validate(Some("c1"), None).unwrap_err().contains("null"));
+        assert!(validate(Some("c2"), Some(ok))
+            .unwrap_err()
+            .contains("customer_id"));
+    }
+}

@@ -1,0 +1,182 @@
+//! Starting any role of the platform as a kstreams application: the same code runs each
+//! role as its own process (`records ingest`, `records detector velocity`, ...) and all of
+//! them in one process (`records demo`).
+
+use crate::detectors::{self, Detector};
+use crate::ingest::{self, IngestCounters};
+use crate::metrics::{self, counter, Counter};
+use crate::notify::{self, NotifyConfig, NotifyCounters};
+use kstreams::processor::DeserializationHandler;
+use kstreams::runtime::kafka::{KafkaStreams, StreamsConfig};
+use kstreams::Topology;
+use kstreams_testkit::broker::TestBroker;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How every role connects and commits.
+#[derive(Debug, Clone)]
+pub struct RoleSettings {
+    /// Bootstrap servers.
+    pub bootstrap: String,
+    /// State directory of this process.
+    pub state_dir: PathBuf,
+    /// Commit interval.
+    pub commit: Duration,
+    /// Whether internal topics must be created by hand (the in-process mock broker).
+    pub create_internal_topics: bool,
+    /// Partitions of every topic.
+    pub partitions: u32,
+    /// Instance name, for metrics.
+    pub instance: String,
+}
+
+/// A running role.
+pub struct Running {
+    /// The role's name (also its metrics prefix).
+    pub name: String,
+    /// Its kstreams client.
+    pub streams: Arc<KafkaStreams>,
+    /// Its counters, as reported to `metrics`.
+    pub counters: Vec<Counter>,
+    stop: Arc<AtomicBool>,
+    reporter: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// The counter called `name`.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, c)| c())
+    }
+
+    /// Stops the role: a final commit, a last metrics report.
+    pub fn stop(mut self) {
+        self.streams.close();
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(r) = self.reporter.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+/// Starts a role from its topology and counters.
+fn start(
+    s: &RoleSettings,
+    broker: &TestBroker,
+    name: &str,
+    application_id: &str,
+    topology: Topology,
+    mut counters: Vec<Counter>,
+) -> kstreams::Result<Running> {
+    if s.create_internal_topics {
+        let n = s.partitions;
+        broker
+            .prepare_internal_topics(&topology, application_id, &|_| Some(n))
+            .map_err(kstreams::StreamsError::InvalidState)?;
+    }
+    let config = StreamsConfig::new(application_id, &s.bootstrap)
+        .commit_interval(s.commit)
+        .state_dir(s.state_dir.join(name))
+        // Bad input is dead-lettered by ingest; downstream topics are written by us, and a
+        // record that still fails to read is skipped and counted, never a stop.
+        .deserialization_handler(DeserializationHandler::LogAndContinue)
+        .client_config("fetch.wait.max.ms", "20");
+    let streams = Arc::new(KafkaStreams::new(topology, config));
+    streams.start()?;
+    let st = streams.clone();
+    counters.push(("processed".to_string(), Arc::new(move || st.processed())));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reporter = metrics::spawn_reporter(
+        &s.bootstrap,
+        format!("{}-{name}", s.instance),
+        counters
+            .iter()
+            .map(|(n, c)| (format!("{name}_{n}"), c.clone()))
+            .collect(),
+        Duration::from_secs(1),
+        stop.clone(),
+    )
+    .ok();
+    Ok(Running {
+        name: name.to_string(),
+        streams,
+        counters,
+        stop,
+        reporter,
+    })
+}
+
+/// Starts `ingest`.
+pub fn ingest(s: &RoleSettings, broker: &TestBroker) -> kstreams::Result<Running> {
+    let c = Arc::new(IngestCounters::default());
+    let counters = vec![
+        counter("read", &c.read),
+        counter("valid", &c.valid),
+        counter("dead_lettered", &c.dead_lettered),
+    ];
+    start(
+        s,
+        broker,
+        "ingest",
+        "records-ingest",
+        ingest::topology(c)?,
+        counters,
+    )
+}
+
+/// Starts one detector.
+pub fn detector(
+    s: &RoleSettings,
+    broker: &TestBroker,
+    d: &dyn Detector,
+) -> kstreams::Result<Running> {
+    let alerts = Arc::new(AtomicU64::new(0));
+    let topology = detectors::topology(d, alerts.clone())?;
+    start(
+        s,
+        broker,
+        &format!("detector_{}", d.name().replace('-', "_")),
+        &detectors::application_id(d),
+        topology,
+        vec![counter("alerts", &alerts)],
+    )
+}
+
+/// Starts `notify`.
+pub fn notify(
+    s: &RoleSettings,
+    broker: &TestBroker,
+    cfg: NotifyConfig,
+) -> kstreams::Result<Running> {
+    let c = Arc::new(NotifyCounters::default());
+    let counters = vec![
+        counter("alerts", &c.alerts),
+        counter("notified", &c.notified),
+        counter("deduplicated", &c.deduplicated),
+        counter("rate_limited", &c.rate_limited),
+    ];
+    start(
+        s,
+        broker,
+        "notify",
+        "records-notify",
+        notify::topology(cfg, c)?,
+        counters,
+    )
+}
+
+/// Starts `metrics-agg`.
+pub fn metrics_agg(s: &RoleSettings, broker: &TestBroker) -> kstreams::Result<Running> {
+    start(
+        s,
+        broker,
+        "metrics_agg",
+        "records-metrics-agg",
+        metrics::topology()?,
+        vec![],
+    )
+}

@@ -11,6 +11,7 @@ use crate::detectors;
 use crate::generate::{Generator, GeneratorConfig};
 use crate::model::{Alert, Customer, Notification, Truth};
 use crate::notify::NotifyConfig;
+use crate::publish::{self, send};
 use crate::roles::{self, RoleSettings, Running};
 use crate::score::{self, DetectorScore};
 use crate::topics;
@@ -18,7 +19,7 @@ use kstreams_testkit::broker::TestBroker;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,25 +135,6 @@ fn read_topic(
     })
 }
 
-fn send(producer: &BaseProducer, topic: &str, key: Option<&str>, value: Option<&[u8]>) {
-    let mut rec: BaseRecord<'_, str, [u8]> = BaseRecord::to(topic);
-    if let Some(k) = key {
-        rec = rec.key(k);
-    }
-    if let Some(v) = value {
-        rec = rec.payload(v);
-    }
-    loop {
-        match producer.send(rec) {
-            Ok(()) => return,
-            Err((_, back)) => {
-                producer.poll(Duration::from_millis(5));
-                rec = back;
-            }
-        }
-    }
-}
-
 /// Runs the demo.
 pub fn run(cfg: DemoConfig) -> Result<Summary, Box<dyn std::error::Error>> {
     let broker = TestBroker::connect(cfg.bootstrap.as_deref());
@@ -168,12 +150,7 @@ pub fn run(cfg: DemoConfig) -> Result<Summary, Box<dyn std::error::Error>> {
         partitions: cfg.partitions,
         instance: "demo".into(),
     };
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "500000")
-        .create()?;
+    let producer = publish::producer(broker.bootstrap())?;
     let mut generator = Generator::new(cfg.generator.clone());
     let customers: Vec<Customer> = generator.customers().to_vec();
     for c in &customers {

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod publish;
 pub mod roles;
 pub mod score;
 pub mod topics;

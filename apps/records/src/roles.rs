@@ -71,6 +71,7 @@ fn start(
     application_id: &str,
     topology: Topology,
     mut counters: Vec<Counter>,
+    max_task_idle: Duration,
 ) -> kstreams::Result<Running> {
     if s.create_internal_topics {
         let n = s.partitions;
@@ -84,7 +85,8 @@ fn start(
         // Bad input is dead-lettered by ingest; downstream topics are written by us, and a
         // record that still fails to read is skipped and counted, never a stop.
         .deserialization_handler(DeserializationHandler::LogAndContinue)
-        .client_config("fetch.wait.max.ms", "20");
+        .consumer_config("fetch.wait.max.ms", "20")
+        .max_task_idle(max_task_idle);
     let streams = Arc::new(KafkaStreams::new(topology, config));
     streams.start()?;
     let st = streams.clone();
@@ -125,6 +127,9 @@ pub fn ingest(s: &RoleSettings, broker: &TestBroker) -> kstreams::Result<Running
         "records-ingest",
         ingest::topology(c)?,
         counters,
+        // Records and customer profiles are joined in time order: a record waits (up to
+        // a second) for the profiles written before it, rather than finding no customer.
+        Duration::from_secs(1),
     )
 }
 
@@ -143,6 +148,7 @@ pub fn detector(
         &detectors::application_id(d),
         topology,
         vec![counter("alerts", &alerts)],
+        Duration::ZERO,
     )
 }
 
@@ -166,6 +172,7 @@ pub fn notify(
         "records-notify",
         notify::topology(cfg, c)?,
         counters,
+        Duration::ZERO,
     )
 }
 
@@ -178,5 +185,6 @@ pub fn metrics_agg(s: &RoleSettings, broker: &TestBroker) -> kstreams::Result<Ru
         "records-metrics-agg",
         metrics::topology()?,
         vec![],
+        Duration::ZERO,
     )
 }

@@ -24,9 +24,11 @@ pub const TRUTH: &str = "records-truth";
 /// Creates every topic of the platform (the same partition count everywhere, so that
 /// records and customers are co-partitioned); existing topics are left as they are.
 pub fn create_all(broker: &TestBroker, partitions: i32) -> Result<(), String> {
-    broker.create_topic_with(CUSTOMERS, partitions, &[("cleanup.policy", "compact")])?;
-    broker.create_topic_with(METRICS, partitions, &[("cleanup.policy", "compact")])?;
+    let existing = existing(broker.bootstrap());
+    let compacted = [("cleanup.policy", "compact")];
     for t in [
+        CUSTOMERS,
+        METRICS,
         RECORDS,
         DLQ,
         ENRICHED,
@@ -35,7 +37,31 @@ pub fn create_all(broker: &TestBroker, partitions: i32) -> Result<(), String> {
         METRICS_AGG,
         TRUTH,
     ] {
-        broker.create_topic(t, partitions)?;
+        if existing.iter().any(|e| e == t) {
+            continue;
+        }
+        let configs: &[(&str, &str)] = if t == CUSTOMERS || t == METRICS {
+            &compacted
+        } else {
+            &[]
+        };
+        broker.create_topic_with(t, partitions, configs)?;
     }
     Ok(())
+}
+
+/// Topics the cluster has (empty when it cannot be asked).
+fn existing(bootstrap: &str) -> Vec<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: Option<BaseConsumer> = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .ok();
+    consumer
+        .and_then(|c| {
+            c.fetch_metadata(None, std::time::Duration::from_secs(10))
+                .ok()
+        })
+        .map(|md| md.topics().iter().map(|t| t.name().to_string()).collect())
+        .unwrap_or_default()
 }

@@ -52,7 +52,11 @@ pub(crate) fn consumer_config(config: &StreamsConfig, thread: usize) -> ClientCo
                 super::AutoOffsetReset::Latest => "latest",
             },
         );
-    overlay(c, config)
+    let mut c = overlay(c, config);
+    for (k, v) in &config.consumer_config {
+        c.set(k, v);
+    }
+    c
 }
 
 pub(crate) fn producer_config(config: &StreamsConfig, thread: usize) -> ClientConfig {

@@ -61,6 +61,8 @@ pub struct StreamsConfig {
     /// librdkafka settings passed to both consumers and producers, e.g.
     /// `session.timeout.ms`; they override kstreams' own.
     pub client_config: BTreeMap<String, String>,
+    /// librdkafka settings for consumers only, applied after `client_config`.
+    pub consumer_config: BTreeMap<String, String>,
     /// Partition count of internal topics whose count cannot be derived; and replication
     /// factor of internal topics created here.
     pub replication_factor: i32,
@@ -88,6 +90,7 @@ impl StreamsConfig {
             auto_offset_reset: AutoOffsetReset::Earliest,
             deserialization_handler: DeserializationHandler::default(),
             client_config: BTreeMap::new(),
+            consumer_config: BTreeMap::new(),
             replication_factor: 1,
             startup_timeout: Duration::from_secs(30),
             memory_budget: MemoryBudget::default(),
@@ -127,6 +130,12 @@ impl StreamsConfig {
     /// Passes a librdkafka setting to consumers and producers.
     pub fn client_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.client_config.insert(key.into(), value.into());
+        self
+    }
+    /// Passes a librdkafka setting to consumers only (`fetch.wait.max.ms`, say, which a
+    /// producer would warn about).
+    pub fn consumer_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.consumer_config.insert(key.into(), value.into());
         self
     }
     /// Sets the memory budget of the state stores.

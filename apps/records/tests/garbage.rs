@@ -15,6 +15,9 @@ fn good(id: &str, customer: &str) -> String {
     )
 }
 
+/// Key bytes, value bytes, and what the dead letter must say.
+type Case<'a> = (Option<&'a [u8]>, Option<Vec<u8>>, &'a str);
+
 #[test]
 fn garbage_of_every_kind_is_dead_lettered_and_the_rest_flows() {
     let driver = TestDriver::builder(ingest::topology(Arc::default()).unwrap())
@@ -37,7 +40,7 @@ fn garbage_of_every_kind_is_dead_lettered_and_the_rest_flows() {
         )
         .unwrap();
     let valid = good("r0", "c1");
-    let cases: Vec<(Option<&[u8]>, Option<Vec<u8>>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (Some(b"c1"), None, "value is null"),
         (Some(b"c1"), Some(vec![0xff, 0x00, 0xfe]), "not UTF-8"),
         (Some(b"c1"), Some(b"{\"record_id\": ".to_vec()), "not JSON"),

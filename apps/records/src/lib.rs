@@ -6,6 +6,7 @@
 //! carries everything in between; each role is its own consumer group and can be started,
 //! stopped and redeployed alone.
 
+pub mod bench;
 pub mod demo;
 pub mod detectors;
 pub mod generate;
@@ -17,3 +18,4 @@ pub mod publish;
 pub mod roles;
 pub mod score;
 pub mod topics;
+pub mod webhook;

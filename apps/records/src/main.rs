@@ -90,6 +90,26 @@ enum Command {
         #[arg(long, default_value_t = 0.005)]
         invalid: f64,
     },
+    /// Volume benchmark: every role as its own process against --bootstrap, `records`
+    /// records generated as fast as the broker takes them; prints wall time, records/s and
+    /// peak memory per process.
+    Bench {
+        /// Broker (host:port).
+        #[arg(long)]
+        bootstrap: String,
+        /// Records (25M is one day at the talk's average volume).
+        #[arg(long, default_value_t = 25_000_000)]
+        records: u64,
+        /// Customers.
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: usize,
+        /// Partitions of every topic.
+        #[arg(long, default_value_t = 8)]
+        partitions: u32,
+        /// Commit interval of every role, ms.
+        #[arg(long, default_value_t = 1000)]
+        commit_ms: u64,
+    },
     /// Validates, dead-letters and enriches records.
     Ingest {
         #[command(flatten)]
@@ -174,6 +194,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )?;
             println!("{report}");
         }
+        Command::Bench {
+            bootstrap,
+            records,
+            customers,
+            partitions,
+            commit_ms,
+        } => records::bench::run(
+            &bootstrap,
+            partitions,
+            commit_ms,
+            GeneratorConfig {
+                records,
+                customers,
+                ..Default::default()
+            },
+        )?,
         Command::Ingest { connect } => run_role(&connect, roles::ingest)?,
         Command::Detector { name, connect } => {
             let d = detectors::by_name(&name).ok_or_else(|| {

@@ -356,8 +356,9 @@ fn foreign_key_join_runs_across_differently_partitioned_tables() {
 #[test]
 fn a_task_processes_its_partitions_in_timestamp_order() {
     // Two topics merged in one task, both written before the application starts. Their
-    // fetches may come back apart; the task waits (max.task.idle) for the partition that
-    // has nothing yet, and interleaves them by timestamp (PartitionGroup).
+    // fetches may come back apart; the task waits for the partition that has nothing yet
+    // but still has records on the broker (its cached end offset is ahead), with the
+    // default max.task.idle of 0, and interleaves them by timestamp (PartitionGroup).
     let broker = TestBroker::from_env();
     let app = TestBroker::unique("order");
     let (a, b, out) = (
@@ -381,9 +382,8 @@ fn a_task_processes_its_partitions_in_timestamp_order() {
     let sb = builder.stream(&b, Consumed::with(StringSerde, StringSerde));
     sa.merge(&sb)
         .to(&out, Produced::with(StringSerde, StringSerde));
-    let config = StreamsConfig::new(&app, broker.bootstrap())
-        .commit_interval(Duration::from_millis(100))
-        .max_task_idle(Duration::from_secs(2));
+    let config =
+        StreamsConfig::new(&app, broker.bootstrap()).commit_interval(Duration::from_millis(100));
     let streams = KafkaStreams::new(builder.build().unwrap(), config);
     streams.start().unwrap();
     let records = broker.consume(&out, 1, 20, Duration::from_secs(60));

@@ -3,16 +3,14 @@
 //! as Kafka Streams' `PartitionGroup` does.
 //!
 //! Records of such tasks are buffered per partition. The task processes its oldest head
-//! record only once every one of its partitions has something buffered, or once it has
-//! waited `max.task.idle` for the empty ones: a partition whose fetch comes a little later
-//! then still takes its place in time order. Tasks reading one partition are not buffered
+//! record only once every one of its partitions has something buffered or is caught up:
+//! an empty partition that still has records on the broker (its cached end offset is past
+//! the fetch position) is waited for, as Kafka Streams does with `max.task.idle.ms` = 0, so
+//! a table's older updates are applied before the stream records that follow them. With
+//! `max.task.idle` above 0 a task also waits that long for an empty partition that is
+//! caught up (for data still being produced). Tasks reading one partition are not buffered
 //! at all. The order uses the records' own timestamps, before any custom timestamp
 //! extractor.
-//!
-//! Kafka Streams' default (`max.task.idle.ms` = 0) also waits for an empty partition that
-//! the fetch metadata shows to be lagging. librdkafka's end-of-partition event names the
-//! partition number but not the topic, so that is not known here: with the default of 0 a
-//! task processes what it has, in timestamp order within each poll.
 
 use rdkafka::message::{BorrowedMessage, Message};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -21,9 +19,16 @@ use std::time::{Duration, Instant};
 /// A partition of a multi-partition task: (topic index, partition).
 type Part = (usize, i32);
 
+/// How long a task waits at a time for a lagging partition whose records do not come (a
+/// broker in trouble; or, once transactions exist, a partition ending in a commit marker,
+/// which moves the end offset past the last record) before it goes on without it.
+const MAX_LAG_WAIT: Duration = Duration::from_secs(60);
+
 pub(crate) struct PartitionGroups<'c> {
     /// Topic name -> index, for topics of subtopologies with several source topics.
     topics: HashMap<String, usize>,
+    /// Topic index -> name.
+    names: Vec<String>,
     /// Topic index -> the topic indices of its subtopology.
     siblings: Vec<Vec<usize>>,
     queues: HashMap<Part, VecDeque<BorrowedMessage<'c>>>,
@@ -36,16 +41,19 @@ impl<'c> PartitionGroups<'c> {
     /// `subtopologies`: the source topics of each subtopology.
     pub(crate) fn new(subtopologies: &[Vec<String>], max_idle: Duration) -> Self {
         let mut topics = HashMap::new();
+        let mut names = Vec::new();
         let mut siblings = Vec::new();
         for group in subtopologies.iter().filter(|g| g.len() > 1) {
             let ids: Vec<usize> = (siblings.len()..siblings.len() + group.len()).collect();
             for t in group {
                 topics.insert(t.clone(), siblings.len());
+                names.push(t.clone());
                 siblings.push(ids.clone());
             }
         }
         PartitionGroups {
             topics,
+            names,
             siblings,
             queues: HashMap::new(),
             waiting: HashMap::new(),
@@ -78,7 +86,12 @@ impl<'c> PartitionGroups<'c> {
     }
 
     /// Removes and returns, in processing order, every record that may be processed now.
-    pub(crate) fn ready(&mut self) -> Vec<BorrowedMessage<'c>> {
+    /// `lagging(topic, partition)` tells whether an empty partition still has records on
+    /// the broker that have not been fetched.
+    pub(crate) fn ready(
+        &mut self,
+        lagging: &dyn Fn(&str, i32) -> bool,
+    ) -> Vec<BorrowedMessage<'c>> {
         let mut out = Vec::new();
         let tasks: HashSet<Part> = self
             .queues
@@ -90,12 +103,15 @@ impl<'c> PartitionGroups<'c> {
         for (first, p) in tasks {
             let parts: Vec<Part> = self.siblings[first].iter().map(|&t| (t, p)).collect();
             loop {
-                let blocked = parts
+                let empty: Vec<&Part> = parts
                     .iter()
-                    .any(|part| self.queues.get(part).is_none_or(VecDeque::is_empty));
-                if blocked {
+                    .filter(|part| self.queues.get(part).is_none_or(VecDeque::is_empty))
+                    .collect();
+                if !empty.is_empty() {
                     let since = *self.waiting.entry((first, p)).or_insert(now);
-                    if now.duration_since(since) < self.max_idle {
+                    let waited = now.duration_since(since);
+                    let behind = empty.iter().any(|&&(t, p)| lagging(&self.names[t], p));
+                    if waited < self.max_idle || (behind && waited < MAX_LAG_WAIT) {
                         break;
                     }
                 } else {

@@ -85,6 +85,9 @@ struct ThreadState {
     /// Counts rebalance callbacks, so the loop can tell that records it polled before
     /// one belong to an assignment that no longer exists.
     generation: u64,
+    /// Committed offsets of the assigned partitions at assignment: where consumption
+    /// starts, for telling whether an empty partition lags.
+    start_offsets: HashMap<(String, i32), i64>,
     /// Once the thread has failed nothing more is committed: the failure may be that
     /// outputs were lost, and the partitions' next owner must repeat the work.
     failed: bool,
@@ -350,6 +353,15 @@ impl ThreadState {
 
     fn on_assign(&mut self, tpl: &TopicPartitionList, committed: Option<&TopicPartitionList>) {
         self.generation += 1;
+        self.start_offsets = committed
+            .map(|c| c.elements())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
+                _ => None,
+            })
+            .collect();
         tracing::info!(
             "Setting newly assigned partitions [{}] for group {}",
             describe(tpl),
@@ -491,6 +503,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         changelog_acked,
         globals,
         generation: 0,
+        start_offsets: HashMap::new(),
         failed: false,
     }));
     let consumer: BaseConsumer<RebalanceContext> = clients::consumer_config(&config, index)
@@ -528,6 +541,47 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
     shared.thread_phase(index, ThreadPhase::Dead, Vec::new());
     drop(consumer);
     result
+}
+
+/// The consumer's fetch position (next offset to fetch) of every assigned partition.
+fn fetch_positions<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> HashMap<(String, i32), i64> {
+    consumer
+        .position()
+        .map(|tpl| {
+            tpl.elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A partition's start and end offsets as the client last learned them from a fetch (no
+/// request); `None` before any fetch answered.
+fn cached_watermarks<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<(i64, i64)> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client handle is valid while `consumer` lives; librdkafka only reads the
+    // NUL-terminated topic name and writes the two offsets, which outlive the call.
+    // rust-rdkafka has no binding for this cached (non-blocking) lookup.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some((low.max(0), high))
 }
 
 fn main_loop(
@@ -588,7 +642,28 @@ fn main_loop(
             groups.clear();
             generation = state.borrow().generation;
         }
-        for msg in groups.ready() {
+        let positions = if groups.len() > 0 {
+            fetch_positions(consumer)
+        } else {
+            HashMap::new()
+        };
+        let starts = state.borrow().start_offsets.clone();
+        let lagging = |topic: &str, partition: i32| {
+            // An end offset not known yet (no fetch answered): records may be waiting.
+            let Some((low, high)) = cached_watermarks(consumer, topic, partition) else {
+                return true;
+            };
+            let key = (topic.to_string(), partition);
+            // Where consumption stands: after the last record polled, else where the
+            // assignment started (committed offset, or the beginning).
+            let position = positions
+                .get(&key)
+                .or_else(|| starts.get(&key))
+                .copied()
+                .unwrap_or(low);
+            high > position
+        };
+        for msg in groups.ready(&lagging) {
             state.borrow_mut().process(&msg)?;
             batch += 1;
         }

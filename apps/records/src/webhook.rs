@@ -88,18 +88,28 @@ impl Endpoint {
         let mut conn = TcpStream::connect(&self.host_port).map_err(io)?;
         conn.set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(io)?;
-        write!(
-            conn,
+        // One write: a server that answers as soon as it has the headers must not find
+        // the body still on its way.
+        let mut request = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nIdempotency-Key: {idempotency_key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.path,
             self.host,
             body.len()
         )
-        .map_err(io)?;
-        conn.write_all(body).map_err(io)?;
-        let mut head = [0u8; 64];
-        let n = conn.read(&mut head).map_err(io)?;
-        let status = std::str::from_utf8(&head[..n])
+        .into_bytes();
+        request.extend_from_slice(body);
+        conn.write_all(&request).map_err(io)?;
+        // The status line, however the server's writes split it.
+        let mut head = Vec::new();
+        let mut buf = [0u8; 256];
+        while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 4096 {
+            let n = conn.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let status = std::str::from_utf8(&head)
             .ok()
             .and_then(|s| s.split_whitespace().nth(1))
             .and_then(|s| s.parse().ok())
@@ -203,9 +213,15 @@ mod tests {
             let mut keys = Vec::new();
             for (i, conn) in listener.incoming().take(2).enumerate() {
                 let mut conn = conn.unwrap();
-                let mut buf = vec![0u8; 4096];
-                let n = conn.read(&mut buf).unwrap();
-                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                // Read the whole request (headers, then the 2-byte body) before answering.
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !String::from_utf8_lossy(&req).ends_with("\r\n\r\n{}") {
+                    let n = conn.read(&mut buf).unwrap();
+                    assert!(n > 0, "request cut short");
+                    req.extend_from_slice(&buf[..n]);
+                }
+                let req = String::from_utf8_lossy(&req).to_string();
                 keys.push(
                     req.lines()
                         .find_map(|l| l.strip_prefix("Idempotency-Key: "))
@@ -213,7 +229,8 @@ mod tests {
                         .to_string(),
                 );
                 let status = if i == 0 { "503 Unavailable" } else { "200 OK" };
-                write!(conn, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").unwrap();
+                let response = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+                conn.write_all(response.as_bytes()).unwrap();
             }
             keys
         });

@@ -179,3 +179,35 @@ fn windows_older_than_the_retention_are_deleted() {
         "the window of hour 0 expired"
     );
 }
+
+#[test]
+fn a_shorter_retention_expires_windows_sooner() {
+    let minute = 60_000i64;
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("events", Consumed::with(StringSerde, I64Serde))
+        .group_by_key(Grouped::with(StringSerde, I64Serde))
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(60)))
+        .count(Materialized::named("per-minute").with_retention(Duration::from_secs(300)));
+    let driver = TestDriver::new(builder.build().unwrap()).unwrap();
+    let input = driver.input_topic("events", StringSerde, I64Serde);
+    let starts = || -> Vec<i64> {
+        driver
+            .key_value_store::<Windowed<String>, i64>("per-minute")
+            .unwrap()
+            .all()
+            .unwrap()
+            .into_iter()
+            .map(|(w, _)| w.window.start)
+            .collect()
+    };
+    input.pipe_input_at("k".into(), 1, 0).unwrap();
+    input.pipe_input_at("k".into(), 1, 4 * minute).unwrap();
+    assert_eq!(
+        starts(),
+        vec![0, 4 * minute],
+        "within five minutes both remain"
+    );
+    input.pipe_input_at("k".into(), 1, 7 * minute).unwrap();
+    assert_eq!(starts(), vec![4 * minute, 7 * minute], "minute 0 expired");
+}

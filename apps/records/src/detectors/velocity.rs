@@ -62,7 +62,10 @@ impl Detector for Velocity {
                     ts: e.record.ts,
                     sent_ms: e.record.sent_ms,
                 },
-                Materialized::named("velocity-counts").with_value_serde(JsonSerde::<Burst>::new()),
+                // Windows older than a few minutes are never looked at again.
+                Materialized::named("velocity-counts")
+                    .with_value_serde(JsonSerde::<Burst>::new())
+                    .with_retention(Duration::from_secs(300)),
             )
             .to_stream()
             .flat_map(move |w, b: Option<Burst>| {

@@ -165,6 +165,7 @@ pub struct Materialized<K, V> {
     pub(crate) supplier: Option<Arc<dyn KeyValueBytesStoreSupplier>>,
     pub(crate) logging: bool,
     pub(crate) in_memory: bool,
+    pub(crate) retention_ms: Option<i64>,
 }
 
 impl<K: 'static, V: 'static> Default for Materialized<K, V> {
@@ -176,6 +177,7 @@ impl<K: 'static, V: 'static> Default for Materialized<K, V> {
             supplier: None,
             logging: true,
             in_memory: false,
+            retention_ms: None,
         }
     }
 }
@@ -215,6 +217,14 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
     /// Turns off the changelog topic.
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
+        self
+    }
+
+    /// How long a windowed aggregation keeps windows (stream time past their start, or a
+    /// session's end), default one day as in Kafka Streams; never less than the window
+    /// size plus grace. Ignored by aggregations without windows.
+    pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
+        self.retention_ms = Some(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
         self
     }
 

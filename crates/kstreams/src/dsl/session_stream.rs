@@ -123,7 +123,10 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
     {
         let w = self.windows;
         let (fold, merger) = (Arc::new(fold), Arc::new(merger));
-        let retention_ms = DEFAULT_RETENTION_MS.max(w.gap_ms + w.grace_ms);
+        let retention_ms = materialized
+            .retention_ms
+            .unwrap_or(DEFAULT_RETENTION_MS)
+            .max(w.gap_ms + w.grace_ms);
         windowed_aggregation(
             &self.grouped,
             WindowedAggregation {

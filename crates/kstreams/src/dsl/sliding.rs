@@ -31,7 +31,11 @@ where
     F: Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
 {
     let d = w.difference_ms;
-    let retention_ms = DEFAULT_RETENTION_MS.max(d + w.grace_ms);
+    let retention_ms = spec
+        .materialized
+        .retention_ms
+        .unwrap_or(DEFAULT_RETENTION_MS)
+        .max(d + w.grace_ms);
     let graph = grouped.graph();
     let (Some(input_serde), Some(ks)) = (grouped.value_serde(), grouped.key_serde()) else {
         graph.borrow_mut().error(TopologyError::MissingSerde {

@@ -150,7 +150,10 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             }
         };
         let fold = Arc::new(fold);
-        let retention_ms = DEFAULT_RETENTION_MS.max(w.size_ms + w.grace_ms);
+        let retention_ms = materialized
+            .retention_ms
+            .unwrap_or(DEFAULT_RETENTION_MS)
+            .max(w.size_ms + w.grace_ms);
         windowed_aggregation(
             &self.grouped,
             WindowedAggregation {

@@ -124,7 +124,7 @@ impl<K, VA, F, M> SessionAggregate<K, VA, F, M> {
     /// Deletes sessions that ended more than the retention before stream time.
     fn expire<A, B>(&mut self, ctx: &mut ProcessorContext<'_, A, B>) -> Result<()> {
         let cutoff = ctx.stream_time().saturating_sub(self.retention_ms);
-        if self.expiry.due(cutoff, self.retention_ms) {
+        if self.expiry.due(cutoff, self.retention_ms).is_some() {
             let handle = ctx.task.stores.get(&self.store_name)?;
             // The session end sits where a record key keeps its time.
             expiry::delete_scanning(handle, expiry::time_after_key, cutoff)?;

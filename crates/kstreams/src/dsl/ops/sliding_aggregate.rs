@@ -153,12 +153,12 @@ impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
         let w = self.windows;
         let stream_time = ctx.stream_time();
         let cutoff = stream_time.saturating_sub(self.retention_ms);
-        if self.window_expiry.due(cutoff, w.difference_ms.max(1)) {
-            expiry::delete_front(ctx.task.stores.get(&self.store_name)?, cutoff)?;
+        if let Some(from) = self.window_expiry.due(cutoff, w.difference_ms.max(1)) {
+            expiry::delete_front(ctx.task.stores.get(&self.store_name)?, from, cutoff)?;
         }
         let step = 2 * w.difference_ms + w.grace_ms + 1;
         let record_cutoff = stream_time.saturating_sub(step);
-        if self.record_expiry.due(record_cutoff, step) {
+        if self.record_expiry.due(record_cutoff, step).is_some() {
             let handle = ctx.task.stores.get(&self.records_name)?;
             expiry::delete_scanning(handle, expiry::time_after_key, record_cutoff)?;
         }

@@ -251,7 +251,7 @@ where
         let w = self.windows;
         let retention = w.before_ms + w.after_ms + w.grace_ms;
         let cutoff = ctx.stream_time().saturating_sub(retention);
-        if self.expiry.due(cutoff, retention) {
+        if self.expiry.due(cutoff, retention).is_some() {
             let handle = ctx.task.stores.get(&self.this_store)?;
             expiry::delete_scanning(handle, expiry::time_after_key, cutoff)?;
         }

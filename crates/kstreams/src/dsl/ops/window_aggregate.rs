@@ -89,8 +89,8 @@ impl<K, VA, F> WindowAggregate<K, VA, F> {
         stream_time: i64,
     ) -> Result<()> {
         let cutoff = stream_time.saturating_sub(self.retention_ms);
-        if self.expiry.due(cutoff, self.windows.advance_ms) {
-            expiry::delete_front(ctx.task.stores.get(&self.store_name)?, cutoff)?;
+        if let Some(from) = self.expiry.due(cutoff, self.windows.advance_ms) {
+            expiry::delete_front(ctx.task.stores.get(&self.store_name)?, from, cutoff)?;
         }
         Ok(())
     }

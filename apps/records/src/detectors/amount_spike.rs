@@ -2,12 +2,12 @@
 //! typical spend and, once the customer's running statistics have enough history, more
 //! than `sigmas` standard deviations above the running mean.
 
-use super::{alert, Detector};
+use super::{alert, customer_store, raise, Detector};
 use crate::generate::kinds;
 use crate::model::{Alert, Enriched};
 use kstreams::processor::{Processor, ProcessorContext, Record};
-use kstreams::serde::{JsonSerde, StringSerde};
-use kstreams::state::{KeyValueStore, Stores};
+use kstreams::serde::JsonSerde;
+use kstreams::state::KeyValueStore;
 use kstreams::{KStream, StreamsBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -92,12 +92,7 @@ impl Processor<String, Enriched, String, Alert> for Check {
                     amount / base.max(0.01)
                 ),
             );
-            ctx.forward(Record {
-                key: r.key.clone(),
-                value: a,
-                timestamp: r.timestamp,
-                headers: r.headers.clone(),
-            })?;
+            raise(ctx, &r, a)?;
         } else {
             // Spikes stay out of the statistics, so one does not hide the next.
             stats.add(amount);
@@ -117,11 +112,7 @@ impl Detector for AmountSpike {
         builder: &StreamsBuilder,
         records: KStream<String, Enriched>,
     ) -> KStream<String, Alert> {
-        builder.add_state_store(Stores::key_value_store_builder(
-            Stores::persistent_key_value_store(STORE),
-            StringSerde,
-            JsonSerde::<Stats>::new(),
-        ));
+        customer_store(builder, STORE, JsonSerde::<Stats>::new());
         let (factor, sigmas, min_history) = (self.factor, self.sigmas, self.min_history);
         records.process_values(
             move || Check {

@@ -2,12 +2,12 @@
 //! or the profile's last activity for the first record seen) is more than `dormant_days`
 //! of event time before this one.
 
-use super::{alert, Detector};
+use super::{alert, customer_store, raise, Detector};
 use crate::generate::kinds;
 use crate::model::{Alert, Enriched};
 use kstreams::processor::{Processor, ProcessorContext, Record};
-use kstreams::serde::{I64Serde, StringSerde};
-use kstreams::state::{KeyValueStore, Stores};
+use kstreams::serde::I64Serde;
+use kstreams::state::KeyValueStore;
 use kstreams::{KStream, StreamsBuilder};
 
 const STORE: &str = "last-seen";
@@ -47,16 +47,15 @@ impl Processor<String, Enriched, String, Alert> for Check {
         let last = store.get(key)?.unwrap_or(e.customer.last_active);
         let gap = e.record.ts - last;
         if gap > self.dormant_ms {
-            ctx.forward(Record {
-                key: r.key.clone(),
-                value: alert(
+            raise(
+                ctx,
+                &r,
+                alert(
                     kinds::DORMANT,
                     e,
                     format!("first activity in {} days", gap / DAY_MS),
                 ),
-                timestamp: r.timestamp,
-                headers: r.headers.clone(),
-            })?;
+            )?;
         }
         store.put(key, &last.max(e.record.ts))?;
         Ok(())
@@ -73,11 +72,7 @@ impl Detector for Dormant {
         builder: &StreamsBuilder,
         records: KStream<String, Enriched>,
     ) -> KStream<String, Alert> {
-        builder.add_state_store(Stores::key_value_store_builder(
-            Stores::persistent_key_value_store(STORE),
-            StringSerde,
-            I64Serde,
-        ));
+        customer_store(builder, STORE, I64Serde);
         let dormant_ms = self.dormant_days * DAY_MS;
         records.process_values(
             move || Check {

@@ -11,7 +11,9 @@ mod velocity;
 
 use crate::model::{Alert, Enriched};
 use crate::topics;
-use kstreams::serde::{JsonSerde, StringSerde};
+use kstreams::processor::{ProcessorContext, Record};
+use kstreams::serde::{JsonSerde, Serde, StringSerde};
+use kstreams::state::Stores;
 use kstreams::{Consumed, KStream, Produced, StreamsBuilder, Topology};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -66,6 +68,33 @@ pub fn topology(d: &dyn Detector, alerts: Arc<AtomicU64>) -> kstreams::Result<To
             Produced::with(StringSerde, JsonSerde::<Alert>::new()),
         );
     Ok(builder.build()?)
+}
+
+/// Adds a persistent, changelogged store of per-customer state.
+pub(crate) fn customer_store<V: 'static>(
+    builder: &StreamsBuilder,
+    name: &str,
+    values: impl Serde<V>,
+) {
+    builder.add_state_store(Stores::key_value_store_builder(
+        Stores::persistent_key_value_store(name),
+        StringSerde,
+        values,
+    ));
+}
+
+/// Forwards `alert` for record `r`, with its key, time and headers.
+pub(crate) fn raise<V>(
+    ctx: &mut ProcessorContext<'_, String, Alert>,
+    r: &Record<String, V>,
+    alert: Alert,
+) -> kstreams::Result<()> {
+    ctx.forward(Record {
+        key: r.key.clone(),
+        value: alert,
+        timestamp: r.timestamp,
+        headers: r.headers.clone(),
+    })
 }
 
 /// An alert for `e`'s record.

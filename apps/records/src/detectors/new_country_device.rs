@@ -1,12 +1,12 @@
 //! A country or a device this customer has never used: the set of known ones starts from
 //! the profile and grows with every record.
 
-use super::{alert, Detector};
+use super::{alert, customer_store, raise, Detector};
 use crate::generate::kinds;
 use crate::model::{Alert, Enriched};
 use kstreams::processor::{Processor, ProcessorContext, Record};
-use kstreams::serde::{JsonSerde, StringSerde};
-use kstreams::state::{KeyValueStore, Stores};
+use kstreams::serde::JsonSerde;
+use kstreams::state::KeyValueStore;
 use kstreams::{KStream, StreamsBuilder};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -56,12 +56,7 @@ impl Processor<String, Enriched, String, Alert> for Check {
                 (true, false) => format!("new country {}", e.record.country),
                 _ => format!("new device {}", e.record.device),
             };
-            ctx.forward(Record {
-                key: r.key.clone(),
-                value: alert(kinds::NEW_COUNTRY_DEVICE, e, what),
-                timestamp: r.timestamp,
-                headers: r.headers.clone(),
-            })?;
+            raise(ctx, &r, alert(kinds::NEW_COUNTRY_DEVICE, e, what))?;
             known.countries.insert(e.record.country.clone());
             known.devices.insert(e.record.device.clone());
             store.put(key, &known)?;
@@ -82,11 +77,7 @@ impl Detector for NewCountryDevice {
         builder: &StreamsBuilder,
         records: KStream<String, Enriched>,
     ) -> KStream<String, Alert> {
-        builder.add_state_store(Stores::key_value_store_builder(
-            Stores::persistent_key_value_store(STORE),
-            StringSerde,
-            JsonSerde::<Known>::new(),
-        ));
+        customer_store(builder, STORE, JsonSerde::<Known>::new());
         records.process_values(|| Check { store: None }, &[STORE])
     }
 }

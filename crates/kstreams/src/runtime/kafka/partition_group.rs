@@ -19,14 +19,6 @@ use std::time::{Duration, Instant};
 /// A partition of a multi-partition task: (topic index, partition).
 type Part = (usize, i32);
 
-/// A partition by name, for pausing and resuming it in the consumer.
-pub(crate) type TopicPartition = (String, i32);
-
-/// Records buffered per partition before its fetching is paused (Kafka Streams'
-/// `buffered.records.per.partition`): memory stays bounded while a task waits, and the
-/// fetches go to the partitions it waits for instead.
-const MAX_BUFFERED: usize = 1000;
-
 /// How long a task waits at a time for a lagging partition whose records do not come (a
 /// broker in trouble; or, once transactions exist, a partition ending in a commit marker,
 /// which moves the end offset past the last record) before it goes on without it.
@@ -40,8 +32,6 @@ pub(crate) struct PartitionGroups<'c> {
     /// Topic index -> the topic indices of its subtopology.
     siblings: Vec<Vec<usize>>,
     queues: HashMap<Part, VecDeque<BorrowedMessage<'c>>>,
-    /// Partitions whose fetching is paused because their buffer is full.
-    paused: HashSet<Part>,
     /// Since when a task (identified by its first topic and partition) has been held back.
     waiting: HashMap<Part, Instant>,
     max_idle: Duration,
@@ -66,7 +56,6 @@ impl<'c> PartitionGroups<'c> {
             names,
             siblings,
             queues: HashMap::new(),
-            paused: HashSet::new(),
             waiting: HashMap::new(),
             max_idle,
         }
@@ -85,39 +74,10 @@ impl<'c> PartitionGroups<'c> {
         None
     }
 
-    /// Partitions to pause (buffer full) and to resume (buffer drained below half), as
-    /// (topic, partition); the caller pauses and resumes them in the consumer.
-    pub(crate) fn flow_control(&mut self) -> (Vec<TopicPartition>, Vec<TopicPartition>) {
-        let (mut pause, mut resume) = (Vec::new(), Vec::new());
-        for (part, q) in &self.queues {
-            if q.len() >= MAX_BUFFERED && self.paused.insert(*part) {
-                pause.push((self.names[part.0].clone(), part.1));
-            }
-        }
-        self.paused.retain(|part| {
-            let low = self
-                .queues
-                .get(part)
-                .is_none_or(|q| q.len() < MAX_BUFFERED / 2);
-            if low {
-                resume.push((self.names[part.0].clone(), part.1));
-            }
-            !low
-        });
-        (pause, resume)
-    }
-
-    /// Drops everything buffered (the assignment changed; positions were reset). Returns
-    /// the partitions it had paused, for the caller to resume.
-    pub(crate) fn clear(&mut self) -> Vec<TopicPartition> {
-        let resume = self
-            .paused
-            .drain()
-            .map(|(t, p)| (self.names[t].clone(), p))
-            .collect();
+    /// Drops everything buffered (the assignment changed; positions were reset).
+    pub(crate) fn clear(&mut self) {
         self.queues.clear();
         self.waiting.clear();
-        resume
     }
 
     /// Records buffered.

@@ -543,20 +543,6 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
     result
 }
 
-/// Resumes partitions a cleared partition group had paused (those still assigned).
-fn resume_all<C: ConsumerContext>(consumer: &BaseConsumer<C>, parts: Vec<(String, i32)>) {
-    if parts.is_empty() {
-        return;
-    }
-    let mut tpl = TopicPartitionList::new();
-    for (topic, partition) in &parts {
-        tpl.add_partition(topic, *partition);
-    }
-    if let Err(e) = consumer.resume(&tpl) {
-        tracing::debug!("resuming {} after a rebalance: {e}", describe(&tpl));
-    }
-}
-
 /// The consumer's fetch position (next offset to fetch) of every assigned partition.
 fn fetch_positions<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> HashMap<(String, i32), i64> {
     consumer
@@ -644,7 +630,7 @@ fn main_loop(
                     "dropping {} records buffered across a rebalance",
                     groups.len()
                 );
-                resume_all(consumer, groups.clear());
+                groups.clear();
                 generation = state.borrow().generation;
             }
             if let Some(msg) = groups.offer(msg) {
@@ -653,7 +639,7 @@ fn main_loop(
             }
         }
         if state.borrow().generation != generation {
-            resume_all(consumer, groups.clear());
+            groups.clear();
             generation = state.borrow().generation;
         }
         let positions = if groups.len() > 0 {
@@ -680,24 +666,6 @@ fn main_loop(
         for msg in groups.ready(&lagging) {
             state.borrow_mut().process(&msg)?;
             batch += 1;
-        }
-        let (pause, resume) = groups.flow_control();
-        for (list, what) in [(pause, true), (resume, false)] {
-            if list.is_empty() {
-                continue;
-            }
-            let mut tpl = TopicPartitionList::new();
-            for (topic, partition) in &list {
-                tpl.add_partition(topic, *partition);
-            }
-            let result = if what {
-                consumer.pause(&tpl)
-            } else {
-                consumer.resume(&tpl)
-            };
-            if let Err(e) = result {
-                tracing::warn!("pausing or resuming {}: {e}", describe(&tpl));
-            }
         }
         if batch > 0 {
             shared.add_processed(batch as u64);

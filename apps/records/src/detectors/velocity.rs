@@ -64,10 +64,12 @@ impl Detector for Velocity {
                     ts: e.record.ts,
                     sent_ms: e.record.sent_ms,
                 },
-                // Windows older than a few minutes are never looked at again.
+                // Windows older than a few minutes are never looked at again, so the store
+                // stays small enough for memory (rebuilt from its changelog on restart).
                 Materialized::named("velocity-counts")
                     .with_value_serde(JsonSerde::<Burst>::new())
-                    .with_retention(Duration::from_secs(300)),
+                    .with_retention(Duration::from_secs(300))
+                    .in_memory(),
             )
             .to_stream()
             .flat_map(move |w, b: Option<Burst>| {

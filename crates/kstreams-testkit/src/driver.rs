@@ -1,7 +1,7 @@
 //! The driver: tasks, topic logs, and the loop that feeds repartition topics back.
 
 use kstreams::error::StreamsError;
-use kstreams::processor::{DeserializationHandler, Headers};
+use kstreams::processor::{DeserializationHandler, Headers, ProcessingHandler, ProductionHandler};
 use kstreams::runtime::partitioner::partition_for_key;
 use kstreams::runtime::{
     InputRecord, OutgoingRecord, RecordCollector, Task, TaskConfig, TaskId, TaskMetrics,
@@ -263,6 +263,9 @@ pub struct TestDriverBuilder {
     partitions: HashMap<String, u32>,
     default_partitions: u32,
     handler: DeserializationHandler,
+    processing_handler: ProcessingHandler,
+    production_handler: ProductionHandler,
+    dead_letter_topic: Option<String>,
     wall_clock_ms: i64,
 }
 
@@ -286,6 +289,21 @@ impl TestDriverBuilder {
     /// What the tasks do with records that fail to deserialize.
     pub fn deserialization_handler(mut self, h: DeserializationHandler) -> Self {
         self.handler = h;
+        self
+    }
+    /// What the tasks do when user code fails on a record.
+    pub fn processing_handler(mut self, h: ProcessingHandler) -> Self {
+        self.processing_handler = h;
+        self
+    }
+    /// What the tasks do when an output record cannot be serialized or sent.
+    pub fn production_handler(mut self, h: ProductionHandler) -> Self {
+        self.production_handler = h;
+        self
+    }
+    /// Where dead-letter handlers send failed records.
+    pub fn dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
+        self.dead_letter_topic = Some(topic.into());
         self
     }
     /// The wall clock at start, in milliseconds.
@@ -344,6 +362,9 @@ impl TestDriverBuilder {
         let topics = Rc::new(RefCell::new(topics));
         let mut config = TaskConfig::new(app.clone());
         config.deserialization_handler = self.handler;
+        config.processing_handler = self.processing_handler;
+        config.production_handler = self.production_handler;
+        config.dead_letter_topic = self.dead_letter_topic.clone();
         config.wall_clock_ms = self.wall_clock_ms;
         // Persistent stores (the DSL's default) live in a temporary directory of the driver.
         let state = if self.topology.has_persistent_stores() {
@@ -404,6 +425,9 @@ impl TestDriver {
             partitions: HashMap::new(),
             default_partitions: 1,
             handler: DeserializationHandler::default(),
+            processing_handler: ProcessingHandler::default(),
+            production_handler: ProductionHandler::default(),
+            dead_letter_topic: None,
             wall_clock_ms: 0,
         }
     }
@@ -493,11 +517,7 @@ impl TestDriver {
         let inner = self.inner.borrow();
         let mut sum = TaskMetrics::default();
         for t in inner.tasks.values() {
-            let m = t.metrics();
-            sum.processed += m.processed;
-            sum.dropped += m.dropped;
-            sum.deserialization_errors += m.deserialization_errors;
-            sum.punctuations += m.punctuations;
+            sum.add(t.metrics());
         }
         sum
     }

@@ -253,6 +253,20 @@ pub enum StreamsError {
         /// Partitions required.
         expected: u32,
     },
+    /// The configuration does not allow what was asked (e.g. a dead-letter handler with no
+    /// dead-letter topic).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The producer was fenced: another producer with the same `transactional.id` started
+    /// (a newer instance of this one), so this instance is a zombie and must stop. Its open
+    /// transaction is aborted by the broker; nothing it did since the last commit counts.
+    #[error("producer fenced (transactional.id {transactional_id}): {reason}")]
+    ProducerFenced {
+        /// The transactional id that another producer took over.
+        transactional_id: String,
+        /// What the client reported.
+        reason: String,
+    },
     /// The operation needs a state the client is not in.
     #[error("invalid state: {0}")]
     InvalidState(String),

@@ -20,6 +20,7 @@
 //! ```
 
 mod api;
+mod handlers;
 pub(crate) mod node;
 mod record;
 pub(crate) mod sink;
@@ -27,7 +28,8 @@ pub(crate) mod source;
 mod timestamp;
 
 pub use api::{Processor, ProcessorContext, PunctuationType, PunctuatorId};
+pub(crate) use handlers::{dead_letter_headers, dead_letter_record, panic_message, RawInput};
+pub use handlers::{dlq_headers, DeserializationHandler, ProcessingHandler, ProductionHandler};
 pub use record::{Change, Header, Headers, Record, RecordMetadata};
 pub use sink::{StreamPartitioner, TopicNameExtractor};
-pub use source::DeserializationHandler;
 pub use timestamp::{InvalidTimestamp, TimestampExtractor};

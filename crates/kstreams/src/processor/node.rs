@@ -6,11 +6,13 @@
 //! init, punctuation and close.
 
 use super::api::{Processor, ProcessorContext, PunctuatorId};
+use super::handlers::panic_message;
 use super::Record;
 use crate::error::{Result, StreamsError, TopologyError};
 use crate::runtime::context::TaskContext;
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -57,7 +59,15 @@ impl<K, V> Child<K, V> {
                 self.name
             )))
         })?;
-        node.process(task, record)
+        // A panic in user code becomes a processing error that names this node, for the
+        // task's processing handler; the borrow is released as the panic unwinds.
+        catch_unwind(AssertUnwindSafe(|| node.process(task, record))).unwrap_or_else(|payload| {
+            Err(StreamsError::Processing {
+                processor: self.name.to_string(),
+                origin: task.origin(),
+                message: panic_message(&*payload),
+            })
+        })
     }
 }
 

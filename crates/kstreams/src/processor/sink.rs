@@ -1,7 +1,7 @@
 //! Sink nodes: where typed records become bytes for a topic.
 
 use super::node::Node;
-use super::Record;
+use super::{ProductionHandler, Record};
 use crate::error::{Field, Result, StreamsError};
 use crate::runtime::collector::OutgoingRecord;
 use crate::runtime::context::TaskContext;
@@ -69,6 +69,22 @@ pub(crate) struct SinkNode<K, V> {
 
 impl<K: 'static, V: 'static> Node<K, V> for SinkNode<K, V> {
     fn process(&mut self, task: &mut TaskContext, record: Record<K, V>) -> Result<()> {
+        match self.send(task, record) {
+            Err(err @ (StreamsError::Serialization { .. } | StreamsError::Send { .. }))
+                if task.production_handler == ProductionHandler::Continue =>
+            {
+                tracing::warn!("skipping output record (input at {}): {err}", task.origin());
+                task.metrics.dropped += 1;
+                task.metrics.production_errors += 1;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> SinkNode<K, V> {
+    fn send(&mut self, task: &mut TaskContext, record: Record<K, V>) -> Result<()> {
         let dynamic;
         let topic: &str = match &self.topic {
             SinkTopic::Fixed(t) => t,

@@ -1,28 +1,13 @@
 //! Source nodes: where bytes from a topic become typed records.
 
+use super::handlers::RawInput;
 use super::node::{forward_all, Child};
+use super::{DeserializationHandler, InvalidTimestamp, TimestampExtractor};
 use super::{Headers, Record, RecordMetadata};
-use super::{InvalidTimestamp, TimestampExtractor};
 use crate::error::{Field, Result, StreamsError};
 use crate::runtime::context::TaskContext;
 use crate::serde::{decode, SharedSerde};
 use std::sync::Arc;
-
-/// What to do with a record whose key or value cannot be deserialized.
-///
-/// Either way the error names topic, partition, offset and field; nothing is dropped
-/// silently. A dead-letter choice comes with the error-handling work.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DeserializationHandler {
-    /// Stop processing with [`StreamsError::Deserialization`] (Kafka's default,
-    /// `LogAndFailExceptionHandler`).
-    #[default]
-    LogAndFail,
-    /// Log a warning, count the record in `dropped` and `deserialization_errors`, and go on
-    /// (`LogAndContinueExceptionHandler`).
-    LogAndContinue,
-}
 
 /// A record as it arrives from a topic, before deserialization.
 #[derive(Debug, Clone)]
@@ -68,6 +53,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceNode<K, V> {
     fn failed(
         &self,
         task: &mut TaskContext,
+        input: &InputRecord<'_>,
         field: Field,
         source: crate::error::SerdeError,
     ) -> Result<()> {
@@ -86,6 +72,18 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceNode<K, V> {
                 task.metrics.dropped += 1;
                 task.metrics.deserialization_errors += 1;
                 Ok(())
+            }
+            DeserializationHandler::DeadLetter => {
+                task.metrics.deserialization_errors += 1;
+                task.dead_letter(
+                    RawInput {
+                        key: input.key,
+                        value: input.value,
+                        timestamp: input.timestamp,
+                        headers: &input.headers,
+                    },
+                    &err,
+                )
             }
         }
     }
@@ -107,12 +105,12 @@ impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
             None => None,
             Some(bytes) => match self.key_serde.deserialize(bytes) {
                 Ok(k) => Some(k),
-                Err(e) => return self.failed(task, Field::Key, e),
+                Err(e) => return self.failed(task, &input, Field::Key, e),
             },
         };
         let value = match decode(&*self.value_serde, input.value) {
             Ok(v) => v,
-            Err(e) => return self.failed(task, Field::Value, e),
+            Err(e) => return self.failed(task, &input, Field::Value, e),
         };
         let mut timestamp = match &self.extractor {
             Some(x) => x.extract(key.as_ref(), &value, input.timestamp, self.partition_time),

@@ -4,7 +4,10 @@ use super::collector::RecordCollector;
 use super::metrics::TaskMetrics;
 use super::punctuation::Schedules;
 use crate::error::{Origin, StreamsError};
-use crate::processor::RecordMetadata;
+use crate::processor::{
+    dead_letter_headers, dead_letter_record, ProcessingHandler, ProductionHandler, RawInput,
+    RecordMetadata,
+};
 use crate::runtime::TaskId;
 use crate::state::StoreRegistry;
 use std::sync::Arc;
@@ -27,6 +30,10 @@ pub(crate) struct TaskContext {
     pub(crate) schedules: Schedules,
     pub(crate) metrics: TaskMetrics,
     pub(crate) globals: Option<Arc<crate::topology::GlobalStores>>,
+    pub(crate) processing_handler: ProcessingHandler,
+    pub(crate) production_handler: ProductionHandler,
+    /// Where dead-letter handlers send failed records.
+    pub(crate) dead_letter_topic: Option<Arc<str>>,
 }
 
 impl TaskContext {
@@ -55,5 +62,26 @@ impl TaskContext {
             },
             other => other,
         }
+    }
+
+    /// Sends the raw input that failed with `err` to the dead-letter topic and counts it.
+    pub(crate) fn dead_letter(
+        &mut self,
+        input: RawInput<'_>,
+        err: &StreamsError,
+    ) -> Result<(), StreamsError> {
+        let Some(topic) = self.dead_letter_topic.clone() else {
+            return Err(StreamsError::Config(format!(
+                "a handler chose the dead-letter topic for a failed record, but none is configured \
+                 (set dead_letter_topic); the record failed with: {err}"
+            )));
+        };
+        tracing::warn!("sending record to dead-letter topic {topic}: {err}");
+        let headers = dead_letter_headers(input.headers, &self.origin(), err);
+        self.collector
+            .send(dead_letter_record(&topic, input, &headers))?;
+        self.metrics.dropped += 1;
+        self.metrics.dead_lettered += 1;
+        Ok(())
     }
 }

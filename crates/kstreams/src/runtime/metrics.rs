@@ -1,4 +1,4 @@
-//! Per-task counters. A later issue exports them; today they are read by tests and the driver.
+//! Per-task counters, read by tests, the driver and `KafkaStreams::metrics`.
 
 /// Counters of one task, named after Kafka Streams' task metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -12,4 +12,25 @@ pub struct TaskMetrics {
     pub deserialization_errors: u64,
     /// Punctuations run.
     pub punctuations: u64,
+    /// Records whose processing failed in user code (an error or a panic) and that the
+    /// processing handler skipped or dead-lettered.
+    pub processing_errors: u64,
+    /// Output records that could not be serialized or sent and that the production handler
+    /// skipped.
+    pub production_errors: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: u64,
+}
+
+impl TaskMetrics {
+    /// Adds `other`'s counters to these.
+    pub fn add(&mut self, other: &TaskMetrics) {
+        self.processed += other.processed;
+        self.dropped += other.dropped;
+        self.deserialization_errors += other.deserialization_errors;
+        self.punctuations += other.punctuations;
+        self.processing_errors += other.processing_errors;
+        self.production_errors += other.production_errors;
+        self.dead_lettered += other.dead_lettered;
+    }
 }

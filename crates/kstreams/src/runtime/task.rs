@@ -8,11 +8,15 @@ use super::TaskId;
 use crate::error::{Result, StreamsError, TopologyError};
 use crate::processor::node::Lifecycle;
 use crate::processor::source::{InputRecord, RawSource};
-use crate::processor::{DeserializationHandler, Headers, PunctuationType};
+use crate::processor::{
+    panic_message, DeserializationHandler, Headers, ProcessingHandler, ProductionHandler,
+    PunctuationType, RawInput,
+};
 use crate::state::{StoreHandle, StoreInit, StoreRegistry};
 use crate::topology::instantiate::{Instance, Instantiator};
 use crate::topology::Topology;
 use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -24,6 +28,12 @@ pub struct TaskConfig {
     pub application_id: String,
     /// What to do with records that fail to deserialize.
     pub deserialization_handler: DeserializationHandler,
+    /// What to do when user code fails on a record.
+    pub processing_handler: ProcessingHandler,
+    /// What to do when an output record cannot be serialized or sent.
+    pub production_handler: ProductionHandler,
+    /// Where dead-letter handlers send failed records.
+    pub dead_letter_topic: Option<String>,
     /// Directory for this task's persistent stores, if any.
     pub task_dir: Option<PathBuf>,
     /// Wall-clock time at creation, in milliseconds.
@@ -42,6 +52,9 @@ impl TaskConfig {
         TaskConfig {
             application_id: application_id.into(),
             deserialization_handler: DeserializationHandler::default(),
+            processing_handler: ProcessingHandler::default(),
+            production_handler: ProductionHandler::default(),
+            dead_letter_topic: None,
             task_dir: None,
             wall_clock_ms: 0,
             database: None,
@@ -97,6 +110,13 @@ impl Task {
                 )))
             })?;
         let app = config.application_id.as_str();
+        let wants_dlq = config.deserialization_handler == DeserializationHandler::DeadLetter
+            || config.processing_handler == ProcessingHandler::DeadLetter;
+        if wants_dlq && config.dead_letter_topic.is_none() {
+            return Err(StreamsError::Config(
+                "a dead-letter handler is configured but no dead-letter topic".into(),
+            ));
+        }
         let defs: Vec<_> = sub.stores.iter().map(|&i| &topology.stores[i]).collect();
         let stores = StoreRegistry::open(
             &defs,
@@ -138,6 +158,9 @@ impl Task {
                 schedules: Schedules::default(),
                 metrics: TaskMetrics::default(),
                 globals: config.globals.clone(),
+                processing_handler: config.processing_handler,
+                production_handler: config.production_handler,
+                dead_letter_topic: config.dead_letter_topic.as_deref().map(Arc::from),
             },
             sources,
             lifecycles,
@@ -175,15 +198,64 @@ impl Task {
         self.ctx.metrics.processed += 1;
         let topic = src.topic.clone();
         self.ctx.current_timestamp = record.timestamp;
-        let result = src.node.process_raw(&mut self.ctx, &topic, record);
+        // Kept for a dead-letter record; the headers only when that can happen, since
+        // the source moves them into the typed record.
+        let (key, value, timestamp) = (record.key, record.value, record.timestamp);
+        let headers = (self.ctx.processing_handler == ProcessingHandler::DeadLetter)
+            .then(|| record.headers.clone());
+        let ctx = &mut self.ctx;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            src.node.process_raw(ctx, &topic, record)
+        }))
+        .unwrap_or_else(|payload| {
+            // A panic in a serde or timestamp extractor, before any processor ran.
+            Err(StreamsError::Processing {
+                processor: format!("source of {topic}"),
+                origin: self.ctx.origin(),
+                message: panic_message(&*payload),
+            })
+        });
+        let handled = match result {
+            Err(err @ StreamsError::Processing { .. }) => {
+                let empty = Headers::new();
+                let raw = RawInput {
+                    key,
+                    value,
+                    timestamp,
+                    headers: headers.as_ref().unwrap_or(&empty),
+                };
+                self.on_processing_error(err, raw)
+            }
+            other => other,
+        };
         self.ctx.current = None;
-        result?;
+        handled?;
         self.send_changelogs()?;
         if self.ctx.schedules.any(PunctuationType::StreamTime) {
             let now = self.ctx.stream_time;
             self.run_due(PunctuationType::StreamTime, now)?;
         }
         Ok(())
+    }
+
+    /// Applies the processing handler to a failure of user code.
+    fn on_processing_error(&mut self, err: StreamsError, raw: RawInput<'_>) -> Result<()> {
+        match self.ctx.processing_handler {
+            ProcessingHandler::LogAndFail => {
+                tracing::error!("{err}");
+                Err(err)
+            }
+            ProcessingHandler::LogAndContinue => {
+                tracing::warn!("skipping record: {err}");
+                self.ctx.metrics.dropped += 1;
+                self.ctx.metrics.processing_errors += 1;
+                Ok(())
+            }
+            ProcessingHandler::DeadLetter => {
+                self.ctx.metrics.processing_errors += 1;
+                self.ctx.dead_letter(raw, &err)
+            }
+        }
     }
 
     /// Sends the writes the last step made to logged stores to their changelog topics, in
@@ -242,7 +314,17 @@ impl Task {
             self.ctx.metrics.punctuations += 1;
             self.ctx.current_timestamp = now;
             let lifecycle = self.lifecycles[node].clone();
-            let result = lifecycle.borrow_mut().punctuate(&mut self.ctx, id, now);
+            let ctx = &mut self.ctx;
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                lifecycle.borrow_mut().punctuate(ctx, id, now)
+            }))
+            .unwrap_or_else(|payload| {
+                Err(StreamsError::Processing {
+                    processor: lifecycle.borrow().name().to_string(),
+                    origin: self.ctx.origin(),
+                    message: panic_message(&*payload),
+                })
+            });
             result?;
             self.send_changelogs()?;
         }

@@ -113,6 +113,13 @@ pub(crate) fn apply_fn<K: 'static, V: 'static>(
                     tracing::warn!("skipping global record: {err}");
                     Ok(false)
                 }
+                // The global thread has no producer to dead-letter with.
+                DeserializationHandler::DeadLetter => {
+                    tracing::warn!(
+                        "skipping global record (no dead-letter topic for global tables): {err}"
+                    );
+                    Ok(false)
+                }
                 _ => Err(err),
             }
         };

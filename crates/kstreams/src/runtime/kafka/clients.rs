@@ -11,6 +11,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContex
 use rdkafka::ClientContext;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,6 +53,11 @@ pub(crate) fn consumer_config(config: &StreamsConfig, thread: usize) -> ClientCo
                 super::AutoOffsetReset::Latest => "latest",
             },
         );
+    if config.exactly_once() {
+        // Only committed transactions: aborted outputs of upstream exactly-once apps and
+        // of this one's own aborted attempts are never read.
+        c.set("isolation.level", "read_committed");
+    }
     let mut c = overlay(c, config);
     for (k, v) in &config.consumer_config {
         c.set(k, v);
@@ -59,8 +65,23 @@ pub(crate) fn consumer_config(config: &StreamsConfig, thread: usize) -> ClientCo
     c
 }
 
-pub(crate) fn producer_config(config: &StreamsConfig, thread: usize) -> ClientConfig {
+/// The producer of stream thread `thread`. Under exactly-once it is transactional with
+/// `transactional.id` = `<application.id>-<process id>-<thread>`: the process id is kept in
+/// the state directory, so a restarted instance fences the zombie it replaces, while other
+/// instances (other state directories) never fence each other.
+pub(crate) fn producer_config(
+    config: &StreamsConfig,
+    thread: usize,
+    transactional_id: Option<&str>,
+) -> ClientConfig {
     let mut c = base(config);
+    if let Some(id) = transactional_id {
+        c.set("transactional.id", id)
+            .set("enable.idempotence", "true")
+            // Kafka Streams' exactly-once default: a zombie's transaction is aborted by
+            // the broker within 10 s.
+            .set("transaction.timeout.ms", "10000");
+    }
     c.set(
         "client.id",
         format!("{}-StreamThread-{thread}-producer", config.application_id),
@@ -85,10 +106,13 @@ pub(crate) fn producer_config(config: &StreamsConfig, thread: usize) -> ClientCo
 }
 
 /// Remembers the first failed delivery, so that the commit that follows refuses to commit
-/// offsets past a record whose output was lost.
+/// offsets past a record whose output was lost; or, when the production handler says
+/// continue, logs and counts it (never for changelog records).
 #[derive(Default)]
 pub(crate) struct DeliveryContext {
     pub(crate) failure: Arc<Mutex<Option<String>>>,
+    pub(crate) skip_failed: bool,
+    pub(crate) skipped: Arc<AtomicU64>,
     /// Highest acknowledged offset per changelog topic and partition, for checkpoints.
     pub(crate) changelog_acked: Arc<Mutex<HashMap<String, HashMap<i32, i64>>>>,
 }
@@ -120,6 +144,11 @@ impl ProducerContext for DeliveryContext {
                 msg.topic(),
                 msg.partition()
             );
+            if self.skip_failed && !msg.topic().ends_with("-changelog") {
+                tracing::warn!("skipping output record (production handler: continue): {what}");
+                self.skipped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             tracing::error!("{what}");
             let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
             f.get_or_insert(what);

@@ -1,10 +1,13 @@
 //! `StreamsConfig`: what a `KafkaStreams` instance needs to run.
 
-use crate::processor::DeserializationHandler;
+use crate::processor::{DeserializationHandler, ProcessingHandler, ProductionHandler};
 use crate::state::MemoryBudget;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+const DEFAULT_COMMIT: Duration = Duration::from_secs(30);
+const EOS_DEFAULT_COMMIT: Duration = Duration::from_millis(100);
 
 /// Delivery guarantee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,6 +17,12 @@ pub enum ProcessingGuarantee {
     /// before them is acknowledged. A crash may repeat work; it never loses it.
     #[default]
     AtLeastOnce,
+    /// `exactly_once_v2` (KIP-447): one transactional producer per stream thread. The
+    /// outputs, changelog writes and consumed offsets of a commit interval go in one
+    /// transaction, so they count together or not at all; consumers read `read_committed`.
+    /// Needs brokers that support transactions (Kafka 2.5 or later); see the README for
+    /// what is verified here and what needs a real cluster.
+    ExactlyOnceV2,
 }
 
 /// Where a new consumer group starts in a partition with no committed offset.
@@ -58,6 +67,13 @@ pub struct StreamsConfig {
     pub auto_offset_reset: AutoOffsetReset,
     /// What tasks do with records that fail to deserialize.
     pub deserialization_handler: DeserializationHandler,
+    /// What tasks do when user code fails on a record (an error or a panic).
+    pub processing_handler: ProcessingHandler,
+    /// What tasks do when an output record cannot be serialized or produced.
+    pub production_handler: ProductionHandler,
+    /// `errors.dead.letter.queue.topic.name` (KIP-1034): where dead-letter handlers send
+    /// failed records. It must exist before start.
+    pub dead_letter_topic: Option<String>,
     /// librdkafka settings passed to both consumers and producers, e.g.
     /// `session.timeout.ms`; they override kstreams' own.
     pub client_config: BTreeMap<String, String>,
@@ -84,11 +100,14 @@ impl StreamsConfig {
             application_id: application_id.into(),
             bootstrap_servers: bootstrap_servers.into(),
             num_stream_threads: 1,
-            commit_interval: Duration::from_secs(30),
+            commit_interval: DEFAULT_COMMIT,
             state_dir: std::env::temp_dir().join("kstreams"),
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             auto_offset_reset: AutoOffsetReset::Earliest,
             deserialization_handler: DeserializationHandler::default(),
+            processing_handler: ProcessingHandler::default(),
+            production_handler: ProductionHandler::default(),
+            dead_letter_topic: None,
             client_config: BTreeMap::new(),
             consumer_config: BTreeMap::new(),
             replication_factor: 1,
@@ -106,6 +125,20 @@ impl StreamsConfig {
     pub fn max_task_idle(mut self, d: Duration) -> Self {
         self.max_task_idle = d;
         self
+    }
+    /// Sets `processing.guarantee`. Exactly-once also lowers `commit.interval.ms` to 100 ms
+    /// if it is still at the at-least-once default of 30 s, as Kafka Streams does; set
+    /// the interval afterwards to choose another.
+    pub fn processing_guarantee(mut self, g: ProcessingGuarantee) -> Self {
+        self.processing_guarantee = g;
+        if g == ProcessingGuarantee::ExactlyOnceV2 && self.commit_interval == DEFAULT_COMMIT {
+            self.commit_interval = EOS_DEFAULT_COMMIT;
+        }
+        self
+    }
+    /// Whether the guarantee is exactly-once.
+    pub fn exactly_once(&self) -> bool {
+        self.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2
     }
     /// Sets `commit.interval.ms`.
     pub fn commit_interval(mut self, d: Duration) -> Self {
@@ -125,6 +158,21 @@ impl StreamsConfig {
     /// Sets the deserialization handler.
     pub fn deserialization_handler(mut self, h: DeserializationHandler) -> Self {
         self.deserialization_handler = h;
+        self
+    }
+    /// Sets the processing handler.
+    pub fn processing_handler(mut self, h: ProcessingHandler) -> Self {
+        self.processing_handler = h;
+        self
+    }
+    /// Sets the production handler.
+    pub fn production_handler(mut self, h: ProductionHandler) -> Self {
+        self.production_handler = h;
+        self
+    }
+    /// Sets the dead-letter topic.
+    pub fn dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
+        self.dead_letter_topic = Some(topic.into());
         self
     }
     /// Passes a librdkafka setting to consumers and producers.

@@ -30,6 +30,7 @@ mod commit_metadata;
 mod config;
 mod global;
 mod partition_group;
+mod process_id;
 mod restore;
 mod thread;
 mod topics;
@@ -37,7 +38,7 @@ mod topics;
 pub use config::{AutoOffsetReset, ProcessingGuarantee, StreamsConfig};
 
 use crate::error::{Result, StreamsError};
-use crate::runtime::TaskId;
+use crate::runtime::{TaskId, TaskMetrics};
 use crate::state::{CompositeReadOnlyStore, StoreHandle};
 use crate::topology::Topology;
 use std::collections::BTreeMap;
@@ -101,6 +102,15 @@ pub(crate) struct Shared {
     /// Changelog records restored, and the time spent restoring, since start.
     restored: AtomicU64,
     restore_nanos: AtomicU64,
+    /// Exactly-once transactions committed and aborted.
+    pub(crate) txn_committed: AtomicU64,
+    pub(crate) txn_aborted: AtomicU64,
+    /// Failed deliveries the production handler skipped.
+    pub(crate) delivery_errors_skipped: Arc<AtomicU64>,
+    /// The counters of every live task as of its thread's last commit, and the sum of
+    /// those of tasks closed since start.
+    pub(crate) task_metrics: Mutex<BTreeMap<TaskId, TaskMetrics>>,
+    retired_metrics: Mutex<TaskMetrics>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -124,6 +134,12 @@ impl Shared {
         self.restored.fetch_add(records, Ordering::Relaxed);
         self.restore_nanos
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Folds a closed task's counters into the retired sum.
+    pub(crate) fn retire_metrics(&self, task: TaskId, last: &TaskMetrics) {
+        lock(&self.task_metrics).remove(&task);
+        lock(&self.retired_metrics).add(last);
     }
 
     pub(crate) fn add_processed(&self, n: u64) {
@@ -167,6 +183,21 @@ impl Shared {
     }
 }
 
+/// Counters of a [`KafkaStreams`] instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientMetrics {
+    /// The sum of the instance's task counters (drops, handler decisions, dead letters).
+    pub tasks: TaskMetrics,
+    /// Exactly-once transactions committed.
+    pub transactions_committed: u64,
+    /// Exactly-once transactions aborted (each followed by a rewind of the thread's tasks,
+    /// or by the thread's end).
+    pub transactions_aborted: u64,
+    /// Failed deliveries that the production handler skipped.
+    pub delivery_errors_skipped: u64,
+}
+
 /// A running kstreams application instance.
 pub struct KafkaStreams {
     topology: Arc<Topology>,
@@ -194,6 +225,11 @@ impl KafkaStreams {
                 stores: Mutex::new(BTreeMap::new()),
                 restored: AtomicU64::new(0),
                 restore_nanos: AtomicU64::new(0),
+                txn_committed: AtomicU64::new(0),
+                txn_aborted: AtomicU64::new(0),
+                delivery_errors_skipped: Arc::new(AtomicU64::new(0)),
+                task_metrics: Mutex::new(BTreeMap::new()),
+                retired_metrics: Mutex::new(TaskMetrics::default()),
             }),
             handles: Arc::new(Mutex::new(Vec::new())),
             next_thread: Arc::new(AtomicUsize::new(0)),
@@ -260,6 +296,21 @@ impl KafkaStreams {
         )
     }
 
+    /// The instance's counters: its tasks' (live ones as of their last commit, closed ones
+    /// in full), transactions, and deliveries the production handler skipped.
+    pub fn metrics(&self) -> ClientMetrics {
+        let mut tasks = lock(&self.shared.retired_metrics).clone();
+        for m in lock(&self.shared.task_metrics).values() {
+            tasks.add(m);
+        }
+        ClientMetrics {
+            tasks,
+            transactions_committed: self.shared.txn_committed.load(Ordering::Relaxed),
+            transactions_aborted: self.shared.txn_aborted.load(Ordering::Relaxed),
+            delivery_errors_skipped: self.shared.delivery_errors_skipped.load(Ordering::Relaxed),
+        }
+    }
+
     /// Records processed by this instance since start.
     pub fn processed(&self) -> u64 {
         self.shared.processed.load(Ordering::Relaxed)
@@ -293,6 +344,18 @@ impl KafkaStreams {
             None
         };
         *lock(&self.database) = database.clone();
+        let process_id = if self.config.exactly_once() {
+            let dir = self.config.state_dir.join(&self.config.application_id);
+            let id = process_id::load_or_create(&dir).map_err(|e| {
+                StreamsError::Config(format!(
+                    "cannot keep the process id under {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            Some(Arc::<str>::from(id))
+        } else {
+            None
+        };
         let cache_budget =
             crate::state::CacheBudget::new(self.config.memory_budget.record_cache_bytes());
         self.shared.running.store(true, Ordering::Release);
@@ -331,6 +394,7 @@ impl KafkaStreams {
                     database: database.clone(),
                     cache_budget: cache_budget.clone(),
                     globals: globals.clone(),
+                    process_id: process_id.clone(),
                 },
                 self.handles.clone(),
                 self.next_thread.clone(),
@@ -400,6 +464,8 @@ pub(crate) struct Env {
     pub(crate) database: Option<Arc<crate::state::FjallDatabase>>,
     pub(crate) cache_budget: Arc<crate::state::CacheBudget>,
     pub(crate) globals: Option<Arc<crate::topology::GlobalStores>>,
+    /// Exactly-once: the instance's process id, part of every transactional id.
+    pub(crate) process_id: Option<Arc<str>>,
 }
 
 fn spawn_thread(env: Env, handles: Arc<Mutex<Vec<JoinHandle<()>>>>, next: Arc<AtomicUsize>) {

@@ -10,7 +10,7 @@ use super::partition_group::PartitionGroups;
 use super::{checkpoint, commit_metadata, restore};
 use super::{Env, Shared, StreamsConfig, ThreadPhase};
 use crate::error::{Result, StreamsError};
-use crate::processor::Headers;
+use crate::processor::{Headers, ProductionHandler};
 use crate::runtime::{InputRecord, Task, TaskConfig, TaskId};
 use crate::topology::Topology;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -21,6 +21,7 @@ use send_wrapper::SendWrapper;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,6 +29,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const MAX_BATCH: usize = 1000;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one transactional call may take before it counts as failed.
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -91,6 +94,13 @@ struct ThreadState {
     /// Once the thread has failed nothing more is committed: the failure may be that
     /// outputs were lost, and the partitions' next owner must repeat the work.
     failed: bool,
+    /// Exactly-once: the producer's `transactional.id`.
+    transactional_id: Option<String>,
+    /// Exactly-once: something was processed or punctuated since the last commit.
+    txn_dirty: bool,
+    /// Exactly-once: whether the broker stores offsets sent in a transaction (checked after
+    /// the first commit; librdkafka's mock broker does not).
+    txn_offsets_stored: Option<bool>,
 }
 
 impl ThreadState {
@@ -125,6 +135,7 @@ impl ThreadState {
             value: msg.payload(),
             headers,
         })?;
+        self.txn_dirty = true;
         let next = msg.offset() + 1;
         match self.offsets.get_mut(topic) {
             Some(parts) => {
@@ -138,10 +149,35 @@ impl ThreadState {
         Ok(())
     }
 
-    /// Flush stores, flush the producer and wait for acks, then commit offsets.
+    /// The pending offsets, each with its task's stream time as metadata.
+    fn offsets_to_commit(&self) -> Result<TopicPartitionList> {
+        let mut tpl = TopicPartitionList::new();
+        for (topic, parts) in &self.offsets {
+            for (partition, offset) in parts {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                    .map_err(kafka("building the commit"))?;
+                let task = self
+                    .topic_sub
+                    .get(topic)
+                    .and_then(|&sub| self.tasks.get(&TaskId::new(sub, *partition as u32)));
+                if let (Some(task), Some(mut e)) = (task, tpl.find_partition(topic, *partition)) {
+                    if task.stream_time() != i64::MIN {
+                        e.set_metadata(commit_metadata::encode(task.stream_time()));
+                    }
+                }
+            }
+        }
+        Ok(tpl)
+    }
+
+    /// Commits what was processed: at-least-once flushes stores, flushes the producer,
+    /// checks every delivery, then commits offsets; exactly-once commits a transaction.
     fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
         if self.failed {
             return Ok(());
+        }
+        if self.transactional_id.is_some() {
+            return self.commit_transaction(consumer);
         }
         for task in self.tasks.values_mut() {
             task.flush()?;
@@ -163,25 +199,11 @@ impl ThreadState {
             });
         }
         self.write_checkpoints();
+        self.publish_metrics();
         if self.offsets.is_empty() {
             return Ok(());
         }
-        let mut tpl = TopicPartitionList::new();
-        for (topic, parts) in &self.offsets {
-            for (partition, offset) in parts {
-                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                    .map_err(kafka("building the commit"))?;
-                let task = self
-                    .topic_sub
-                    .get(topic)
-                    .and_then(|&sub| self.tasks.get(&TaskId::new(sub, *partition as u32)));
-                if let (Some(task), Some(mut e)) = (task, tpl.find_partition(topic, *partition)) {
-                    if task.stream_time() != i64::MIN {
-                        e.set_metadata(commit_metadata::encode(task.stream_time()));
-                    }
-                }
-            }
-        }
+        let tpl = self.offsets_to_commit()?;
         match consumer.commit(&tpl, CommitMode::Sync) {
             Ok(()) => {
                 self.offsets.clear();
@@ -193,6 +215,220 @@ impl ThreadState {
                 tracing::warn!(thread = self.index, "commit failed, will retry: {e}");
                 Ok(())
             }
+        }
+    }
+
+    /// Exactly-once commit: flush the stores' changelog writes into the transaction, send
+    /// the consumed offsets in it, commit it, and begin the next. A transaction that cannot
+    /// commit is aborted and every task rewound to the last committed offsets with its
+    /// state rebuilt from the changelogs; a fenced producer stops the thread.
+    fn commit_transaction<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+        if !self.txn_dirty && self.offsets.is_empty() {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        for task in self.tasks.values_mut() {
+            if let Err(e) = task.flush() {
+                result = Err(e);
+                break;
+            }
+        }
+        // A record's failed delivery fails the transaction: librdkafka refuses to commit it.
+        result?;
+        let tpl = self.offsets_to_commit()?;
+        let mut outcome = Ok(());
+        if tpl.count() > 0 {
+            let Some(group) = consumer.group_metadata() else {
+                return Err(StreamsError::InvalidState(
+                    "exactly-once commit: the consumer has no group metadata".into(),
+                ));
+            };
+            outcome = self
+                .producer
+                .send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT);
+        }
+        if outcome.is_ok() {
+            outcome = self.producer.commit_transaction(TXN_TIMEOUT);
+        }
+        if let Err(e) = outcome {
+            return self.on_transaction_error(consumer, e);
+        }
+        self.shared.txn_committed.fetch_add(1, Ordering::Relaxed);
+        self.offsets.clear();
+        self.txn_dirty = false;
+        if tpl.count() > 0 {
+            self.check_offsets_stored(consumer, &tpl);
+        }
+        self.publish_metrics();
+        self.producer
+            .begin_transaction()
+            .map_err(|e| self.transaction_failure(e))
+    }
+
+    /// Whether the broker kept the offsets sent in the transaction just committed. A broker
+    /// that drops them (librdkafka's mock) would make every restart reprocess from the
+    /// start, so on such a broker they are also committed directly after each
+    /// transaction, and exactly-once is not guaranteed there (said once, loudly).
+    fn check_offsets_stored<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        sent: &TopicPartitionList,
+    ) {
+        if self.txn_offsets_stored.is_none() {
+            let stored = consumer
+                .committed_offsets(sent.clone(), COMMITTED_TIMEOUT)
+                .map(|got| {
+                    sent.elements().iter().all(|e| {
+                        got.find_partition(e.topic(), e.partition())
+                            .is_some_and(|g| g.offset() == e.offset())
+                    })
+                })
+                .unwrap_or(true);
+            if !stored {
+                tracing::warn!(
+                    "the broker did not store the offsets sent in the transaction (a broker \
+                     without transactional offset commits, like librdkafka's mock); committing \
+                     them directly after each transaction: exactly-once is NOT guaranteed here"
+                );
+            }
+            self.txn_offsets_stored = Some(stored);
+        }
+        if self.txn_offsets_stored == Some(false) {
+            if let Err(e) = consumer.commit(sent, CommitMode::Sync) {
+                tracing::warn!(
+                    thread = self.index,
+                    "direct commit after the transaction failed: {e}"
+                );
+            }
+        }
+    }
+
+    /// The error for a transactional call that failed fatally.
+    fn transaction_failure(&self, e: rdkafka::error::KafkaError) -> StreamsError {
+        let fenced = e.rdkafka_error_code().is_some_and(|c| {
+            matches!(
+                c,
+                rdkafka::types::RDKafkaErrorCode::ProducerFenced
+                    | rdkafka::types::RDKafkaErrorCode::InvalidProducerEpoch
+                    | rdkafka::types::RDKafkaErrorCode::Fenced
+            )
+        });
+        match (&self.transactional_id, fenced) {
+            (Some(id), true) => StreamsError::ProducerFenced {
+                transactional_id: id.clone(),
+                reason: e.to_string(),
+            },
+            _ => StreamsError::Kafka {
+                context: "exactly-once transaction".into(),
+                source: e,
+            },
+        }
+    }
+
+    /// A transactional call failed: fatal errors (fencing above all) stop the thread;
+    /// anything else aborts the transaction and rewinds every task.
+    fn on_transaction_error<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        e: rdkafka::error::KafkaError,
+    ) -> Result<()> {
+        let fatal = match &e {
+            rdkafka::error::KafkaError::Transaction(r) => r.is_fatal(),
+            _ => false,
+        };
+        let err = self.transaction_failure(e);
+        if fatal || matches!(err, StreamsError::ProducerFenced { .. }) {
+            tracing::error!(thread = self.index, "{err}");
+            self.failed = true;
+            return Err(err);
+        }
+        tracing::warn!(thread = self.index, "transaction failed, aborting: {err}");
+        self.abort_and_rewind(consumer)
+    }
+
+    /// Aborts the open transaction, then rewinds every task to its partitions' committed
+    /// offsets with its stores rebuilt from their changelogs, which hold only committed
+    /// transactions (read_committed). The aborted outputs are regenerated by reprocessing.
+    fn abort_and_rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
+        if let Err(e) = self.producer.abort_transaction(TXN_TIMEOUT) {
+            let err = self.transaction_failure(e);
+            tracing::error!(
+                thread = self.index,
+                "aborting the transaction failed: {err}"
+            );
+            self.failed = true;
+            return Err(err);
+        }
+        self.shared.txn_aborted.fetch_add(1, Ordering::Relaxed);
+        self.delivery_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.offsets.clear();
+        self.txn_dirty = false;
+        let assignment = consumer
+            .assignment()
+            .map_err(kafka("reading the assignment"))?;
+        let committed = consumer
+            .committed_offsets(assignment.clone(), COMMITTED_TIMEOUT)
+            .map_err(kafka("reading committed offsets to rewind"))?;
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        for id in ids {
+            self.shared.withdraw_stores(id);
+            if let Some(task) = self.tasks.remove(&id) {
+                self.shared.retire_metrics(id, task.metrics());
+                // Its stores may hold writes of the aborted transaction: wipe them.
+                drop(task);
+                checkpoint::remove(&self.task_dir(id));
+                if let Some(db) = &self.database {
+                    for store in self.topology.stores_of(id.subtopology) {
+                        if store.persistent {
+                            db.wipe_store(id, &store.name)?;
+                        }
+                    }
+                }
+            }
+            self.positions.remove(&id);
+        }
+        for e in assignment.elements() {
+            let to = match committed
+                .find_partition(e.topic(), e.partition())
+                .map(|c| c.offset())
+            {
+                Some(Offset::Offset(o)) => Offset::Offset(o),
+                _ => match self.config.auto_offset_reset {
+                    super::AutoOffsetReset::Earliest => Offset::Beginning,
+                    super::AutoOffsetReset::Latest => Offset::End,
+                },
+            };
+            consumer
+                .seek(e.topic(), e.partition(), to, COMMITTED_TIMEOUT)
+                .map_err(kafka("rewinding to the committed offset"))?;
+        }
+        // Records buffered in partition groups belong to the aborted attempt.
+        self.generation += 1;
+        self.create_tasks(&assignment, Some(&committed));
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        tracing::info!(
+            thread = self.index,
+            "transaction aborted; tasks rewound to the committed offsets and restored"
+        );
+        self.producer
+            .begin_transaction()
+            .map_err(|e| self.transaction_failure(e))
+    }
+
+    /// Copies the tasks' counters where `KafkaStreams::metrics` reads them.
+    fn publish_metrics(&self) {
+        let mut all = self
+            .shared
+            .task_metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (id, task) in &self.tasks {
+            all.insert(*id, task.metrics().clone());
         }
     }
 
@@ -209,9 +445,13 @@ impl ThreadState {
         self.generation += 1;
         self.shared
             .thread_phase(self.index, ThreadPhase::Rebalancing, Vec::new());
-        if let Err(e) = self.commit(consumer) {
-            tracing::error!(thread = self.index, "commit on revocation failed: {e}");
-            self.error.get_or_insert(e);
+        match self.commit(consumer) {
+            Ok(()) if self.transactional_id.is_some() && !self.failed => self.write_checkpoints(),
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(thread = self.index, "commit on revocation failed: {e}");
+                self.error.get_or_insert(e);
+            }
         }
         let revoked: Vec<TaskId> = tpl
             .elements()
@@ -225,6 +465,7 @@ impl ThreadState {
         for id in revoked {
             self.shared.withdraw_stores(id);
             if let Some(mut task) = self.tasks.remove(&id) {
+                self.shared.retire_metrics(id, task.metrics());
                 if let Err(e) = task.close() {
                     tracing::warn!(task = %id, "closing revoked task failed: {e}");
                 }
@@ -276,6 +517,12 @@ impl ThreadState {
                     checkpoint::Offsets::new()
                 }
             };
+            if self.transactional_id.is_some() {
+                // Under exactly-once the stores may take writes of a transaction that
+                // later aborts, so a checkpoint is valid only until processing starts: a
+                // crash from here on restores in full. A clean close writes a new one.
+                checkpoint::remove(&dir);
+            }
             for store in &durable {
                 let topic = crate::topology::changelog_topic(&app, store);
                 match checkpoint.get(&(topic.clone(), partition)) {
@@ -367,8 +614,20 @@ impl ThreadState {
             describe(tpl),
             self.config.application_id
         );
+        self.create_tasks(tpl, committed);
+        let ids = self.tasks.keys().copied().collect();
+        self.shared
+            .thread_phase(self.index, ThreadPhase::Running, ids);
+    }
+
+    /// Creates and restores the tasks of the partitions in `tpl` that have none yet, each
+    /// resuming the stream time its partitions were committed with.
+    fn create_tasks(&mut self, tpl: &TopicPartitionList, committed: Option<&TopicPartitionList>) {
         let mut task_config = TaskConfig::new(self.config.application_id.clone());
         task_config.deserialization_handler = self.config.deserialization_handler;
+        task_config.processing_handler = self.config.processing_handler;
+        task_config.production_handler = self.config.production_handler;
+        task_config.dead_letter_topic = self.config.dead_letter_topic.clone();
         task_config.wall_clock_ms = now_ms();
         task_config.database = self.database.clone();
         task_config.cache_budget = Some(self.cache_budget.clone());
@@ -418,9 +677,6 @@ impl ThreadState {
                 }
             }
         }
-        let ids = self.tasks.keys().copied().collect();
-        self.shared
-            .thread_phase(self.index, ThreadPhase::Running, ids);
     }
 }
 
@@ -468,15 +724,38 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         database,
         cache_budget,
         globals,
+        process_id,
     } = env;
     let app = config.application_id.clone();
-    let delivery = DeliveryContext::default();
+    let delivery = DeliveryContext {
+        // Under exactly-once a failed delivery fails the transaction whatever the handler
+        // says, so only at-least-once can skip one.
+        skip_failed: config.production_handler == ProductionHandler::Continue
+            && !config.exactly_once(),
+        skipped: shared.delivery_errors_skipped.clone(),
+        ..DeliveryContext::default()
+    };
     let delivery_failure = delivery.failure.clone();
     let changelog_acked = delivery.changelog_acked.clone();
-    let producer: ThreadProducer = clients::producer_config(&config, index)
-        .create_with_context(delivery)
-        .map_err(kafka("creating the producer"))?;
+    let transactional_id = process_id.map(|p| format!("{app}-{p}-{index}"));
+    let producer: ThreadProducer =
+        clients::producer_config(&config, index, transactional_id.as_deref())
+            .create_with_context(delivery)
+            .map_err(kafka("creating the producer"))?;
     let producer = Rc::new(producer);
+    if let Some(id) = &transactional_id {
+        // Fences any older producer with this id (a zombie of this instance) and aborts
+        // its open transaction.
+        let fenced = |e: rdkafka::error::KafkaError| StreamsError::ProducerFenced {
+            transactional_id: id.clone(),
+            reason: e.to_string(),
+        };
+        producer
+            .init_transactions(TXN_TIMEOUT)
+            .map_err(kafka("initializing transactions"))?;
+        producer.begin_transaction().map_err(fenced)?;
+        tracing::info!(thread = index, "exactly-once: transactional.id {id}");
+    }
     let mut topic_sub = HashMap::new();
     for sub in 0..topology.subtopology_count() {
         for t in topology.source_topics(sub, &app) {
@@ -505,6 +784,9 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         generation: 0,
         start_offsets: HashMap::new(),
         failed: false,
+        transactional_id,
+        txn_dirty: false,
+        txn_offsets_stored: None,
     }));
     let consumer: BaseConsumer<RebalanceContext> = clients::consumer_config(&config, index)
         .create_with_context(RebalanceContext {
@@ -523,17 +805,33 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
     // exactly that outputs were lost), and the partitions' next owner repeats the work.
     if result.is_ok() {
         let commit = state.borrow_mut().commit(&consumer);
-        if let Err(e) = commit {
-            tracing::error!(thread = index, "final commit failed: {e}");
-            state.borrow_mut().failed = true;
+        match commit {
+            Ok(()) if state.borrow().transactional_id.is_some() => {
+                state.borrow_mut().write_checkpoints()
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(thread = index, "final commit failed: {e}");
+                state.borrow_mut().failed = true;
+            }
         }
     } else {
         state.borrow_mut().failed = true;
+    }
+    if state.borrow().failed && state.borrow().transactional_id.is_some() {
+        // Abort now rather than leave the transaction open until the broker times it out,
+        // which would hold back read_committed consumers of every output partition.
+        if let Err(e) = producer.abort_transaction(TXN_TIMEOUT) {
+            tracing::warn!(thread = index, "aborting the open transaction failed: {e}");
+        } else {
+            shared.txn_aborted.fetch_add(1, Ordering::Relaxed);
+        }
     }
     consumer.unsubscribe();
     let tasks = std::mem::take(&mut state.borrow_mut().tasks);
     for (id, mut task) in tasks {
         shared.withdraw_stores(id);
+        shared.retire_metrics(id, task.metrics());
         if let Err(e) = task.close() {
             tracing::warn!(task = %id, "closing task failed: {e}");
         }
@@ -677,9 +975,15 @@ fn main_loop(
         }
         if last_punctuate.elapsed() >= Duration::from_millis(100) {
             let now = now_ms();
-            for task in state.borrow_mut().tasks.values_mut() {
+            let mut st = state.borrow_mut();
+            let mut punctuated = false;
+            for task in st.tasks.values_mut() {
+                let before = task.metrics().punctuations;
                 task.punctuate_wall_clock(now)?;
+                punctuated |= task.metrics().punctuations != before;
             }
+            st.txn_dirty |= punctuated;
+            drop(st);
             last_punctuate = Instant::now();
         }
         if last_commit.elapsed() >= config.commit_interval {

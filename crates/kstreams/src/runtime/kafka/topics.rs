@@ -60,6 +60,13 @@ pub(crate) fn prepare(
             return Err(StreamsError::MissingSourceTopic(t));
         }
     }
+    if let Some(t) = &config.dead_letter_topic {
+        if !existing.contains_key(t) {
+            return Err(StreamsError::Config(format!(
+                "dead-letter topic {t:?} does not exist; create it before starting the application"
+            )));
+        }
+    }
     let known = existing.clone();
     let internal = topology.internal_topics(app, &|t| known.get(t).copied())?;
     let mut to_create = Vec::new();

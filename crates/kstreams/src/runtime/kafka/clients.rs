@@ -139,6 +139,17 @@ impl ProducerContext for DeliveryContext {
             }
         }
         if let Err((e, msg)) = result {
+            if matches!(
+                e.rdkafka_error_code(),
+                Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+            ) {
+                // Records of a transaction being aborted: they are reprocessed, not lost.
+                tracing::debug!(
+                    "record to {} discarded with its aborted transaction",
+                    msg.topic()
+                );
+                return;
+            }
             let what = format!(
                 "delivery to {} partition {} failed: {e}",
                 msg.topic(),

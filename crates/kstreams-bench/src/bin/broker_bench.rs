@@ -8,7 +8,7 @@
 
 use clap::Parser;
 use kstreams::dsl::{TimeWindows, WindowedSerde};
-use kstreams::runtime::kafka::{KafkaStreams, StreamsConfig};
+use kstreams::runtime::kafka::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
 use kstreams::serde::{I64Serde, JsonSerde, Nullable, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 use kstreams_bench::{process_cpu_seconds, quantile, Purchase};
@@ -44,6 +44,10 @@ struct Args {
     /// Commit interval of both systems, ms.
     #[arg(long, default_value_t = 1000)]
     commit_ms: u64,
+    /// Instead: exactly-once against at-least-once on filter+map_values (needs a broker
+    /// with transactions: the mock, or Kafka; not Tansu, which has no EndTxn).
+    #[arg(long)]
+    eos: bool,
 }
 
 struct RunResult {
@@ -179,13 +183,13 @@ fn kstreams_run(
     input: &str,
     partitions: u32,
     n: usize,
-    commit: Duration,
+    config: impl FnOnce(StreamsConfig) -> StreamsConfig,
 ) -> RunResult {
     let app = TestBroker::unique("ks");
     broker
         .prepare_internal_topics(&topology, &app, &|t| (t == input).then_some(partitions))
         .expect("internal topics");
-    let config = StreamsConfig::new(app, broker.bootstrap()).commit_interval(commit);
+    let config = config(StreamsConfig::new(app, broker.bootstrap()));
     let streams = KafkaStreams::new(topology, config);
     let cpu0 = process_cpu_seconds();
     let start = Instant::now();
@@ -268,6 +272,58 @@ fn latency_run(broker: &TestBroker, args: &Args) -> (f64, f64, usize) {
     (quantile(&lat, 0.5), quantile(&lat, 0.99), lat.len())
 }
 
+/// The same filter+map_values under both guarantees; exactly-once at its default commit
+/// interval (100 ms) and at the at-least-once run's.
+fn eos_vs_alos(broker: &TestBroker, input: &str, args: &Args) {
+    let commit = Duration::from_millis(args.commit_ms);
+    let run = |name: &str, config: &dyn Fn(StreamsConfig) -> StreamsConfig| {
+        let out = TestBroker::unique(name);
+        broker.create_topic(&out, args.partitions).expect("topic");
+        let r = kstreams_run(
+            broker,
+            kstreams_topology(input, &out),
+            input,
+            args.partitions as u32,
+            args.records,
+            config,
+        );
+        // Every record processed must also be readable downstream.
+        let expected = (0..args.records as u64)
+            .filter(|&i| Purchase::sample(i).keep())
+            .count();
+        let got = broker
+            .consume(&out, args.partitions, expected, Duration::from_secs(120))
+            .len();
+        assert_eq!(got, expected, "{name}: output count");
+        r
+    };
+    let alos = run("alos-out", &|c| c.commit_interval(commit));
+    let eos = |c: StreamsConfig| c.processing_guarantee(ProcessingGuarantee::ExactlyOnceV2);
+    let eos_default = run("eos-out", &eos);
+    let eos_same = run("eos-same-out", &|c| eos(c).commit_interval(commit));
+    let n = args.records as f64;
+    println!();
+    println!("| guarantee | commit interval | records/s | CPU µs/record | wall s |");
+    println!("|---|---|---|---|---|");
+    for (name, ms, r) in [
+        ("at-least-once", args.commit_ms, &alos),
+        ("exactly-once v2", 100, &eos_default),
+        ("exactly-once v2", args.commit_ms, &eos_same),
+    ] {
+        println!(
+            "| {name} | {ms} ms | {:.0} | {:.2} | {:.2} |",
+            n / r.secs,
+            r.cpu / n * 1e6,
+            r.secs
+        );
+    }
+    println!("eos_fraction_of_alos={:.3}", alos.secs / eos_default.secs);
+    println!(
+        "eos_fraction_of_alos_same_commit_interval={:.3}",
+        alos.secs / eos_same.secs
+    );
+}
+
 fn main() {
     let args = Args::parse();
     if let Some(b) = &args.bootstrap {
@@ -292,6 +348,10 @@ fn main() {
     produce_input(&broker, &input, args.records);
     println!("input produced in {:.1} s", t.elapsed().as_secs_f64());
 
+    if args.eos {
+        eos_vs_alos(&broker, &input, &args);
+        return;
+    }
     let raw_out = TestBroker::unique("raw-out");
     broker
         .create_topic(&raw_out, args.partitions)
@@ -307,7 +367,7 @@ fn main() {
         &input,
         args.partitions as u32,
         args.records,
-        commit,
+        |c| c.commit_interval(commit),
     );
     let win_out = TestBroker::unique("win-out");
     broker
@@ -319,7 +379,7 @@ fn main() {
         &input,
         args.partitions as u32,
         args.records,
-        commit,
+        |c| c.commit_interval(commit),
     );
     let n = args.records as f64;
     println!();

@@ -6,7 +6,7 @@ use super::metrics::TaskMetrics;
 use super::punctuation::Schedules;
 use super::TaskId;
 use crate::error::{Result, StreamsError, TopologyError};
-use crate::processor::node::Lifecycle;
+use crate::processor::node::{take_panicked_node, Lifecycle};
 use crate::processor::source::{InputRecord, RawSource};
 use crate::processor::{
     panic_message, DeserializationHandler, Headers, ProcessingHandler, ProductionHandler,
@@ -208,9 +208,11 @@ impl Task {
             src.node.process_raw(ctx, &topic, record)
         }))
         .unwrap_or_else(|payload| {
-            // A panic in a serde or timestamp extractor, before any processor ran.
+            // Outside any node: a serde or timestamp extractor of the source.
+            let processor = take_panicked_node()
+                .map_or_else(|| format!("source of {topic}"), |n| n.to_string());
             Err(StreamsError::Processing {
-                processor: format!("source of {topic}"),
+                processor,
                 origin: self.ctx.origin(),
                 message: panic_message(&*payload),
             })

@@ -31,6 +31,8 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one transactional call may take before it counts as failed.
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Transactions aborted in a row, each followed by a replay, before the thread gives up.
+const MAX_ABORTS_IN_A_ROW: u32 = 3;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -101,6 +103,8 @@ struct ThreadState {
     /// Exactly-once: whether the broker stores offsets sent in a transaction (checked after
     /// the first commit; librdkafka's mock broker does not).
     txn_offsets_stored: Option<bool>,
+    /// Exactly-once: transactions aborted since the last one committed.
+    aborts_in_a_row: u32,
 }
 
 impl ThreadState {
@@ -254,6 +258,7 @@ impl ThreadState {
             return self.on_transaction_error(consumer, e);
         }
         self.shared.txn_committed.fetch_add(1, Ordering::Relaxed);
+        self.aborts_in_a_row = 0;
         self.offsets.clear();
         self.txn_dirty = false;
         if tpl.count() > 0 {
@@ -337,7 +342,13 @@ impl ThreadState {
             _ => false,
         };
         let err = self.transaction_failure(e);
-        if fatal || matches!(err, StreamsError::ProducerFenced { .. }) {
+        // The same failure again and again (a record the broker always rejects) would
+        // abort and replay forever: after a few, the thread fails and its handler decides.
+        self.aborts_in_a_row += 1;
+        if fatal
+            || matches!(err, StreamsError::ProducerFenced { .. })
+            || self.aborts_in_a_row > MAX_ABORTS_IN_A_ROW
+        {
             tracing::error!(thread = self.index, "{err}");
             self.failed = true;
             return Err(err);
@@ -805,6 +816,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         transactional_id,
         txn_dirty: false,
         txn_offsets_stored: None,
+        aborts_in_a_row: 0,
     }));
     let consumer: BaseConsumer<RebalanceContext> = clients::consumer_config(&config, index)
         .create_with_context(RebalanceContext {

@@ -19,9 +19,12 @@ use std::time::{Duration, Instant};
 /// A partition of a multi-partition task: (topic index, partition).
 type Part = (usize, i32);
 
-/// How long a task waits at a time for a lagging partition whose records do not come (a
-/// broker in trouble; or, once transactions exist, a partition ending in a commit marker,
-/// which moves the end offset past the last record) before it goes on without it.
+/// How long a task waits for a partition that lags by a single offset before it goes on
+/// without it: that offset may be a transaction's commit marker, which moves the end offset
+/// past the last record and is never delivered. A partition further behind has records
+/// still to come and is waited for as long as it takes, as in Kafka Streams (KIP-695):
+/// going on without it would, for a stream-table join, join against a table that is
+/// missing rows (seen on Tansu, where a table partition's fetches stalled for a minute).
 const MAX_LAG_WAIT: Duration = Duration::from_secs(60);
 
 pub(crate) struct PartitionGroups<'c> {
@@ -34,6 +37,8 @@ pub(crate) struct PartitionGroups<'c> {
     queues: HashMap<Part, VecDeque<BorrowedMessage<'c>>>,
     /// Since when a task (identified by its first topic and partition) has been held back.
     waiting: HashMap<Part, Instant>,
+    /// Tasks that stopped waiting for a lagging partition (reported once).
+    gave_up: HashSet<Part>,
     max_idle: Duration,
 }
 
@@ -57,6 +62,7 @@ impl<'c> PartitionGroups<'c> {
             siblings,
             queues: HashMap::new(),
             waiting: HashMap::new(),
+            gave_up: HashSet::new(),
             max_idle,
         }
     }
@@ -78,6 +84,7 @@ impl<'c> PartitionGroups<'c> {
     pub(crate) fn clear(&mut self) {
         self.queues.clear();
         self.waiting.clear();
+        self.gave_up.clear();
     }
 
     /// Records buffered.
@@ -86,12 +93,9 @@ impl<'c> PartitionGroups<'c> {
     }
 
     /// Removes and returns, in processing order, every record that may be processed now.
-    /// `lagging(topic, partition)` tells whether an empty partition still has records on
+    /// `lagging(topic, partition)` tells how many offsets an empty partition still has on
     /// the broker that have not been fetched.
-    pub(crate) fn ready(
-        &mut self,
-        lagging: &dyn Fn(&str, i32) -> bool,
-    ) -> Vec<BorrowedMessage<'c>> {
+    pub(crate) fn ready(&mut self, lagging: &dyn Fn(&str, i32) -> i64) -> Vec<BorrowedMessage<'c>> {
         let mut out = Vec::new();
         let tasks: HashSet<Part> = self
             .queues
@@ -110,12 +114,38 @@ impl<'c> PartitionGroups<'c> {
                 if !empty.is_empty() {
                     let since = *self.waiting.entry((first, p)).or_insert(now);
                     let waited = now.duration_since(since);
-                    let behind = empty.iter().any(|&&(t, p)| lagging(&self.names[t], p));
-                    if waited < self.max_idle || (behind && waited < MAX_LAG_WAIT) {
+                    let lag = empty
+                        .iter()
+                        .map(|&&(t, p)| lagging(&self.names[t], p))
+                        .max()
+                        .unwrap_or(0);
+                    let behind = lag > 0;
+                    if waited < self.max_idle || lag > 1 || (behind && waited < MAX_LAG_WAIT) {
+                        if lag > 1 && waited >= MAX_LAG_WAIT && self.gave_up.insert((first, p)) {
+                            tracing::warn!(
+                                "still waiting after {:.0} s for partition {}-{p}, {lag} records \
+                                 behind, before processing its task's other partitions",
+                                waited.as_secs_f64(),
+                                self.names[first]
+                            );
+                        }
                         break;
                     }
-                } else {
-                    self.waiting.remove(&(first, p));
+                    if behind && !self.gave_up.contains(&(first, p)) {
+                        self.gave_up.insert((first, p));
+                        let names: Vec<String> = empty
+                            .iter()
+                            .map(|&&(t, p)| format!("{}-{p}", self.names[t]))
+                            .collect();
+                        tracing::warn!(
+                            "waited {:.0} s for partition(s) {} one offset behind (a commit \
+                             marker?); processing the task's other partitions without them",
+                            waited.as_secs_f64(),
+                            names.join(", ")
+                        );
+                    }
+                } else if self.waiting.remove(&(first, p)).is_some() {
+                    self.gave_up.remove(&(first, p));
                 }
                 let head = parts
                     .iter()

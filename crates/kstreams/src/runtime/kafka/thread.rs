@@ -978,10 +978,11 @@ fn main_loop(
             HashMap::new()
         };
         let starts = state.borrow().start_offsets.clone();
-        let lagging = |topic: &str, partition: i32| {
-            // An end offset not known yet (no fetch answered): records may be waiting.
+        let lagging = |topic: &str, partition: i32| -> i64 {
+            // An end offset not known yet (no fetch answered): records may be waiting, so
+            // wait, but no longer than for a possible commit marker.
             let Some((low, high)) = cached_watermarks(consumer, topic, partition) else {
-                return true;
+                return 1;
             };
             let key = (topic.to_string(), partition);
             // Where consumption stands: after the last record polled, else where the
@@ -991,7 +992,7 @@ fn main_loop(
                 .or_else(|| starts.get(&key))
                 .copied()
                 .unwrap_or(low);
-            high > position
+            (high - position).max(0)
         };
         for msg in groups.ready(&lagging) {
             state.borrow_mut().process(&msg)?;

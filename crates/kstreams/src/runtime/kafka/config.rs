@@ -90,6 +90,12 @@ pub struct StreamsConfig {
     /// has nothing buffered before it processes the others (see the runtime's
     /// partition-group docs). 0 (the default) never waits.
     pub max_task_idle: Duration,
+    /// `buffered.records.per.partition`: records a task reading several partitions buffers
+    /// per partition before that partition's fetching pauses (resuming below half), so a
+    /// task waiting for one partition holds bounded memory. 0 never pauses: only for
+    /// brokers that answer a fetch from inside a record batch wrongly (Tansu's memory
+    /// engine, the `midbatch` gap), where a resumed partition would skip records.
+    pub buffered_records_per_partition: usize,
 }
 
 impl StreamsConfig {
@@ -114,11 +120,17 @@ impl StreamsConfig {
             startup_timeout: Duration::from_secs(30),
             memory_budget: MemoryBudget::default(),
             max_task_idle: Duration::ZERO,
+            buffered_records_per_partition: 1000,
         }
     }
     /// Sets `num.stream.threads` (at least 1).
     pub fn num_stream_threads(mut self, n: usize) -> Self {
         self.num_stream_threads = n.max(1);
+        self
+    }
+    /// Sets `buffered.records.per.partition` (0: never pause fetching).
+    pub fn buffered_records_per_partition(mut self, n: usize) -> Self {
+        self.buffered_records_per_partition = n;
         self
     }
     /// Sets `max.task.idle.ms`.

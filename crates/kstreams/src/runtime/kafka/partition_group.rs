@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 /// A partition of a multi-partition task: (topic index, partition).
 type Part = (usize, i32);
 
+/// A partition by name: (topic, partition).
+pub(crate) type NamedPart = (String, i32);
+
 /// How long a task waits for a partition that lags by a single offset before it goes on
 /// without it: that offset may be a transaction's commit marker, which moves the end offset
 /// past the last record and is never delivered. A partition further behind has records
@@ -40,11 +43,16 @@ pub(crate) struct PartitionGroups<'c> {
     /// Tasks that stopped waiting for a lagging partition (reported once).
     gave_up: HashSet<Part>,
     max_idle: Duration,
+    /// Buffered records of one partition at which its fetching pauses (Kafka Streams'
+    /// `buffered.records.per.partition`); 0 never pauses. It resumes below half.
+    pause_at: usize,
+    /// Partitions whose fetching is paused because their buffer is full.
+    paused: HashSet<Part>,
 }
 
 impl<'c> PartitionGroups<'c> {
     /// `subtopologies`: the source topics of each subtopology.
-    pub(crate) fn new(subtopologies: &[Vec<String>], max_idle: Duration) -> Self {
+    pub(crate) fn new(subtopologies: &[Vec<String>], max_idle: Duration, pause_at: usize) -> Self {
         let mut topics = HashMap::new();
         let mut names = Vec::new();
         let mut siblings = Vec::new();
@@ -64,6 +72,8 @@ impl<'c> PartitionGroups<'c> {
             waiting: HashMap::new(),
             gave_up: HashSet::new(),
             max_idle,
+            pause_at,
+            paused: HashSet::new(),
         }
     }
 
@@ -80,11 +90,51 @@ impl<'c> PartitionGroups<'c> {
         None
     }
 
-    /// Drops everything buffered (the assignment changed; positions were reset).
-    pub(crate) fn clear(&mut self) {
+    /// Drops everything buffered (the assignment changed; positions were reset). Returns
+    /// the partitions it had paused, to be resumed.
+    pub(crate) fn clear(&mut self) -> Vec<NamedPart> {
         self.queues.clear();
         self.waiting.clear();
         self.gave_up.clear();
+        let paused = std::mem::take(&mut self.paused);
+        paused
+            .into_iter()
+            .map(|(t, p)| (self.names[t].clone(), p))
+            .collect()
+    }
+
+    /// The partitions to pause (their buffer reached `pause_at`) and to resume (paused, and
+    /// their buffer fell below half of it), as (topic, partition). Pausing bounds the
+    /// memory of a task that waits for one partition while the others keep coming, and
+    /// leaves the consumer's fetches to the partition it waits for.
+    pub(crate) fn flow_control(&mut self) -> (Vec<NamedPart>, Vec<NamedPart>) {
+        if self.pause_at == 0 {
+            return (Vec::new(), Vec::new());
+        }
+        let mut pause = Vec::new();
+        for (part, q) in &self.queues {
+            if q.len() >= self.pause_at && self.paused.insert(*part) {
+                pause.push(*part);
+            }
+        }
+        let (queues, resume_below) = (&self.queues, self.pause_at / 2);
+        let resume: Vec<Part> = self
+            .paused
+            .iter()
+            .filter(|part| queues.get(part).map_or(0, VecDeque::len) < resume_below)
+            .copied()
+            .collect();
+        for part in &resume {
+            self.paused.remove(part);
+        }
+        let names = &self.names;
+        let named = |parts: Vec<Part>| -> Vec<NamedPart> {
+            parts
+                .into_iter()
+                .map(|(t, p)| (names[t].clone(), p))
+                .collect()
+        };
+        (named(pause), named(resume))
     }
 
     /// Records buffered.

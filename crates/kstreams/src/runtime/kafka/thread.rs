@@ -873,6 +873,29 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
     result
 }
 
+fn partition_list(parts: &[(String, i32)]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in parts {
+        tpl.add_partition(topic, *partition);
+    }
+    tpl
+}
+
+/// Resumes fetching partitions a partition group had paused. librdkafka refetches from
+/// the position after the last record polled: mid-batch, which a broker must answer with
+/// that batch (Tansu's memory engine skips to the next one: its `midbatch` gap).
+fn resume<C: ConsumerContext>(consumer: &BaseConsumer<C>, parts: Vec<(String, i32)>) {
+    if parts.is_empty() {
+        return;
+    }
+    let tpl = partition_list(&parts);
+    tracing::debug!("resuming {}", describe(&tpl));
+    // After a rebalance some may no longer be assigned: nothing to resume there.
+    if let Err(e) = consumer.resume(&tpl) {
+        tracing::debug!("resuming {}: {e}", describe(&tpl));
+    }
+}
+
 /// The consumer's fetch position (next offset to fetch) of every assigned partition.
 fn fetch_positions<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> HashMap<(String, i32), i64> {
     consumer
@@ -929,7 +952,11 @@ fn main_loop(
             .map(|sub| st.topology.source_topics(sub, &config.application_id))
             .collect()
     };
-    let mut groups = PartitionGroups::new(&sources, config.max_task_idle);
+    let mut groups = PartitionGroups::new(
+        &sources,
+        config.max_task_idle,
+        config.buffered_records_per_partition,
+    );
     let mut generation = state.borrow().generation;
     while shared.is_running() {
         let mut batch = 0;
@@ -960,7 +987,7 @@ fn main_loop(
                     "dropping {} records buffered across a rebalance",
                     groups.len()
                 );
-                groups.clear();
+                resume(consumer, groups.clear());
                 generation = state.borrow().generation;
             }
             if let Some(msg) = groups.offer(msg) {
@@ -969,7 +996,7 @@ fn main_loop(
             }
         }
         if state.borrow().generation != generation {
-            groups.clear();
+            resume(consumer, groups.clear());
             generation = state.borrow().generation;
         }
         let positions = if groups.len() > 0 {
@@ -998,6 +1025,15 @@ fn main_loop(
             state.borrow_mut().process(&msg)?;
             batch += 1;
         }
+        let (to_pause, to_resume) = groups.flow_control();
+        if !to_pause.is_empty() {
+            let tpl = partition_list(&to_pause);
+            tracing::debug!("pausing {}: their buffers are full", describe(&tpl));
+            if let Err(e) = consumer.pause(&tpl) {
+                tracing::warn!("pausing {}: {e}", describe(&tpl));
+            }
+        }
+        resume(consumer, to_resume);
         if batch > 0 {
             shared.add_processed(batch as u64);
             tracing::debug!("processed a batch of {batch} records");

@@ -40,8 +40,8 @@ pub(crate) struct PartitionGroups<'c> {
     queues: HashMap<Part, VecDeque<BorrowedMessage<'c>>>,
     /// Since when a task (identified by its first topic and partition) has been held back.
     waiting: HashMap<Part, Instant>,
-    /// Tasks that stopped waiting for a lagging partition (reported once).
-    gave_up: HashSet<Part>,
+    /// Tasks whose long wait for a lagging partition has been logged (once per wait).
+    warned: HashSet<Part>,
     max_idle: Duration,
     /// Buffered records of one partition at which its fetching pauses (Kafka Streams'
     /// `buffered.records.per.partition`); 0 never pauses. It resumes below half.
@@ -70,7 +70,7 @@ impl<'c> PartitionGroups<'c> {
             siblings,
             queues: HashMap::new(),
             waiting: HashMap::new(),
-            gave_up: HashSet::new(),
+            warned: HashSet::new(),
             max_idle,
             pause_at,
             paused: HashSet::new(),
@@ -95,9 +95,13 @@ impl<'c> PartitionGroups<'c> {
     pub(crate) fn clear(&mut self) -> Vec<NamedPart> {
         self.queues.clear();
         self.waiting.clear();
-        self.gave_up.clear();
+        self.warned.clear();
         let paused = std::mem::take(&mut self.paused);
-        paused
+        self.named(paused)
+    }
+
+    fn named(&self, parts: impl IntoIterator<Item = Part>) -> Vec<NamedPart> {
+        parts
             .into_iter()
             .map(|(t, p)| (self.names[t].clone(), p))
             .collect()
@@ -127,14 +131,7 @@ impl<'c> PartitionGroups<'c> {
         for part in &resume {
             self.paused.remove(part);
         }
-        let names = &self.names;
-        let named = |parts: Vec<Part>| -> Vec<NamedPart> {
-            parts
-                .into_iter()
-                .map(|(t, p)| (names[t].clone(), p))
-                .collect()
-        };
-        (named(pause), named(resume))
+        (self.named(pause), self.named(resume))
     }
 
     /// Records buffered.
@@ -171,7 +168,7 @@ impl<'c> PartitionGroups<'c> {
                         .unwrap_or(0);
                     let behind = lag > 0;
                     if waited < self.max_idle || lag > 1 || (behind && waited < MAX_LAG_WAIT) {
-                        if lag > 1 && waited >= MAX_LAG_WAIT && self.gave_up.insert((first, p)) {
+                        if lag > 1 && waited >= MAX_LAG_WAIT && self.warned.insert((first, p)) {
                             tracing::warn!(
                                 "still waiting after {:.0} s for partition {}-{p}, {lag} records \
                                  behind, before processing its task's other partitions",
@@ -181,8 +178,7 @@ impl<'c> PartitionGroups<'c> {
                         }
                         break;
                     }
-                    if behind && !self.gave_up.contains(&(first, p)) {
-                        self.gave_up.insert((first, p));
+                    if behind && self.warned.insert((first, p)) {
                         let names: Vec<String> = empty
                             .iter()
                             .map(|&&(t, p)| format!("{}-{p}", self.names[t]))
@@ -195,7 +191,7 @@ impl<'c> PartitionGroups<'c> {
                         );
                     }
                 } else if self.waiting.remove(&(first, p)).is_some() {
-                    self.gave_up.remove(&(first, p));
+                    self.warned.remove(&(first, p));
                 }
                 let head = parts
                     .iter()

@@ -230,15 +230,10 @@ impl ThreadState {
         if !self.txn_dirty && self.offsets.is_empty() {
             return Ok(());
         }
-        let mut result = Ok(());
         for task in self.tasks.values_mut() {
-            if let Err(e) = task.flush() {
-                result = Err(e);
-                break;
-            }
+            task.flush()?;
         }
         // A record's failed delivery fails the transaction: librdkafka refuses to commit it.
-        result?;
         let tpl = self.offsets_to_commit()?;
         let mut outcome = Ok(());
         if tpl.count() > 0 {

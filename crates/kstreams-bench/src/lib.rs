@@ -1,5 +1,7 @@
 //! Benchmark helpers shared by the benchmark binaries.
 
+pub mod peers;
+
 use kstreams::error::StreamsError;
 use kstreams::runtime::{OutgoingRecord, RecordCollector};
 

@@ -1,0 +1,265 @@
+//! kstreams against Quix Streams and a raw rdkafka loop, workload by workload, each
+//! system as its own process on a fresh Tansu broker. Prints a markdown table and the
+//! ratios the targets are stated in; `docs/benchmarks.md` holds a run.
+//!
+//! Run: `cargo run --release -p kstreams-bench --bin peer_bench`
+//!
+//! The `worker` subcommand is what the driver starts for kstreams and the raw loop.
+
+use clap::{Args, Parser, Subcommand};
+use kstreams::runtime::kafka::{wait_for_shutdown_signal, KafkaStreams, StreamsConfig};
+use kstreams_bench::peers::run::{self, RunResult, Settings};
+use kstreams_bench::peers::workloads::{kstreams_topology, RawLoop, System, Workload};
+use kstreams_bench::peers::{quix, report, tansu::Tansu, BenchError};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    worker: Option<Cmd>,
+    #[command(flatten)]
+    bench: BenchArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// One system on one workload until SIGTERM (started by the driver).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Input records of W1–W3.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Partitions of the input and output topics.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Commit interval of every system, ms (Quix Streams' default).
+    #[arg(long, default_value_t = 5_000)]
+    commit_ms: u64,
+    /// W4's input rate, records/s.
+    #[arg(long, default_value_t = 20_000)]
+    rate: u64,
+    /// W4's measured duration, s.
+    #[arg(long, default_value_t = 20)]
+    latency_secs: u64,
+    /// Workloads to run.
+    #[arg(long, value_delimiter = ',', default_value = "w1,w2,w3,w4")]
+    workloads: Vec<Workload>,
+    /// Systems to run (the raw loop runs W1 only).
+    #[arg(long, value_delimiter = ',', default_value = "raw,kstreams,quix")]
+    systems: Vec<System>,
+    /// Runs of each system and workload; the table shows medians.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// The Quix Streams virtual environment, created if missing.
+    #[arg(long, default_value_os_t = default_cache().join("quix-venv"))]
+    venv: PathBuf,
+    /// Logs and state of the runs.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("kstreams-peer-bench"))]
+    work_dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct WorkerArgs {
+    #[arg(long)]
+    system: System,
+    #[arg(long)]
+    workload: Workload,
+    #[arg(long)]
+    bootstrap: String,
+    #[arg(long)]
+    input: String,
+    #[arg(long)]
+    output: String,
+    #[arg(long)]
+    group: String,
+    #[arg(long)]
+    state_dir: PathBuf,
+    #[arg(long)]
+    commit_ms: u64,
+    /// `key=value` librdkafka consumer settings.
+    #[arg(long)]
+    consumer_config: Vec<String>,
+}
+
+fn default_cache() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".cache/kstreams-bench")
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.worker {
+        Some(Cmd::Worker(w)) => worker(w),
+        None => bench(cli.bench),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn worker(a: WorkerArgs) -> Result<(), BenchError> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let consumer_config: Vec<(String, String)> = a
+        .consumer_config
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    match a.system {
+        System::Kstreams => {
+            let topology = kstreams_topology(a.workload, &a.input, &a.output)?;
+            let mut config = StreamsConfig::new(&a.group, &a.bootstrap)
+                .num_stream_threads(1)
+                .commit_interval(Duration::from_millis(a.commit_ms))
+                .state_dir(&a.state_dir)
+                // Tansu's memory engine answers a fetch that resumes inside a record batch
+                // with the next batch (the `midbatch` gap), so a paused partition would
+                // lose records: fetch without pausing, as Quix Streams does here.
+                .buffered_records_per_partition(0);
+            for (k, v) in consumer_config {
+                config = config.consumer_config(k, v);
+            }
+            let streams = KafkaStreams::new(topology, config);
+            streams
+                .start()
+                .map_err(|e| BenchError::Broker(format!("kstreams start: {e}")))?;
+            wait_for_shutdown_signal(&streams);
+            streams.close();
+            Ok(())
+        }
+        System::Raw => {
+            if !matches!(a.workload, Workload::W1 | Workload::W4) {
+                return Err(BenchError::Topology(
+                    "the raw loop runs W1 (and W4) only".into(),
+                ));
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(sig, stop.clone()).map_err(|e| BenchError::Spawn {
+                    what: "raw loop".into(),
+                    reason: format!("signal {sig}: {e}"),
+                })?;
+            }
+            RawLoop {
+                bootstrap: &a.bootstrap,
+                group: &a.group,
+                input: &a.input,
+                output: &a.output,
+                commit: Duration::from_millis(a.commit_ms),
+                consumer_config: &consumer_config,
+            }
+            .run(|_| stop.load(Ordering::Relaxed))?;
+            Ok(())
+        }
+        System::Quix => Err(BenchError::Topology(
+            "Quix Streams runs quix/worker.py, not this binary".into(),
+        )),
+    }
+}
+
+fn bench(a: BenchArgs) -> Result<(), BenchError> {
+    let tansu = Tansu::binary()?;
+    let python = if a.systems.contains(&System::Quix) {
+        Some(quix::ensure_venv(&a.venv)?)
+    } else {
+        None
+    };
+    let settings = Settings {
+        records: a.records,
+        partitions: a.partitions,
+        commit_ms: a.commit_ms,
+        rate: a.rate,
+        latency_secs: a.latency_secs,
+        work_dir: a.work_dir.clone(),
+        tansu: tansu.clone(),
+        python: python.clone(),
+        self_exe: std::env::current_exe().map_err(|e| BenchError::Spawn {
+            what: "peer_bench".into(),
+            reason: e.to_string(),
+        })?,
+    };
+    println!("## Setup\n");
+    println!("- machine: {}", machine());
+    println!(
+        "- broker: {} (memory engine, 127.0.0.1, a fresh broker per run)",
+        Tansu::version(&tansu)
+    );
+    println!(
+        "- kstreams {} on rdkafka (librdkafka {})",
+        env!("CARGO_PKG_VERSION"),
+        rdkafka::util::get_rdkafka_version().1
+    );
+    if let Some(p) = &python {
+        println!("- {}", quix::versions(p));
+    }
+    println!(
+        "- {} input records of ~{} bytes JSON (W1–W3), {} partitions, commit every {} ms, one processing thread per system; W4 at {} records/s for {} s",
+        a.records,
+        kstreams_bench::peers::workloads::input_record(1).map_or(0, |r| r.1.len()),
+        a.partitions,
+        a.commit_ms,
+        a.rate,
+        a.latency_secs
+    );
+    println!();
+    let mut results: Vec<RunResult> = Vec::new();
+    for &w in &a.workloads {
+        for &system in &a.systems {
+            if system == System::Raw && w != Workload::W1 {
+                continue;
+            }
+            let mut rounds = Vec::new();
+            for round in 0..a.rounds {
+                eprintln!("{} {} round {}", w.id(), system.label(), round + 1);
+                let r = run::run(&settings, system, w, round)?;
+                eprintln!(
+                    "  {:.0} records/s, {:.2} µs CPU/record, peak RSS {:.0} MiB{}",
+                    r.throughput(),
+                    r.cpu_us(),
+                    r.exit.peak_rss_mib,
+                    r.latency.map_or(String::new(), |(p50, p99, _)| format!(
+                        ", p50 {p50:.0} ms, p99 {p99:.0} ms"
+                    ))
+                );
+                rounds.push(r);
+            }
+            results.extend(report::median(&rounds));
+        }
+    }
+    println!("## Results\n");
+    print!("{}", report::table(&results));
+    println!();
+    for r in report::ratios(&results) {
+        println!("{r}");
+    }
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}

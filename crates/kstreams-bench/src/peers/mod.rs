@@ -1,0 +1,75 @@
+//! kstreams side by side with Quix Streams and a raw rdkafka loop, on the same broker.
+//!
+//! Every run gets a fresh Tansu broker (memory engine, 127.0.0.1), the same input, and one
+//! system as one worker process. The driver measures that process from outside (CPU from
+//! `/proc` between the first and the last expected output, peak RSS from `wait4`), reads
+//! the output topic as it arrives, and afterwards checks the output record by record. See
+//! `docs/benchmarks.md` for the command and the figures.
+
+pub mod observer;
+pub mod process;
+pub mod quix;
+pub mod report;
+pub mod run;
+pub mod tansu;
+pub mod workloads;
+
+use std::path::Path;
+
+/// Why a benchmark run could not produce a figure.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A file or socket operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// What was being read, written or bound.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool the benchmark needs could not be installed.
+    #[error("installing {what}: {reason}")]
+    Install {
+        /// The tool.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// A process could not be started or reaped.
+    #[error("process {what}: {reason}")]
+    Spawn {
+        /// The process.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The broker failed, or a client of it.
+    #[error("broker: {0}")]
+    Broker(String),
+    /// Input records could not be made.
+    #[error("input: {0}")]
+    Input(String),
+    /// A kstreams topology did not build.
+    #[error("topology: {0}")]
+    Topology(String),
+    /// A system stopped, stalled, or wrote the wrong output.
+    #[error("{system} on {workload}: {reason}")]
+    Run {
+        /// The system.
+        system: String,
+        /// The workload.
+        workload: String,
+        /// What went wrong, with the tail of the worker's log where it helps.
+        reason: String,
+    },
+}
+
+impl BenchError {
+    fn io(path: &Path, source: std::io::Error) -> BenchError {
+        BenchError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The markdown table and the ratio lines of a comparison.
+
+use super::run::RunResult;
+use super::workloads::{System, Workload};
+
+/// The median of several rounds, metric by metric.
+pub fn median(rounds: &[RunResult]) -> Option<RunResult> {
+    let mut m = rounds.first()?.clone();
+    let med = |f: &dyn Fn(&RunResult) -> f64| {
+        let mut v: Vec<f64> = rounds.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    m.secs = med(&|r| r.secs);
+    m.worker_cpu = med(&|r| r.worker_cpu);
+    m.broker_cpu = med(&|r| r.broker_cpu);
+    m.exit.peak_rss_mib = med(&|r| r.exit.peak_rss_mib);
+    m.exit.cpu_seconds = med(&|r| r.exit.cpu_seconds);
+    m.first_output_after = med(&|r| r.first_output_after);
+    if m.latency.is_some() {
+        let p = |i: usize| {
+            med(&|r: &RunResult| {
+                r.latency
+                    .map_or(f64::NAN, |l| if i == 0 { l.0 } else { l.1 })
+            })
+        };
+        m.latency = m.latency.map(|(_, _, n)| (p(0), p(1), n));
+    }
+    Some(m)
+}
+
+/// The table, one row per system and workload.
+pub fn table(results: &[RunResult]) -> String {
+    let mut s = String::from(
+        "| workload | system | records measured | outputs | records/s | CPU µs/record | broker CPU µs/record | peak RSS MiB | p50 ms | p99 ms | process CPU s | first output s |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let (p50, p99) = r
+            .latency
+            .map_or(("".to_string(), "".to_string()), |(a, b, _)| {
+                (format!("{a:.0}"), format!("{b:.0}"))
+            });
+        s.push_str(&format!(
+            "| {} {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {p50} | {p99} | {:.1} | {:.1} |\n",
+            r.workload.id().to_uppercase(),
+            r.workload.describe(),
+            r.system.label(),
+            r.measured,
+            r.outputs,
+            r.throughput(),
+            r.cpu_us(),
+            r.broker_cpu_us(),
+            r.exit.peak_rss_mib,
+            r.exit.cpu_seconds,
+            r.first_output_after,
+        ));
+    }
+    s
+}
+
+/// A ratio the issue names, with its target.
+pub struct Ratio {
+    /// `w1_cpu_vs_quix` and the like.
+    pub name: String,
+    /// The value.
+    pub value: f64,
+    /// The value the target asks for at least.
+    pub target: Option<f64>,
+}
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={:.3}", self.name, self.value)?;
+        match self.target {
+            Some(t) if self.value >= t => write!(f, "  (target >= {t}: met)"),
+            Some(t) => write!(f, "  (target >= {t}: MISSED)"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The ratios between systems that the results allow.
+pub fn ratios(results: &[RunResult]) -> Vec<Ratio> {
+    let get = |s: System, w: Workload| results.iter().find(|r| r.system == s && r.workload == w);
+    let mut out = Vec::new();
+    let mut push = |name: &str, value: Option<f64>, target: Option<f64>| {
+        if let Some(value) = value {
+            out.push(Ratio {
+                name: name.into(),
+                value,
+                target,
+            });
+        }
+    };
+    let (ks, quix, raw) = (System::Kstreams, System::Quix, System::Raw);
+    for w in [Workload::W1, Workload::W2, Workload::W3, Workload::W4] {
+        let cpu = get(quix, w)
+            .zip(get(ks, w))
+            .map(|(q, k)| q.cpu_us() / k.cpu_us());
+        let target = matches!(w, Workload::W1 | Workload::W2).then_some(10.0);
+        push(&format!("{}_cpu_vs_quix", w.id()), cpu, target);
+    }
+    let w1 = Workload::W1;
+    push(
+        "w1_fraction_of_raw",
+        get(ks, w1)
+            .zip(get(raw, w1))
+            .map(|(k, r)| k.throughput() / r.throughput()),
+        Some(0.9),
+    );
+    push(
+        "w1_tput_vs_quix",
+        get(ks, w1)
+            .zip(get(quix, w1))
+            .map(|(k, q)| k.throughput() / q.throughput()),
+        None,
+    );
+    for w in [Workload::W2, Workload::W3] {
+        push(
+            &format!("{}_tput_vs_quix", w.id()),
+            get(ks, w)
+                .zip(get(quix, w))
+                .map(|(k, q)| k.throughput() / q.throughput()),
+            None,
+        );
+    }
+    let p99 = |r: &RunResult| r.latency.map_or(f64::NAN, |l| l.1);
+    push(
+        "w4_p99_vs_quix",
+        get(quix, Workload::W4)
+            .zip(get(ks, Workload::W4))
+            .map(|(q, k)| p99(q) / p99(k)),
+        Some(5.0),
+    );
+    // Peak RSS per workload, and the worst of them as the headline.
+    let mut worst: Option<f64> = None;
+    for w in [Workload::W1, Workload::W2, Workload::W3, Workload::W4] {
+        let r = get(quix, w)
+            .zip(get(ks, w))
+            .map(|(q, k)| q.exit.peak_rss_mib / k.exit.peak_rss_mib);
+        push(&format!("{}_rss_vs_quix", w.id()), r, None);
+        if let Some(r) = r {
+            worst = Some(worst.map_or(r, |m: f64| m.min(r)));
+        }
+    }
+    push("rss_vs_quix", worst, Some(4.0));
+    out
+}

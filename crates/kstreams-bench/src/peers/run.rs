@@ -1,0 +1,374 @@
+//! One measured run: a fresh broker, the input, one system's worker process, the observer,
+//! and the check of its output.
+
+use super::observer::{self, now_ms, CpuSample, ObserverConfig};
+use super::process::{Exit, Measured};
+use super::tansu::Tansu;
+use super::workloads::{self, System, Workload};
+use super::BenchError;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::BaseProducer;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Settings every run of one invocation shares.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Input records of W1–W3.
+    pub records: u64,
+    /// Partitions of input and output topics.
+    pub partitions: i32,
+    /// Commit interval of every system, ms.
+    pub commit_ms: u64,
+    /// W4's input rate, records/s.
+    pub rate: u64,
+    /// W4's measured duration, s.
+    pub latency_secs: u64,
+    /// Where runs keep broker logs, worker logs and state.
+    pub work_dir: PathBuf,
+    /// The Tansu binary.
+    pub tansu: PathBuf,
+    /// Python of the Quix Streams venv.
+    pub python: Option<PathBuf>,
+    /// This binary, which runs the kstreams and raw-loop workers.
+    pub self_exe: PathBuf,
+}
+
+/// The figures of one run.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// The system.
+    pub system: System,
+    /// The workload.
+    pub workload: Workload,
+    /// Input records, warm-up included.
+    pub records_in: u64,
+    /// Input records written after the warm-up: the ones the figures are per.
+    pub measured: u64,
+    /// Outputs read, all checked.
+    pub outputs: usize,
+    /// From the first measured input to the last output, s.
+    pub secs: f64,
+    /// Worker CPU in that span, s.
+    pub worker_cpu: f64,
+    /// Broker CPU in that span, s.
+    pub broker_cpu: f64,
+    /// The worker's whole life.
+    pub exit: Exit,
+    /// From spawning the worker to its first output, s.
+    pub first_output_after: f64,
+    /// W4: latency p50 and p99, ms, and the number of samples.
+    pub latency: Option<(f64, f64, usize)>,
+}
+
+impl RunResult {
+    /// Measured input records per second, first measured input to last output.
+    pub fn throughput(&self) -> f64 {
+        self.measured as f64 / self.secs
+    }
+    /// Worker CPU per measured input record, µs.
+    pub fn cpu_us(&self) -> f64 {
+        self.worker_cpu / self.measured as f64 * 1e6
+    }
+    /// Broker CPU per measured input record, µs.
+    pub fn broker_cpu_us(&self) -> f64 {
+        self.broker_cpu / self.measured as f64 * 1e6
+    }
+}
+
+/// librdkafka consumer settings every system and the observer get alike in a workload.
+/// W4 measures latency: an empty fetch returns after 5 ms instead of librdkafka's 500.
+pub fn consumer_config(w: Workload) -> Vec<(String, String)> {
+    match w {
+        Workload::W4 => vec![("fetch.wait.max.ms".into(), "5".into())],
+        _ => Vec::new(),
+    }
+}
+
+/// Runs `system` on `workload` once and checks its output.
+///
+/// The worker starts on an empty input topic and gets one record every 50 ms until its
+/// first output shows it has joined the group and processes. Only then does the measured
+/// input go in (W1–W3: every other record at full speed; W4: at the fixed rate), and the
+/// clock and the CPU counters start. So start-up, imports and the group join are not in
+/// the figures, and the span is from the first measured input to the last output.
+pub fn run(
+    s: &Settings,
+    system: System,
+    w: Workload,
+    round: usize,
+) -> Result<RunResult, BenchError> {
+    let fail = |reason: String| BenchError::Run {
+        system: system.label().into(),
+        workload: w.id().into(),
+        reason,
+    };
+    let name = format!("{}-{:?}-{round}", w.id(), system).to_lowercase();
+    let dir = s.work_dir.join(&name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| BenchError::io(&dir, e))?;
+    // Made before anything starts, so that the producer only copies bytes.
+    let records = if w == Workload::W4 {
+        Vec::new()
+    } else {
+        (0..s.records)
+            .map(workloads::input_record)
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let broker = Tansu::start(&s.tansu, &dir)?;
+    let (input, output) = ("input".to_string(), "output".to_string());
+    create_topics(broker.bootstrap(), &[&input, &output], s.partitions)?;
+    let consumer_config = consumer_config(w);
+    let cmd = worker_command(s, system, w, broker.bootstrap(), &dir, &consumer_config)?;
+    let spawned = Instant::now();
+    let worker = Measured::spawn(&name, cmd, &dir.join("worker.log"))?;
+    let (progress, observer) = observer::spawn(ObserverConfig {
+        bootstrap: broker.bootstrap().to_string(),
+        topic: output.clone(),
+        partitions: s.partitions,
+        worker_pid: worker.pid(),
+        broker_pid: broker.pid(),
+        consumer_config: consumer_config.clone(),
+    })?;
+    let driven = drive(
+        s,
+        w,
+        &Feed {
+            bootstrap: broker.bootstrap(),
+            input: &input,
+            records: &records,
+            progress: &progress,
+            worker: &worker,
+            broker_pid: broker.pid(),
+        },
+    );
+    let (start, records_in, warm_up) = match driven {
+        Ok(d) => d,
+        Err(e) => {
+            progress.stop.store(true, Ordering::Relaxed);
+            let tail = worker.log_tail(30);
+            return Err(fail(format!("{e}\n--- worker log\n{tail}")));
+        }
+    };
+    progress.expected.store(
+        workloads::expected_outputs(w, records_in),
+        Ordering::Release,
+    );
+    let waited = wait_for_outputs(&progress, &worker);
+    // Anything written twice arrives within a moment of the last expected output.
+    std::thread::sleep(Duration::from_secs(1));
+    progress.stop.store(true, Ordering::Relaxed);
+    let seen = observer
+        .join()
+        .map_err(|_| fail("the observer thread panicked".into()))?;
+    let tail = worker.log_tail(30);
+    let exit = worker.stop(Duration::from_secs(60))?;
+    let _ = broker.stop();
+    waited.map_err(|e| fail(format!("{e}\n--- worker log\n{tail}")))?;
+    workloads::verify(w, records_in, &seen.outputs).map_err(&fail)?;
+    let (Some(t0), Some(first), Some(t1)) = (start.at, seen.first_at, seen.last.at) else {
+        return Err(fail("no output was timed".into()));
+    };
+    let latency = (w == Workload::W4).then(|| {
+        let mut l = seen.latencies_ms;
+        l.sort_by(f64::total_cmp);
+        (crate::quantile(&l, 0.5), crate::quantile(&l, 0.99), l.len())
+    });
+    let _ = std::fs::remove_dir_all(dir.join("state"));
+    Ok(RunResult {
+        system,
+        workload: w,
+        records_in,
+        measured: records_in - warm_up,
+        outputs: seen.outputs.len(),
+        secs: (t1 - t0).as_secs_f64(),
+        worker_cpu: seen.last.worker - start.worker,
+        broker_cpu: seen.last.broker - start.broker,
+        exit,
+        first_output_after: (first - spawned).as_secs_f64(),
+        latency,
+    })
+}
+
+/// Waits until the observer has every expected output; fails when the worker dies or no
+/// output arrives for a minute.
+fn wait_for_outputs(progress: &observer::Progress, worker: &Measured) -> Result<(), String> {
+    let (mut last_read, mut last_change) = (0, Instant::now());
+    while !progress.reached.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(50));
+        let read = progress.read.load(Ordering::Relaxed);
+        let expected = progress.expected.load(Ordering::Relaxed);
+        if read != last_read {
+            (last_read, last_change) = (read, Instant::now());
+        }
+        if !worker.running() {
+            return Err(format!(
+                "the worker exited after {read} of {expected} outputs"
+            ));
+        }
+        if last_change.elapsed() > Duration::from_secs(60) {
+            return Err(format!("stalled at {read} of {expected} outputs"));
+        }
+    }
+    Ok(())
+}
+
+/// What [`drive`] feeds and watches.
+struct Feed<'a> {
+    bootstrap: &'a str,
+    input: &'a str,
+    /// W1–W3's input, made before the run.
+    records: &'a [(String, Vec<u8>, i64)],
+    progress: &'a observer::Progress,
+    worker: &'a Measured,
+    broker_pid: Option<u32>,
+}
+
+/// Feeds the input: the warm-up, then the measured records. Returns the CPU sample at
+/// the start of the measured input, the records written in all, and how many of them
+/// were warm-up.
+fn drive(s: &Settings, w: Workload, feed: &Feed<'_>) -> Result<(CpuSample, u64, u64), String> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", feed.bootstrap)
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random");
+    if w != Workload::W4 {
+        // Throughput runs: fill the topic as fast as the broker takes it.
+        config.set("linger.ms", "20");
+    }
+    let producer: BaseProducer = config
+        .create()
+        .map_err(|e| format!("input producer: {e}"))?;
+    // W4 stamps records when sent, for latency; the others keep their event time, so
+    // that every system sees the same windows.
+    let send = |id: u64| -> Result<(), String> {
+        if w == Workload::W4 {
+            let (key, value, _) = workloads::input_record(id).map_err(|e| e.to_string())?;
+            workloads::send(&producer, feed.input, key.as_bytes(), &value, now_ms());
+        } else {
+            let (key, value, ts) = feed
+                .records
+                .get(id as usize)
+                .ok_or_else(|| format!("input record {id} of {}", feed.records.len()))?;
+            workloads::send(&producer, feed.input, key.as_bytes(), value, *ts);
+        }
+        Ok(())
+    };
+    let mut id = 0u64;
+    let warm_up = Instant::now();
+    while feed.progress.read.load(Ordering::Relaxed) == 0 {
+        if !feed.worker.running() || warm_up.elapsed() > Duration::from_secs(180) {
+            return Err(format!(
+                "no output after {:.0} s of warm-up",
+                warm_up.elapsed().as_secs_f64()
+            ));
+        }
+        if w != Workload::W4 && id + 1 >= s.records {
+            return Err("the warm-up used up the input".into());
+        }
+        send(id)?;
+        id += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let warm = id;
+    // Let the warm-up records drain before the measured ones start.
+    std::thread::sleep(Duration::from_secs(1));
+    let start = observer::sample(feed.worker.pid(), feed.broker_pid);
+    feed.progress
+        .latency_from_ms
+        .store(now_ms(), Ordering::Relaxed);
+    if w == Workload::W4 {
+        let total = s.rate * s.latency_secs;
+        let t = Instant::now();
+        for i in 0..total {
+            let due = t + Duration::from_secs_f64(i as f64 / s.rate as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                if wait > Duration::from_millis(1) {
+                    std::thread::sleep(wait);
+                }
+            }
+            send(id)?;
+            id += 1;
+        }
+    } else {
+        while id < s.records {
+            send(id)?;
+            id += 1;
+        }
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(120))
+        .map_err(|e| format!("input not acknowledged: {e}"))?;
+    Ok((start, id, warm))
+}
+
+fn worker_command(
+    s: &Settings,
+    system: System,
+    w: Workload,
+    bootstrap: &str,
+    dir: &Path,
+    consumer_config: &[(String, String)],
+) -> Result<Command, BenchError> {
+    let state = dir.join("state");
+    let group = format!("bench-{}", w.id());
+    let extra = consumer_config
+        .iter()
+        .flat_map(|(k, v)| ["--consumer-config".to_string(), format!("{k}={v}")]);
+    let mut cmd = match system {
+        System::Quix => {
+            let python = s.python.as_ref().ok_or_else(|| BenchError::Install {
+                what: "quixstreams".into(),
+                reason: "no Python environment was prepared".into(),
+            })?;
+            let mut c = Command::new(python);
+            c.arg("-W")
+                .arg("ignore")
+                .arg(super::quix::worker_script())
+                .args([
+                    "--commit-interval",
+                    &format!("{}", s.commit_ms as f64 / 1e3),
+                ]);
+            c
+        }
+        System::Kstreams | System::Raw => {
+            let mut c = Command::new(&s.self_exe);
+            c.args(["worker", "--system", &format!("{system:?}").to_lowercase()])
+                .args(["--commit-ms", &s.commit_ms.to_string()]);
+            c
+        }
+    };
+    cmd.args(["--workload", w.id(), "--bootstrap", bootstrap])
+        .args(["--input", "input", "--output", "output", "--group", &group])
+        .arg("--state-dir")
+        .arg(&state)
+        .args(extra);
+    Ok(cmd)
+}
+
+fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> Result<(), BenchError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .map_err(|e| BenchError::Broker(format!("admin client: {e}")))?;
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        // Quix Streams derives its changelog topics' retention from the input topic's
+        // and fails when the broker does not report it, which Tansu does only if set.
+        .map(|n| {
+            NewTopic::new(n, partitions, TopicReplication::Fixed(1))
+                .set("retention.ms", "-1")
+                .set("retention.bytes", "-1")
+        })
+        .collect();
+    let results = futures_executor::block_on(admin.create_topics(&topics, &AdminOptions::new()))
+        .map_err(|e| BenchError::Broker(format!("creating topics: {e}")))?;
+    for r in results {
+        r.map_err(|(t, e)| BenchError::Broker(format!("creating topic {t}: {e}")))?;
+    }
+    Ok(())
+}

@@ -1033,7 +1033,7 @@ fn main_loop(
             shared.add_processed(batch as u64);
             tracing::debug!("processed a batch of {batch} records");
         }
-        producer.poll(Duration::ZERO);
+        clients::serve_delivery_reports(producer);
         if let Some(e) = state.borrow_mut().error.take() {
             return Err(e);
         }

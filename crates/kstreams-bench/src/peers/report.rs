@@ -133,6 +133,14 @@ pub fn ratios(results: &[RunResult]) -> Vec<Ratio> {
             .map(|(q, k)| p99(q) / p99(k)),
         Some(5.0),
     );
+    // The raw loop on W4 shows the latency the broker and librdkafka leave.
+    push(
+        "w4_p99_of_raw",
+        get(ks, Workload::W4)
+            .zip(get(raw, Workload::W4))
+            .map(|(k, r)| p99(k) / p99(r)),
+        None,
+    );
     // Peak RSS per workload, and the worst of them as the headline.
     let mut worst: Option<f64> = None;
     for w in [Workload::W1, Workload::W2, Workload::W3, Workload::W4] {

@@ -28,6 +28,8 @@ pub struct Settings {
     pub rate: u64,
     /// W4's measured duration, s.
     pub latency_secs: u64,
+    /// W4's `fetch.wait.max.ms`, for every consumer.
+    pub fetch_wait_ms: u64,
     /// Where runs keep broker logs, worker logs and state.
     pub work_dir: PathBuf,
     /// The Tansu binary.
@@ -81,10 +83,12 @@ impl RunResult {
 }
 
 /// librdkafka consumer settings every system and the observer get alike in a workload.
-/// W4 measures latency: an empty fetch returns after 5 ms instead of librdkafka's 500.
-pub fn consumer_config(w: Workload) -> Vec<(String, String)> {
+/// W4 measures latency: an empty fetch returns after `fetch_wait_ms` instead of
+/// librdkafka's 500 ms, for brokers that do not answer a waiting fetch when records
+/// arrive.
+pub fn consumer_config(s: &Settings, w: Workload) -> Vec<(String, String)> {
     match w {
-        Workload::W4 => vec![("fetch.wait.max.ms".into(), "5".into())],
+        Workload::W4 => vec![("fetch.wait.max.ms".into(), s.fetch_wait_ms.to_string())],
         _ => Vec::new(),
     }
 }
@@ -122,7 +126,7 @@ pub fn run(
     let broker = Tansu::start(&s.tansu, &dir)?;
     let (input, output) = ("input".to_string(), "output".to_string());
     create_topics(broker.bootstrap(), &[&input, &output], s.partitions)?;
-    let consumer_config = consumer_config(w);
+    let consumer_config = consumer_config(s, w);
     let cmd = worker_command(s, system, w, broker.bootstrap(), &dir, &consumer_config)?;
     let spawned = Instant::now();
     let worker = Measured::spawn(&name, cmd, &dir.join("worker.log"))?;

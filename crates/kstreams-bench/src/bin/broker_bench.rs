@@ -11,12 +11,13 @@ use kstreams::dsl::{TimeWindows, WindowedSerde};
 use kstreams::runtime::kafka::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
 use kstreams::serde::{I64Serde, JsonSerde, Nullable, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
+use kstreams_bench::peers::workloads::RawLoop;
 use kstreams_bench::{process_cpu_seconds, quantile, Purchase};
 use kstreams_testkit::broker::TestBroker;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Message, Timestamp};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -79,62 +80,19 @@ fn produce_input(broker: &TestBroker, topic: &str, n: usize) {
 }
 
 fn raw_loop(bootstrap: &str, input: &str, output: &str, n: usize, commit: Duration) -> RunResult {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", TestBroker::unique("raw"))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("acks", "all")
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer");
-    consumer.subscribe(&[input]).expect("subscribe");
+    let group = TestBroker::unique("raw");
     let cpu0 = process_cpu_seconds();
     let start = Instant::now();
-    let (mut consumed, mut out) = (0, 0);
-    let mut last_commit = Instant::now();
-    let mut buf = Vec::with_capacity(256);
-    while consumed < n {
-        let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        consumed += 1;
-        let Some(p) = m
-            .payload()
-            .and_then(|v| serde_json::from_slice::<Purchase>(v).ok())
-        else {
-            continue;
-        };
-        if p.keep() {
-            buf.clear();
-            serde_json::to_writer(&mut buf, &p.normalized()).expect("json");
-            let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(output).payload(&buf);
-            if let Some(k) = m.key() {
-                rec = rec.key(k);
-            }
-            if let Timestamp::CreateTime(t) = m.timestamp() {
-                rec = rec.timestamp(t);
-            }
-            while let Err((_, back)) = producer.send(rec) {
-                producer.poll(Duration::from_millis(10));
-                rec = back;
-            }
-            out += 1;
-        }
-        producer.poll(Duration::ZERO);
-        if last_commit.elapsed() >= commit {
-            producer.flush(Duration::from_secs(60)).expect("flush");
-            consumer.commit_consumer_state(CommitMode::Sync).ok();
-            last_commit = Instant::now();
-        }
+    let out = RawLoop {
+        bootstrap,
+        group: &group,
+        input,
+        output,
+        commit,
+        consumer_config: &[],
     }
-    producer.flush(Duration::from_secs(60)).expect("flush");
-    consumer.commit_consumer_state(CommitMode::Sync).ok();
+    .run(|consumed| consumed >= n)
+    .expect("raw loop");
     let secs = start.elapsed().as_secs_f64();
     RunResult {
         secs,

@@ -155,3 +155,78 @@ pub fn ratios(results: &[RunResult]) -> Vec<Ratio> {
     push("rss_vs_quix", worst, Some(4.0));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peers::process::Exit;
+
+    fn result(system: System, workload: Workload, cpu_s: f64, secs: f64, rss: f64) -> RunResult {
+        RunResult {
+            system,
+            workload,
+            records_in: 1_000_010,
+            measured: 1_000_000,
+            outputs: 0,
+            secs,
+            worker_cpu: cpu_s,
+            broker_cpu: 0.0,
+            exit: Exit {
+                cpu_seconds: cpu_s,
+                peak_rss_mib: rss,
+                clean: true,
+            },
+            first_output_after: 0.0,
+            latency: (workload == Workload::W4).then_some((10.0, cpu_s * 10.0, 100)),
+        }
+    }
+
+    #[test]
+    fn ratios_divide_the_right_way_round_and_flag_targets() {
+        let results = [
+            result(System::Raw, Workload::W1, 2.0, 10.0, 20.0),
+            result(System::Kstreams, Workload::W1, 2.5, 10.5, 25.0),
+            result(System::Quix, Workload::W1, 30.0, 20.0, 150.0),
+            result(System::Kstreams, Workload::W2, 4.0, 11.0, 100.0),
+            result(System::Quix, Workload::W2, 36.0, 40.0, 300.0),
+            result(System::Kstreams, Workload::W4, 1.0, 20.0, 10.0),
+            result(System::Quix, Workload::W4, 6.0, 20.0, 80.0),
+        ];
+        let r = ratios(&results);
+        let get = |name: &str| {
+            r.iter()
+                .find(|x| x.name == name)
+                .unwrap_or_else(|| panic!("{name} missing"))
+        };
+        assert!((get("w1_cpu_vs_quix").value - 12.0).abs() < 1e-9);
+        assert!(get("w1_cpu_vs_quix").to_string().ends_with("met)"));
+        assert!((get("w2_cpu_vs_quix").value - 9.0).abs() < 1e-9);
+        assert!(get("w2_cpu_vs_quix").to_string().ends_with("MISSED)"));
+        assert!((get("w1_fraction_of_raw").value - 10.0 / 10.5).abs() < 1e-9);
+        assert!((get("w1_tput_vs_quix").value - 20.0 / 10.5).abs() < 1e-9);
+        // p99 is ten times the CPU seconds here: 60 ms against 10 ms.
+        assert!((get("w4_p99_vs_quix").value - 6.0).abs() < 1e-9);
+        // The worst workload sets the headline: W2's 3.0, under W1's 6.0 and W4's 8.0.
+        assert!((get("rss_vs_quix").value - 3.0).abs() < 1e-9);
+        assert!(get("rss_vs_quix").to_string().ends_with("MISSED)"));
+        assert!(
+            r.iter().all(|x| x.name != "w3_cpu_vs_quix"),
+            "no W3 runs, no W3 ratio"
+        );
+    }
+
+    #[test]
+    fn the_median_is_taken_metric_by_metric() {
+        let rounds = [
+            result(System::Kstreams, Workload::W1, 3.0, 12.0, 30.0),
+            result(System::Kstreams, Workload::W1, 1.0, 10.0, 50.0),
+            result(System::Kstreams, Workload::W1, 2.0, 11.0, 10.0),
+        ];
+        let m = median(&rounds).expect("median");
+        assert_eq!(
+            (m.worker_cpu, m.secs, m.exit.peak_rss_mib),
+            (2.0, 11.0, 30.0)
+        );
+        assert!(median(&[]).is_none());
+    }
+}

@@ -11,6 +11,7 @@ use kstreams::dsl::{TimeWindows, WindowedSerde};
 use kstreams::runtime::kafka::{KafkaStreams, ProcessingGuarantee, StreamsConfig};
 use kstreams::serde::{I64Serde, JsonSerde, Nullable, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
+use kstreams_bench::peers::observer::now_ms;
 use kstreams_bench::peers::workloads::RawLoop;
 use kstreams_bench::{process_cpu_seconds, quantile, Purchase};
 use kstreams_testkit::broker::TestBroker;
@@ -20,7 +21,7 @@ use rdkafka::message::{Message, Timestamp};
 use rdkafka::producer::{BaseRecord, Producer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -58,12 +59,6 @@ struct RunResult {
     processing_secs: f64,
     cpu: f64,
     out: usize,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn produce_input(broker: &TestBroker, topic: &str, n: usize) {

@@ -97,7 +97,7 @@ pub fn consumer_config(s: &Settings, w: Workload) -> Vec<(String, String)> {
 ///
 /// The worker starts on an empty input topic and gets one record every 50 ms until its
 /// first output shows it has joined the group and processes. Only then does the measured
-/// input go in (W1–W3: every other record at full speed; W4: at the fixed rate), and the
+/// input go in (W1–W3: all the remaining records at full speed; W4: at the fixed rate), and the
 /// clock and the CPU counters start. So start-up, imports and the group join are not in
 /// the figures, and the span is from the first measured input to the last output.
 pub fn run(
@@ -171,6 +171,12 @@ pub fn run(
         .map_err(|_| fail("the observer thread panicked".into()))?;
     let tail = worker.log_tail(30);
     let exit = worker.stop(Duration::from_secs(60))?;
+    if !exit.clean {
+        eprintln!(
+            "  {name}: the worker did not stop cleanly on SIGTERM; see {}",
+            dir.display()
+        );
+    }
     let _ = broker.stop();
     waited.map_err(|e| fail(format!("{e}\n--- worker log\n{tail}")))?;
     workloads::verify(w, records_in, &seen.outputs).map_err(&fail)?;

@@ -60,11 +60,6 @@ impl Measured {
         self.child.id()
     }
 
-    /// What the process is called in reports.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// User plus system CPU so far, seconds, or `None` once the process is gone.
     pub fn cpu_seconds(&self) -> Option<f64> {
         cpu_seconds_of(self.pid())

@@ -94,28 +94,6 @@ pub fn input_record(id: u64) -> Result<(String, Vec<u8>, i64), BenchError> {
     Ok((p.customer, value, p.ts))
 }
 
-/// Writes input records `ids` with a batching producer and waits for their acks.
-pub fn produce_input(
-    bootstrap: &str,
-    topic: &str,
-    ids: std::ops::Range<u64>,
-) -> Result<(), BenchError> {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("acks", "all")
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", "20")
-        .create()
-        .map_err(|e| BenchError::Broker(format!("input producer: {e}")))?;
-    for id in ids {
-        let (key, value, ts) = input_record(id)?;
-        send(&producer, topic, key.as_bytes(), &value, ts);
-    }
-    producer
-        .flush(Duration::from_secs(120))
-        .map_err(|e| BenchError::Broker(format!("input not acknowledged: {e}")))
-}
-
 /// Sends one record, polling while the producer's queue is full.
 pub fn send(producer: &BaseProducer, topic: &str, key: &[u8], value: &[u8], ts: i64) {
     let mut rec = BaseRecord::to(topic).key(key).payload(value).timestamp(ts);

@@ -15,31 +15,73 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Settings every client gets, then the user's pass-through settings on top.
-fn base(config: &StreamsConfig) -> ClientConfig {
+/// Every client of an instance is configured here and only here, so that the user's
+/// settings (security, compression, timeouts) reach every one of them: the admin client,
+/// the stream threads' consumers and producers, the restore consumers and the global
+/// consumer. `client.id` names the client like Kafka Streams does; the user's
+/// `client_config` goes on top of kstreams' defaults.
+fn client(config: &StreamsConfig, client_id: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &config.bootstrap_servers);
-    c
-}
-
-fn overlay(mut c: ClientConfig, config: &StreamsConfig) -> ClientConfig {
+    c.set("bootstrap.servers", &config.bootstrap_servers).set(
+        "client.id",
+        format!("{}-{client_id}", config.application_id),
+    );
     for (k, v) in &config.client_config {
         c.set(k, v);
     }
     c
 }
 
+/// Settings that only consumers take: a producer or admin client would warn about them.
+const CONSUMER_ONLY: [&str; 4] = [
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "group.instance.id",
+];
+
+fn without_consumer_settings(mut c: ClientConfig) -> ClientConfig {
+    for k in CONSUMER_ONLY {
+        c.remove(k);
+    }
+    c
+}
+
 pub(crate) fn admin_config(config: &StreamsConfig) -> ClientConfig {
-    base(config)
+    without_consumer_settings(client(config, "admin"))
+}
+
+/// A consumer outside the group, assigned partitions by hand (restore and global
+/// consumers). A group id is required for assign/unassign; it never joins the group.
+fn assigning_consumer(config: &StreamsConfig, client_id: &str, group: &str) -> ClientConfig {
+    let mut c = client(config, client_id);
+    c.set("group.id", format!("{}-{group}", config.application_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false");
+    for (k, v) in &config.consumer_config {
+        c.set(k, v);
+    }
+    c
+}
+
+/// The restore consumer of stream thread `thread`. It reads changelogs `read_committed`
+/// (librdkafka's default), so under exactly-once only committed state is restored.
+pub(crate) fn restore_consumer_config(config: &StreamsConfig, thread: usize) -> ClientConfig {
+    assigning_consumer(
+        config,
+        &format!("StreamThread-{thread}-restore-consumer"),
+        "restore",
+    )
+}
+
+/// The global thread's consumer.
+pub(crate) fn global_consumer_config(config: &StreamsConfig) -> ClientConfig {
+    assigning_consumer(config, "GlobalStreamThread-global-consumer", "global")
 }
 
 pub(crate) fn consumer_config(config: &StreamsConfig, thread: usize) -> ClientConfig {
-    let mut c = base(config);
+    let mut c = client(config, &format!("StreamThread-{thread}-consumer"));
     c.set("group.id", &config.application_id)
-        .set(
-            "client.id",
-            format!("{}-StreamThread-{thread}-consumer", config.application_id),
-        )
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
@@ -58,7 +100,6 @@ pub(crate) fn consumer_config(config: &StreamsConfig, thread: usize) -> ClientCo
         // of this one's own aborted attempts are never read.
         c.set("isolation.level", "read_committed");
     }
-    let mut c = overlay(c, config);
     for (k, v) in &config.consumer_config {
         c.set(k, v);
     }
@@ -74,36 +115,33 @@ pub(crate) fn producer_config(
     thread: usize,
     transactional_id: Option<&str>,
 ) -> ClientConfig {
-    let mut c = base(config);
-    if let Some(id) = transactional_id {
-        c.set("transactional.id", id)
-            .set("enable.idempotence", "true")
-            // Kafka Streams' exactly-once default: a zombie's transaction is aborted by
-            // the broker within 10 s.
-            .set("transaction.timeout.ms", "10000");
-    }
-    c.set(
-        "client.id",
-        format!("{}-StreamThread-{thread}-producer", config.application_id),
-    )
-    .set("acks", "all")
-    // Java's default partitioner for keyed records; random for null keys.
-    .set("partitioner", "murmur2_random")
-    .set("linger.ms", "5");
-    let mut c = overlay(c, config);
-    // Consumer-only settings would only draw warnings from the producer.
-    for k in [
-        "session.timeout.ms",
-        "heartbeat.interval.ms",
-        "max.poll.interval.ms",
-        "group.instance.id",
-    ] {
-        if config.client_config.contains_key(k) {
-            c.remove(k);
+    let mut c =
+        without_consumer_settings(client(config, &format!("StreamThread-{thread}-producer")));
+    // kstreams' producer defaults, under the user's settings.
+    let mut default = |k: &str, v: &str| {
+        if c.get(k).is_none() {
+            c.set(k, v);
         }
+    };
+    default("acks", "all");
+    // Java's default partitioner for keyed records; random for null keys.
+    default("partitioner", "murmur2_random");
+    default("linger.ms", "5");
+    if let Some(id) = transactional_id {
+        default("enable.idempotence", "true");
+        // Kafka Streams' exactly-once default: a zombie's transaction is aborted by the
+        // broker within 10 s.
+        default(
+            "transaction.timeout.ms",
+            &TRANSACTION_TIMEOUT_MS.to_string(),
+        );
+        c.set("transactional.id", id);
     }
     c
 }
+
+/// `transaction.timeout.ms` under exactly-once unless the user sets another.
+pub(crate) const TRANSACTION_TIMEOUT_MS: u64 = 10_000;
 
 /// Remembers the first failed delivery, so that the commit that follows refuses to commit
 /// offsets past a record whose output was lost; or, when the production handler says

@@ -48,7 +48,21 @@ pub enum AutoOffsetReset {
 ///     .client_config("session.timeout.ms", "6000");
 /// assert_eq!(config.application_id, "auth-converter");
 /// ```
-#[derive(Debug, Clone)]
+///
+/// `Debug` never shows a secret: values of client settings that hold passwords, keys or
+/// credentials (`sasl.password`, `ssl.key.password`, `ssl.key.pem`, ...) print as
+/// `[redacted]`.
+///
+/// ```
+/// use kstreams::runtime::kafka::StreamsConfig;
+///
+/// let config = StreamsConfig::new("app", "broker:9093")
+///     .client_config("security.protocol", "SASL_SSL")
+///     .client_config("sasl.password", "hunter2");
+/// let shown = format!("{config:?}");
+/// assert!(shown.contains("SASL_SSL") && !shown.contains("hunter2"));
+/// ```
+#[derive(Clone)]
 #[must_use]
 pub struct StreamsConfig {
     /// `application.id`: the consumer group, and the prefix of internal topics.
@@ -79,8 +93,8 @@ pub struct StreamsConfig {
     pub client_config: BTreeMap<String, String>,
     /// librdkafka settings for consumers only, applied after `client_config`.
     pub consumer_config: BTreeMap<String, String>,
-    /// Partition count of internal topics whose count cannot be derived; and replication
-    /// factor of internal topics created here.
+    /// `replication.factor` of the internal topics created at start-up; -1 (the default,
+    /// as in Kafka Streams 3.0 and later) takes the broker's `default.replication.factor`.
     pub replication_factor: i32,
     /// How long start-up waits for the broker's metadata and topic creation.
     pub startup_timeout: Duration,
@@ -116,7 +130,7 @@ impl StreamsConfig {
             dead_letter_topic: None,
             client_config: BTreeMap::new(),
             consumer_config: BTreeMap::new(),
-            replication_factor: 1,
+            replication_factor: -1,
             startup_timeout: Duration::from_secs(30),
             memory_budget: MemoryBudget::default(),
             max_task_idle: Duration::ZERO,
@@ -203,9 +217,89 @@ impl StreamsConfig {
         self.memory_budget = budget;
         self
     }
-    /// Sets the replication factor of internal topics created at start-up.
+    /// Sets the replication factor of internal topics created at start-up; -1 (or any
+    /// value below 1) takes the broker's default.
     pub fn replication_factor(mut self, r: i32) -> Self {
-        self.replication_factor = r.max(1);
+        self.replication_factor = if r < 1 { -1 } else { r };
         self
+    }
+}
+
+/// Whether a librdkafka setting holds a secret: a password, a private key, or credentials.
+pub(crate) fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("password")
+        || key.contains("secret")
+        || key.contains("jaas")
+        || key == "ssl.key.pem"
+        || key == "ssl_key"
+        || key == "sasl.oauthbearer.config"
+}
+
+fn redacted(settings: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    settings
+        .iter()
+        .map(|(k, v)| {
+            let shown = if is_secret(k) {
+                "[redacted]"
+            } else {
+                v.as_str()
+            };
+            (k.as_str(), shown)
+        })
+        .collect()
+}
+
+impl std::fmt::Debug for StreamsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamsConfig")
+            .field("application_id", &self.application_id)
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("num_stream_threads", &self.num_stream_threads)
+            .field("commit_interval", &self.commit_interval)
+            .field("state_dir", &self.state_dir)
+            .field("processing_guarantee", &self.processing_guarantee)
+            .field("auto_offset_reset", &self.auto_offset_reset)
+            .field("deserialization_handler", &self.deserialization_handler)
+            .field("processing_handler", &self.processing_handler)
+            .field("production_handler", &self.production_handler)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("client_config", &redacted(&self.client_config))
+            .field("consumer_config", &redacted(&self.consumer_config))
+            .field("replication_factor", &self.replication_factor)
+            .field("startup_timeout", &self.startup_timeout)
+            .field("memory_budget", &self.memory_budget)
+            .field("max_task_idle", &self.max_task_idle)
+            .field(
+                "buffered_records_per_partition",
+                &self.buffered_records_per_partition,
+            )
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_every_secret_setting() {
+        let config = StreamsConfig::new("app", "b:9093")
+            .client_config("sasl.password", "pw-1")
+            .client_config("ssl.key.password", "pw-2")
+            .client_config("ssl.key.pem", "-----BEGIN PRIVATE KEY----- pw-3")
+            .client_config("sasl.oauthbearer.client.secret", "pw-4")
+            .client_config("sasl.oauthbearer.config", "principal=x secret=pw-5")
+            .consumer_config("ssl.keystore.password", "pw-6")
+            .client_config("sasl.username", "alice");
+        let shown = format!("{config:?} {config:#?}");
+        for n in 1..=6 {
+            assert!(
+                !shown.contains(&format!("pw-{n}")),
+                "pw-{n} leaked: {shown}"
+            );
+        }
+        assert!(shown.contains("alice"), "non-secret settings stay visible");
+        assert_eq!(shown.matches("[redacted]").count(), 12);
     }
 }

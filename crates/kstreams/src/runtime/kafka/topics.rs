@@ -10,8 +10,11 @@ use crate::topology::Topology;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::ClientContext;
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 fn kafka(context: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> StreamsError + '_ {
@@ -21,16 +24,78 @@ fn kafka(context: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> StreamsErr
     }
 }
 
+/// Keeps the client-level errors librdkafka reports (authentication, TLS), which a failed
+/// request itself only reports as a transport failure.
+#[derive(Default)]
+pub(crate) struct ClientErrors {
+    fatal: Mutex<Option<String>>,
+}
+
+impl ClientContext for ClientErrors {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let fatal = error.rdkafka_error_code().is_some_and(|c| {
+            matches!(
+                c,
+                RDKafkaErrorCode::Authentication
+                    | RDKafkaErrorCode::SSL
+                    | RDKafkaErrorCode::SaslAuthenticationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+                    | RDKafkaErrorCode::TopicAuthorizationFailed
+            )
+        });
+        if fatal {
+            *self.fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+        } else {
+            tracing::warn!("metadata client: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for ClientErrors {}
+
+/// A client for metadata requests only (no group, no assignment): unlike the admin client,
+/// polling it serves librdkafka's error events, so start-up can tell an authentication
+/// failure from a broker that is slow to answer.
+type MetadataClient = BaseConsumer<ClientErrors>;
+
 /// Partition counts of every topic on the cluster. Asks for all topics, never for named
-/// ones, so that a broker with auto-creation does not create anything.
+/// ones, so that a broker with auto-creation does not create anything. An authentication
+/// or TLS failure ends the wait at once, with librdkafka's reason.
 pub(crate) fn cluster_topics(
-    admin: &AdminClient<DefaultClientContext>,
+    client: &MetadataClient,
     timeout: Duration,
 ) -> Result<HashMap<String, u32>> {
-    let md = admin
-        .inner()
-        .fetch_metadata(None, timeout)
-        .map_err(kafka("fetching metadata"))?;
+    let deadline = Instant::now() + timeout;
+    let md = loop {
+        let slice = deadline
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(100), Duration::from_secs(1));
+        match client.fetch_metadata(None, slice) {
+            Ok(md) => break md,
+            Err(e) => {
+                // Serves the error events, which record any fatal one in the context.
+                let _ = client.poll(Duration::ZERO);
+                let fatal = client
+                    .context()
+                    .fatal
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take();
+                if let Some(reason) = fatal {
+                    return Err(StreamsError::Kafka {
+                        context: format!("fetching metadata: {reason}"),
+                        source: e,
+                    });
+                }
+                if Instant::now() >= deadline {
+                    return Err(StreamsError::Kafka {
+                        context: "fetching metadata".into(),
+                        source: e,
+                    });
+                }
+            }
+        }
+    };
     Ok(md
         .topics()
         .iter()
@@ -48,9 +113,12 @@ pub(crate) fn prepare(
 ) -> Result<HashMap<String, u32>> {
     let admin: AdminClient<DefaultClientContext> =
         client.create().map_err(kafka("creating admin client"))?;
+    let metadata: MetadataClient = client
+        .create_with_context(ClientErrors::default())
+        .map_err(kafka("creating the metadata client"))?;
     let app = config.application_id.as_str();
     let deadline = Instant::now() + config.startup_timeout;
-    let mut existing = cluster_topics(&admin, config.startup_timeout)?;
+    let mut existing = cluster_topics(&metadata, config.startup_timeout)?;
     for t in topology
         .external_source_topics()
         .into_iter()
@@ -116,7 +184,7 @@ pub(crate) fn prepare(
         }
         // Wait until the cluster's metadata shows every new topic.
         loop {
-            existing = cluster_topics(&admin, config.startup_timeout)?;
+            existing = cluster_topics(&metadata, config.startup_timeout)?;
             if to_create.iter().all(|t| existing.contains_key(&t.name)) {
                 break;
             }

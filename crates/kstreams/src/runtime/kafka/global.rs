@@ -7,7 +7,6 @@ use crate::error::{Result, StreamsError};
 use crate::runtime::{InputRecord, TaskId};
 use crate::state::StoreInit;
 use crate::topology::{GlobalStores, Topology};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -64,22 +63,7 @@ pub(crate) fn bootstrap(
         },
         config.deserialization_handler,
     )?);
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &config.bootstrap_servers)
-        .set("group.id", format!("{}-global", config.application_id))
-        .set(
-            "client.id",
-            format!(
-                "{}-GlobalStreamThread-global-consumer",
-                config.application_id
-            ),
-        )
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false");
-    for (k, v) in &config.client_config {
-        c.set(k, v);
-    }
-    let consumer: BaseConsumer = c
+    let consumer: BaseConsumer = super::clients::global_consumer_config(config)
         .create()
         .map_err(kafka("creating the global consumer".into()))?;
     let mut tpl = TopicPartitionList::new();
@@ -91,10 +75,10 @@ pub(crate) fn bootstrap(
         for p in 0..n as i32 {
             tpl.add_partition_offset(&topic, p, Offset::Beginning)
                 .map_err(kafka(format!("assigning {topic}-{p}")))?;
-            let (_, high) = consumer
-                .fetch_watermarks(&topic, p, config.startup_timeout)
-                .map_err(kafka(format!("reading end offsets of {topic}-{p}")))?;
-            if high > 0 {
+            let (low, high) =
+                super::restore::watermarks(&consumer, &topic, p, config.startup_timeout)?;
+            // A partition that retention emptied has low == high > 0: nothing to load.
+            if high > low {
                 ends.insert((topic.clone(), p), high);
             }
         }
@@ -106,7 +90,7 @@ pub(crate) fn bootstrap(
     let mut loaded = 0u64;
     let mut last_progress = Instant::now();
     while !ends.is_empty() {
-        match consumer.poll(Duration::from_millis(100)) {
+        match consumer.poll(Duration::from_millis(50)) {
             Some(Ok(m)) => {
                 apply(&stores, &m)?;
                 loaded += 1;
@@ -117,12 +101,29 @@ pub(crate) fn bootstrap(
                 }
             }
             Some(Err(e)) => tracing::warn!("loading global topics: {e}"),
-            None if last_progress.elapsed() > config.startup_timeout => {
-                return Err(StreamsError::InvalidState(format!(
-                    "loading global topics stalled with {ends:?} left"
-                )))
+            None => {
+                // A topic written by an exactly-once producer ends in a commit marker, one
+                // offset past its last record: the consumer's position passes it, no
+                // record reaches it.
+                if let Ok(positions) = consumer.position() {
+                    let before = ends.len();
+                    ends.retain(|(topic, p), high| {
+                        !matches!(
+                            positions.find_partition(topic, *p).map(|e| e.offset()),
+                            Some(Offset::Offset(o)) if o >= *high
+                        )
+                    });
+                    if ends.len() < before {
+                        last_progress = Instant::now();
+                    }
+                }
+                if !ends.is_empty() && last_progress.elapsed() > config.startup_timeout {
+                    return Err(StreamsError::InvalidState(format!(
+                        "loading global topics stalled with {ends:?} left: no progress for {:?}",
+                        config.startup_timeout
+                    )));
+                }
             }
-            None => {}
         }
     }
     stores.flush()?;

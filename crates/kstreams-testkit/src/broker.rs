@@ -115,11 +115,40 @@ impl TestBroker {
                 .create_topic(name, partitions, 1)
                 .map_err(|e| e.to_string());
         }
+        // -1: the broker's default.replication.factor (3 on a three-broker test cluster).
+        self.create_on_broker(
+            NewTopic::new(name, partitions, TopicReplication::Fixed(-1)),
+            configs,
+        )
+    }
+
+    /// Creates a topic whose partition `p` lives on the brokers `replicas[p]`, the first of
+    /// them its preferred leader (external brokers only: the mock has no CreateTopics).
+    pub fn create_topic_on(&self, name: &str, replicas: &[&[i32]]) -> Result<(), String> {
+        if self.mock.is_some() {
+            return Err("replica assignment needs an external broker".into());
+        }
+        self.create_on_broker(
+            NewTopic::new(
+                name,
+                replicas.len() as i32,
+                TopicReplication::Variable(replicas),
+            ),
+            &[],
+        )
+    }
+
+    fn create_on_broker(
+        &self,
+        topic: NewTopic<'_>,
+        configs: &[(&str, &str)],
+    ) -> Result<(), String> {
+        let (name, partitions) = (topic.name, topic.num_partitions);
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
             .create()
             .map_err(|e| e.to_string())?;
-        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let mut topic = topic;
         for (k, v) in configs {
             topic = topic.set(k, v);
         }

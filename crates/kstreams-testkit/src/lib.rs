@@ -34,6 +34,7 @@
 
 pub mod broker;
 mod driver;
+pub mod kafka;
 mod topics;
 
 pub use driver::{TestDriver, TestDriverBuilder, TestDriverError};

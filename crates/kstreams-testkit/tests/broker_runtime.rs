@@ -462,3 +462,52 @@ fn stream_stream_left_join_runs_on_the_broker() {
     );
     streams.close();
 }
+
+/// Input compressed with zstd (and output compressed with lz4 by the application's own
+/// producer, through `client_config`) round-trips: rdkafka is built with both codecs.
+#[test]
+fn zstd_compressed_input_is_consumed_and_lz4_output_is_produced() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::BaseProducer;
+    let broker = TestBroker::from_env();
+    let app = TestBroker::unique("codecs");
+    let (input, output) = (TestBroker::unique("zstd-in"), TestBroker::unique("lz4-out"));
+    broker.create_topic(&input, 2).unwrap();
+    broker.create_topic(&output, 2).unwrap();
+    let zstd: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("compression.type", "zstd")
+        .set("linger.ms", "20")
+        .create()
+        .expect("a zstd producer: rdkafka is built with zstd");
+    // Repetitive values, so the batches really compress.
+    TestBroker::produce_with(
+        &zstd,
+        &input,
+        (0..500).map(|i| (format!("k{i}"), format!("{i}:{}", "squeeze ".repeat(20)))),
+    );
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&input, Consumed::with(StringSerde, StringSerde))
+        .map_values(|v| v.split(':').next().unwrap_or_default().to_string())
+        .to(&output, Produced::with(StringSerde, StringSerde));
+    let config = StreamsConfig::new(&app, broker.bootstrap())
+        .commit_interval(Duration::from_millis(100))
+        .client_config("compression.type", "lz4");
+    let streams = KafkaStreams::new(builder.build().unwrap(), config);
+    streams.start().unwrap();
+    let out = broker.consume(&output, 2, 500, Duration::from_secs(60));
+    let mut ids: Vec<usize> = out
+        .iter()
+        .map(|r| {
+            String::from_utf8(r.value.clone().unwrap())
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..500).collect::<Vec<_>>());
+    assert_eq!(streams.state(), State::Running);
+    streams.close();
+}

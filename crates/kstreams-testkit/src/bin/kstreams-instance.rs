@@ -3,11 +3,14 @@
 //!
 //! Modes: `passthrough` copies `input` to `output`, tagging each value with the instance
 //! name; `count` counts records per key into `output`; `windowed` counts per key and
-//! 10-second event-time window and emits each window's final count once.
+//! 10-second event-time window and emits each window's final count once. `--eos` runs
+//! under `exactly_once_v2`.
 
 use clap::Parser;
 use kstreams::dsl::{Suppressed, TimeWindows, Windowed};
-use kstreams::runtime::kafka::{wait_for_shutdown_signal, KafkaStreams, StreamsConfig};
+use kstreams::runtime::kafka::{
+    wait_for_shutdown_signal, KafkaStreams, ProcessingGuarantee, State, StreamsConfig,
+};
 use kstreams::serde::{I64Serde, Nullable, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 use std::time::Duration;
@@ -35,6 +38,18 @@ struct Args {
     /// State directory (persistent stores, checkpoints); one per instance on a machine.
     #[arg(long)]
     state_dir: Option<std::path::PathBuf>,
+    /// Run under `exactly_once_v2` instead of at-least-once.
+    #[arg(long)]
+    eos: bool,
+    /// A librdkafka setting for every client, `key=value` (repeatable).
+    #[arg(long = "config", value_parser = key_value)]
+    client_config: Vec<(String, String)>,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected key=value, got {s:?}"))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -98,17 +113,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .commit_interval(Duration::from_millis(args.commit_ms))
         .client_config("session.timeout.ms", args.session_timeout_ms.to_string())
         .client_config("heartbeat.interval.ms", "500");
+    if args.eos {
+        config = config.processing_guarantee(ProcessingGuarantee::ExactlyOnceV2);
+    }
+    for (k, v) in &args.client_config {
+        config = config.client_config(k, v);
+    }
     if let Some(dir) = &args.state_dir {
         config = config.state_dir(dir);
     }
     let streams = KafkaStreams::new(builder.build()?, config);
     streams.start()?;
     wait_for_shutdown_signal(&streams);
+    let failed = streams.state() == State::Error;
     streams.close();
     eprintln!(
         "instance {} stopped after processing {} records",
         args.name,
         streams.processed()
     );
+    if failed {
+        return Err(format!("instance {} stopped on an error", args.name).into());
+    }
     Ok(())
 }

@@ -45,7 +45,25 @@ impl Instance {
         output: &str,
         mode: &str,
     ) -> Instance {
-        let state_dir = std::env::temp_dir().join(format!("kstreams-it-{app}-{name}"));
+        Self::start_with(name, broker, app, input, output, mode, &[])
+    }
+
+    /// The state directory an instance of `app` named `name` uses.
+    pub fn state_dir_of(app: &str, name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("kstreams-it-{app}-{name}"))
+    }
+
+    /// [`start`](Self::start) with more `kstreams-instance` arguments (`--eos`, say).
+    pub fn start_with(
+        name: &str,
+        broker: &TestBroker,
+        app: &str,
+        input: &str,
+        output: &str,
+        mode: &str,
+        extra: &[&str],
+    ) -> Instance {
+        let state_dir = Self::state_dir_of(app, name);
         let mut child = Command::new(env!("CARGO_BIN_EXE_kstreams-instance"))
             .arg("--state-dir")
             .arg(&state_dir)
@@ -59,6 +77,7 @@ impl Instance {
             ])
             .args(["--output", output, "--name", name, "--mode", mode])
             .args(["--commit-ms", "200", "--session-timeout-ms", "6000"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -92,6 +111,12 @@ impl Instance {
         }
     }
 
+    /// SIGKILL, and reap the process. The state directory stays for a restart.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
     pub fn partitions(&self) -> usize {
         self.assigned
             .lock()
@@ -123,11 +148,24 @@ pub struct OutputReader {
 }
 
 impl OutputReader {
+    /// A `read_committed` reader (librdkafka's default).
     pub fn start(bootstrap: &str, topic: &str, partitions: i32) -> OutputReader {
+        Self::start_with_isolation(bootstrap, topic, partitions, "read_committed")
+    }
+
+    /// A reader with this `isolation.level`: `read_uncommitted` also sees the records of
+    /// aborted transactions.
+    pub fn start_with_isolation(
+        bootstrap: &str,
+        topic: &str,
+        partitions: i32,
+        isolation: &str,
+    ) -> OutputReader {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("group.id", TestBroker::unique("reader"))
             .set("enable.auto.commit", "false")
+            .set("isolation.level", isolation)
             .create()
             .expect("reader");
         let mut tpl = TopicPartitionList::new();
@@ -231,4 +269,107 @@ pub fn terminate(instance: &mut Instance) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Produces `n` records `(key_of(i), value_of(i))` to `topic` at about `rate` records/s
+/// from a background thread, with an idempotent producer (acks=all), so the input itself
+/// has no duplicates or gaps whatever the brokers do. Returns when all are acknowledged.
+pub fn produce_at_rate(
+    bootstrap: &str,
+    topic: &str,
+    n: usize,
+    rate: usize,
+    key_of: impl Fn(usize) -> String + Send + 'static,
+    value_of: impl Fn(usize) -> String + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "300000")
+        .create()
+        .expect("input producer");
+    let topic = topic.to_string();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        for i in 0..n {
+            // Pace in steps of 1% of a second's worth.
+            if i % (rate / 100).max(1) == 0 {
+                let due = Duration::from_secs_f64(i as f64 / rate as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            let (k, v) = (key_of(i), value_of(i));
+            let mut rec = BaseRecord::to(&topic)
+                .key(k.as_bytes())
+                .payload(v.as_bytes());
+            loop {
+                match producer.send(rec) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        producer.poll(Duration::from_millis(10));
+                        rec = back;
+                    }
+                }
+            }
+            producer.poll(Duration::ZERO);
+        }
+        producer
+            .flush(Duration::from_secs(300))
+            .expect("input acknowledged");
+    })
+}
+
+/// Count output read `read_committed`: every key's updates in order. Exactly-once holds
+/// when each key's updates are exactly `1..=n`, `n` being its number of input records.
+pub fn count_updates(reader: &OutputReader) -> HashMap<String, Vec<i64>> {
+    let mut m: HashMap<String, Vec<i64>> = HashMap::new();
+    for (k, v) in reader.records.lock().unwrap().iter() {
+        if let (Some(k), Some(v)) = (k, v) {
+            if let Ok(bytes) = <[u8; 8]>::try_from(v.as_slice()) {
+                m.entry(String::from_utf8_lossy(k).into_owned())
+                    .or_default()
+                    .push(i64::from_be_bytes(bytes));
+            }
+        }
+    }
+    m
+}
+
+/// Checks that every key's count updates are exactly `1..=expected[key]`: no duplicate,
+/// no gap, nothing else. Returns the number of updates checked.
+pub fn assert_exactly_once(
+    updates: &HashMap<String, Vec<i64>>,
+    expected: &HashMap<String, i64>,
+) -> usize {
+    assert_eq!(
+        updates.len(),
+        expected.len(),
+        "keys with output against keys with input"
+    );
+    let mut checked = 0;
+    for (key, n) in expected {
+        let got = updates
+            .get(key)
+            .unwrap_or_else(|| panic!("no output for key {key}"));
+        if got.len() != *n as usize || got.iter().zip(1..).any(|(&g, want)| g != want) {
+            let first_bad = got
+                .iter()
+                .zip(1..)
+                .position(|(&g, want)| g != want)
+                .unwrap_or(got.len().min(*n as usize));
+            panic!(
+                "key {key}: {} updates where exactly 1..={n} were due; first wrong at index \
+                 {first_bad}: {:?}",
+                got.len(),
+                &got[first_bad.saturating_sub(3)..(first_bad + 3).min(got.len())]
+            );
+        }
+        checked += got.len();
+    }
+    checked
 }

@@ -173,6 +173,25 @@ impl KafkaCluster {
         }
     }
 
+    /// The process id of broker `id`, if this handle started the cluster.
+    pub fn pid(&self, id: i32) -> Option<u32> {
+        let path = self.dir.as_ref()?.join(format!("broker-{id}/pid"));
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+
+    /// The Apache Kafka version the script pins (`tools/kafka/pom.xml`).
+    pub fn version() -> String {
+        let pom = script().with_file_name("pom.xml");
+        std::fs::read_to_string(pom)
+            .ok()
+            .and_then(|p| {
+                let start = p.find("<kafka.version>")? + "<kafka.version>".len();
+                let end = p[start..].find('<')? + start;
+                Some(p[start..end].to_string())
+            })
+            .unwrap_or_else(|| "unknown".into())
+    }
+
     /// Lines of broker `id`'s server log that contain `needle`.
     pub fn log_lines(&self, id: i32, needle: &str) -> Vec<String> {
         let path = self.own_dir().join(format!("broker-{id}/server.log"));

@@ -1,6 +1,7 @@
 //! kstreams against Quix Streams and a raw rdkafka loop, workload by workload, each
-//! system as its own process on a fresh Tansu broker. Prints a markdown table and the
-//! ratios the targets are stated in; `docs/benchmarks.md` holds a run.
+//! system as its own process on Apache Kafka (started with `tools/kafka/run`, fresh
+//! topics and groups per run). Prints a markdown table and the ratios the targets are
+//! stated in; `docs/benchmarks.md` holds a run.
 //!
 //! Run: `cargo run --release -p kstreams-bench --bin peer_bench`
 //!
@@ -10,7 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use kstreams::runtime::kafka::{wait_for_shutdown_signal, KafkaStreams, StreamsConfig};
 use kstreams_bench::peers::run::{self, RunResult, Settings};
 use kstreams_bench::peers::workloads::{kstreams_topology, RawLoop, System, Workload};
-use kstreams_bench::peers::{quix, report, tansu::Tansu, BenchError};
+use kstreams_bench::peers::{quix, report, BenchError};
+use kstreams_testkit::kafka::KafkaCluster;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -49,9 +51,14 @@ struct BenchArgs {
     /// W4's measured duration, s.
     #[arg(long, default_value_t = 20)]
     latency_secs: u64,
-    /// W4's `fetch.wait.max.ms` for every consumer (librdkafka's default is 500).
-    #[arg(long, default_value_t = 5)]
+    /// W4's `fetch.wait.max.ms` for every consumer: librdkafka's default. Kafka answers a
+    /// waiting fetch as soon as records arrive, so it bounds only an idle fetch.
+    #[arg(long, default_value_t = 500)]
     fetch_wait_ms: u64,
+    /// An Apache Kafka cluster to use instead of starting one with `tools/kafka/run`
+    /// (its CPU is then not measured).
+    #[arg(long)]
+    bootstrap: Option<String>,
     /// Workloads to run.
     #[arg(long, value_delimiter = ',', default_value = "w1,w2,w3,w4")]
     workloads: Vec<Workload>,
@@ -129,11 +136,7 @@ fn worker(a: WorkerArgs) -> Result<(), BenchError> {
             let mut config = StreamsConfig::new(&a.group, &a.bootstrap)
                 .num_stream_threads(1)
                 .commit_interval(Duration::from_millis(a.commit_ms))
-                .state_dir(&a.state_dir)
-                // Tansu's memory engine answers a fetch that resumes inside a record batch
-                // with the next batch (the `midbatch` gap), so a paused partition would
-                // lose records: fetch without pausing, as Quix Streams does here.
-                .buffered_records_per_partition(0);
+                .state_dir(&a.state_dir);
             for (k, v) in consumer_config {
                 config = config.consumer_config(k, v);
             }
@@ -176,7 +179,19 @@ fn worker(a: WorkerArgs) -> Result<(), BenchError> {
 }
 
 fn bench(a: BenchArgs) -> Result<(), BenchError> {
-    let tansu = Tansu::binary()?;
+    // Kept alive until the end: dropping it stops the broker.
+    let (cluster, bootstrap, broker_pid) = match &a.bootstrap {
+        Some(b) => (None, b.clone(), None),
+        None => {
+            eprintln!(
+                "starting Apache Kafka {} (tools/kafka/run)",
+                KafkaCluster::version()
+            );
+            let c = KafkaCluster::start(1);
+            let (b, pid) = (c.bootstrap().to_string(), c.pid(1));
+            (Some(c), b, pid)
+        }
+    };
     let python = if a.systems.contains(&System::Quix) {
         Some(quix::ensure_venv(&a.venv)?)
     } else {
@@ -190,7 +205,8 @@ fn bench(a: BenchArgs) -> Result<(), BenchError> {
         latency_secs: a.latency_secs,
         fetch_wait_ms: a.fetch_wait_ms,
         work_dir: a.work_dir.clone(),
-        tansu: tansu.clone(),
+        bootstrap: bootstrap.clone(),
+        broker_pid,
         python: python.clone(),
         self_exe: std::env::current_exe().map_err(|e| BenchError::Spawn {
             what: "peer_bench".into(),
@@ -199,10 +215,13 @@ fn bench(a: BenchArgs) -> Result<(), BenchError> {
     };
     println!("## Setup\n");
     println!("- machine: {}", machine());
-    println!(
-        "- broker: {} (memory engine, 127.0.0.1, a fresh broker per run)",
-        Tansu::version(&tansu)
-    );
+    match &cluster {
+        Some(_) => println!(
+            "- broker: Apache Kafka {} (one KRaft broker on 127.0.0.1, 1 GiB heap; fresh topics and groups per run)",
+            KafkaCluster::version()
+        ),
+        None => println!("- broker: {bootstrap} (external; its CPU is not measured)"),
+    }
     println!(
         "- kstreams {} on rdkafka (librdkafka {})",
         env!("CARGO_PKG_VERSION"),

@@ -1,7 +1,7 @@
 //! kstreams side by side with Quix Streams and a raw rdkafka loop, on the same broker.
 //!
-//! Every run gets a fresh Tansu broker (memory engine, 127.0.0.1), the same input, and one
-//! system as one worker process. The driver measures that process from outside (CPU from
+//! Every run gets fresh topics and a fresh consumer group on one Apache Kafka broker
+//! (started with `tools/kafka/run`), the same input, and one system as one worker process. The driver measures that process from outside (CPU from
 //! `/proc` between the first and the last expected output, peak RSS from `wait4`), reads
 //! the output topic as it arrives, and afterwards checks the output record by record. See
 //! `docs/benchmarks.md` for the command and the figures.
@@ -11,7 +11,6 @@ pub mod process;
 pub mod quix;
 pub mod report;
 pub mod run;
-pub mod tansu;
 pub mod workloads;
 
 use std::path::Path;

@@ -1,9 +1,8 @@
-//! One measured run: a fresh broker, the input, one system's worker process, the observer,
-//! and the check of its output.
+//! One measured run: fresh topics on the shared broker, the input, one system's worker
+//! process, the observer, and the check of its output.
 
 use super::observer::{self, now_ms, CpuSample, ObserverConfig};
 use super::process::{Exit, Measured};
-use super::tansu::Tansu;
 use super::workloads::{self, System, Workload};
 use super::BenchError;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -32,8 +31,10 @@ pub struct Settings {
     pub fetch_wait_ms: u64,
     /// Where runs keep broker logs, worker logs and state.
     pub work_dir: PathBuf,
-    /// The Tansu binary.
-    pub tansu: PathBuf,
+    /// The broker every run uses (fresh topics and groups per run).
+    pub bootstrap: String,
+    /// The broker's process, for its CPU; `None` for an external broker.
+    pub broker_pid: Option<u32>,
     /// Python of the Quix Streams venv.
     pub python: Option<PathBuf>,
     /// This binary, which runs the kstreams and raw-loop workers.
@@ -123,31 +124,42 @@ pub fn run(
             .map(workloads::input_record)
             .collect::<Result<Vec<_>, _>>()?
     };
-    let broker = Tansu::start(&s.tansu, &dir)?;
-    let (input, output) = ("input".to_string(), "output".to_string());
-    create_topics(broker.bootstrap(), &[&input, &output], s.partitions)?;
+    // Names of this run only: no run reads another's data or offsets.
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let (input, output) = (format!("in-{name}-{stamp}"), format!("out-{name}-{stamp}"));
+    let group = format!("bench-{name}-{stamp}");
+    let bootstrap = s.bootstrap.as_str();
+    create_topics(bootstrap, &[&input, &output], s.partitions)?;
     let consumer_config = consumer_config(s, w);
-    let cmd = worker_command(s, system, w, broker.bootstrap(), &dir, &consumer_config)?;
+    let names = RunNames {
+        bootstrap,
+        input: &input,
+        output: &output,
+        group: &group,
+    };
+    let cmd = worker_command(s, system, w, &names, &dir, &consumer_config)?;
     let spawned = Instant::now();
     let worker = Measured::spawn(&name, cmd, &dir.join("worker.log"))?;
     let (progress, observer) = observer::spawn(ObserverConfig {
-        bootstrap: broker.bootstrap().to_string(),
+        bootstrap: bootstrap.to_string(),
         topic: output.clone(),
         partitions: s.partitions,
         worker_pid: worker.pid(),
-        broker_pid: broker.pid(),
+        broker_pid: s.broker_pid,
         consumer_config: consumer_config.clone(),
     })?;
     let driven = drive(
         s,
         w,
         &Feed {
-            bootstrap: broker.bootstrap(),
+            bootstrap,
             input: &input,
             records: &records,
             progress: &progress,
             worker: &worker,
-            broker_pid: broker.pid(),
+            broker_pid: s.broker_pid,
         },
     );
     let (start, records_in, warm_up) = match driven {
@@ -177,7 +189,9 @@ pub fn run(
             dir.display()
         );
     }
-    let _ = broker.stop();
+    // The worker's internal topics go too (Quix Streams' and kstreams' changelogs and
+    // repartition topics carry the group's name), so a long session does not fill the disk.
+    delete_topics_of_run(bootstrap, &[&input, &output], &group);
     waited.map_err(|e| fail(format!("{e}\n--- worker log\n{tail}")))?;
     workloads::verify(w, records_in, &seen.outputs).map_err(&fail)?;
     let (Some(t0), Some(first), Some(t1)) = (start.at, seen.first_at, seen.last.at) else {
@@ -316,16 +330,23 @@ fn drive(s: &Settings, w: Workload, feed: &Feed<'_>) -> Result<(CpuSample, u64, 
     Ok((start, id, warm))
 }
 
+/// The broker, topics and consumer group of one run.
+struct RunNames<'a> {
+    bootstrap: &'a str,
+    input: &'a str,
+    output: &'a str,
+    group: &'a str,
+}
+
 fn worker_command(
     s: &Settings,
     system: System,
     w: Workload,
-    bootstrap: &str,
+    names: &RunNames<'_>,
     dir: &Path,
     consumer_config: &[(String, String)],
 ) -> Result<Command, BenchError> {
     let state = dir.join("state");
-    let group = format!("bench-{}", w.id());
     let extra = consumer_config
         .iter()
         .flat_map(|(k, v)| ["--consumer-config".to_string(), format!("{k}={v}")]);
@@ -352,25 +373,29 @@ fn worker_command(
             c
         }
     };
-    cmd.args(["--workload", w.id(), "--bootstrap", bootstrap])
-        .args(["--input", "input", "--output", "output", "--group", &group])
+    cmd.args(["--workload", w.id(), "--bootstrap", names.bootstrap])
+        .args(["--input", names.input, "--output", names.output])
+        .args(["--group", names.group])
         .arg("--state-dir")
         .arg(&state)
         .args(extra);
     Ok(cmd)
 }
 
-fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> Result<(), BenchError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+fn admin(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, BenchError> {
+    ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
-        .map_err(|e| BenchError::Broker(format!("admin client: {e}")))?;
+        .map_err(|e| BenchError::Broker(format!("admin client: {e}")))
+}
+
+fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> Result<(), BenchError> {
+    let admin = admin(bootstrap)?;
     let topics: Vec<NewTopic<'_>> = names
         .iter()
-        // Quix Streams derives its changelog topics' retention from the input topic's
-        // and fails when the broker does not report it, which Tansu does only if set.
+        // Quix Streams derives its changelog topics' retention from the input topic's.
         .map(|n| {
-            NewTopic::new(n, partitions, TopicReplication::Fixed(1))
+            NewTopic::new(n, partitions, TopicReplication::Fixed(-1))
                 .set("retention.ms", "-1")
                 .set("retention.bytes", "-1")
         })
@@ -381,4 +406,28 @@ fn create_topics(bootstrap: &str, names: &[&str], partitions: i32) -> Result<(),
         r.map_err(|(t, e)| BenchError::Broker(format!("creating topic {t}: {e}")))?;
     }
     Ok(())
+}
+
+/// Deletes a run's topics and every topic named after its group; failures are only
+/// reported, since the figures are already taken.
+fn delete_topics_of_run(bootstrap: &str, names: &[&str], group: &str) {
+    let result = admin(bootstrap).and_then(|admin| {
+        let md = admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(30))
+            .map_err(|e| BenchError::Broker(format!("metadata: {e}")))?;
+        let doomed: Vec<String> = md
+            .topics()
+            .iter()
+            .map(|t| t.name().to_string())
+            .filter(|t| names.contains(&t.as_str()) || t.contains(group))
+            .collect();
+        let refs: Vec<&str> = doomed.iter().map(String::as_str).collect();
+        futures_executor::block_on(admin.delete_topics(&refs, &AdminOptions::new()))
+            .map_err(|e| BenchError::Broker(format!("deleting topics: {e}")))?;
+        Ok(())
+    });
+    if let Err(e) = result {
+        eprintln!("  could not delete the run's topics: {e}");
+    }
 }

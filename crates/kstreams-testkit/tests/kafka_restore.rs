@@ -105,13 +105,13 @@ fn fold_partition(bootstrap: &str, topic: &str, partition: i32) -> (HashMap<Stri
                 read += 1;
                 let key = String::from_utf8_lossy(m.key().unwrap()).into_owned();
                 match m.payload() {
-                    // The count is the value's last 8 bytes, whether a timestamp
-                    // precedes it in the changelog value or not.
-                    Some(v) if v.len() >= 8 => {
-                        let count = v[v.len() - 8..].try_into().unwrap();
+                    // Kafka Streams' layout: the count alone.
+                    Some(v) => {
+                        let count = v
+                            .try_into()
+                            .unwrap_or_else(|_| panic!("{topic}: a count of {} bytes", v.len()));
                         state.insert(key, i64::from_be_bytes(count));
                     }
-                    Some(v) => panic!("{topic}: a count of {} bytes", v.len()),
                     None => {
                         state.remove(&key);
                     }
@@ -234,12 +234,12 @@ fn a_restore_longer_than_the_stall_timeout_completes_while_it_progresses() {
     for round in 1..=per_key {
         for k in 0..keys {
             let key = format!("k{k}");
-            // The store's layout: the writing record's timestamp, then the count.
-            let mut value = 1_000i64.to_be_bytes().to_vec();
-            value.extend_from_slice(&(round as i64).to_be_bytes());
+            // Kafka Streams' changelog layout: the count, its time as the record's.
+            let value = (round as i64).to_be_bytes();
             let mut rec = BaseRecord::to(&changelog)
                 .key(key.as_bytes())
-                .payload(&value[..]);
+                .payload(&value[..])
+                .timestamp(1_000_000 + round as i64);
             while let Err((_, back)) = producer.send(rec) {
                 producer.poll(Duration::from_millis(5));
                 rec = back;

@@ -2,8 +2,8 @@
 //! late records, over four partitions. The oracle keeps the records it accepted and, for
 //! every new record, recomputes the key's sessions from scratch (records no more than the
 //! gap apart form one session); it drops the record when the session it would join ends
-//! before stream time minus grace, as Kafka does, or when it would extend a session that
-//! is already final. The store must hold exactly the
+//! before stream time minus grace and inactivity gap, as Kafka Streams 4 does, or when it
+//! would extend a session that is already closed (final). The store must hold exactly the
 //! sessions, counts and sums of the accepted records, and emit-final must emit every
 //! closed session once with its whole content.
 
@@ -77,10 +77,10 @@ fn check(windows: SessionWindows, seed: u64) -> u64 {
             .filter(|s| s.1 >= ts - windows.gap_ms && s.0 <= ts + windows.gap_ms)
             .collect();
         let merged_end = reached.iter().map(|s| s.1).fold(ts, i64::max);
-        let close = now - windows.grace_ms;
+        let close = now - windows.grace_ms - windows.gap_ms;
         // Late: the merged session ends before the close time (Kafka's rule), or the
-        // record would extend a session that is already final.
-        if merged_end < close || reached.iter().any(|s| s.1 + windows.gap_ms < close) {
+        // record would extend a session that is already closed.
+        if merged_end < close || reached.iter().any(|s| s.1 < close) {
             late += 1;
         } else {
             records.push((ts, value));

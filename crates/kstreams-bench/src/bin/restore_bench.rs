@@ -38,19 +38,19 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
     broker
         .create_topic(&changelog, args.partitions)
         .expect("topic");
-    // The changelog as a count-by-key store writes it: string key, 8-byte timestamp then
-    // an 8-byte count.
+    // The changelog as a count-by-key store writes it (Kafka Streams' layout): string key,
+    // the 8-byte count, the count's timestamp as the record's.
     let producer = broker.producer();
     let t = Instant::now();
     for i in 0..args.records {
         let key = format!("customer-{:06}", i % args.keys);
-        let mut value = (i as i64).to_be_bytes().to_vec();
-        value.extend_from_slice(&((i / args.keys + 1) as i64).to_be_bytes());
+        let value = ((i / args.keys + 1) as i64).to_be_bytes();
         let partition = (i % args.keys % args.partitions as u64) as i32;
         let mut rec = BaseRecord::to(&changelog)
             .key(key.as_bytes())
-            .payload(&value)
-            .partition(partition);
+            .payload(&value[..])
+            .partition(partition)
+            .timestamp(1_700_000_000_000 + i as i64);
         while let Err((_, back)) = producer.send(rec) {
             producer.poll(Duration::from_millis(5));
             rec = back;

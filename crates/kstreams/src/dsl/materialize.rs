@@ -4,7 +4,7 @@ use super::ops::table_source::SupplierRef;
 use super::Materialized;
 use crate::error::{Field, TopologyError};
 use crate::serde::SharedSerde;
-use crate::state::Stores;
+use crate::state::{ChangelogFormat, Stores};
 use crate::topology::graph::Graph;
 
 /// The serdes of a DSL store: `Materialized`'s, else the fallbacks. Records a
@@ -42,11 +42,32 @@ pub(crate) fn add_store<MK: 'static, MV: 'static, K: 'static, V: 'static>(
     key_serde: SharedSerde<K>,
     value_serde: SharedSerde<V>,
 ) {
+    add_store_logged_as(
+        g,
+        name,
+        m,
+        key_serde,
+        value_serde,
+        ChangelogFormat::Timestamped,
+    );
+}
+
+/// [`add_store`] for a store whose changelog has another of Kafka's layouts (windows,
+/// sessions).
+pub(crate) fn add_store_logged_as<MK: 'static, MV: 'static, K: 'static, V: 'static>(
+    g: &mut Graph,
+    name: &str,
+    m: &Materialized<MK, MV>,
+    key_serde: SharedSerde<K>,
+    value_serde: SharedSerde<V>,
+    format: ChangelogFormat,
+) {
     let mut builder = Stores::timestamped_key_value_store_builder(
         SupplierRef(m.supplier_or_default(name)),
         key_serde,
         value_serde,
-    );
+    )
+    .with_changelog_format(format);
     if !m.logging {
         builder = builder.with_logging_disabled();
     }

@@ -139,6 +139,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                 // while that end is within grace of stream time: only past both is it final.
                 close_after_ms: w.gap_ms + w.grace_ms + 1,
                 emit: self.emit,
+                changelog: crate::state::ChangelogFormat::Session,
             },
             move |store_name, _| {
                 let node = instantiate::processor(move || SessionAggregate {
@@ -147,6 +148,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                     windows: w,
                     retention_ms,
                     expiry: Default::default(),
+                    observed: Default::default(),
                     fold: fold.clone(),
                     merger: merger.clone(),
                 });

@@ -67,6 +67,7 @@ where
             // passed its end.
             close_after_ms: w.grace_ms + 1,
             emit,
+            changelog: crate::state::ChangelogFormat::Window,
         },
         move |store_name, g| {
             let records_name = format!("{store_name}-records");
@@ -94,6 +95,7 @@ where
                     key_buf: Vec::new(),
                     window_expiry: Default::default(),
                     record_expiry: Default::default(),
+                    observed: Default::default(),
                 }),
             )
         },

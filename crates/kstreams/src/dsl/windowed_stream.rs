@@ -169,6 +169,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
                 table_keys: Arc::new(move |ks| Arc::new(WindowedSerde::shared(ks, w.size_ms))),
                 close_after_ms: w.grace_ms,
                 emit: self.emit,
+                changelog: crate::state::ChangelogFormat::Window,
             },
             move |store_name, _| {
                 let fold = fold.clone();
@@ -178,6 +179,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
                     windows: w,
                     retention_ms,
                     expiry: Default::default(),
+                    observed: Default::default(),
                     fold: fold.clone(),
                 });
                 (Vec::new(), node)
@@ -208,6 +210,8 @@ pub(crate) struct WindowedAggregation<'a, K, VA> {
     /// A window is final once stream time is this far past its end.
     pub(crate) close_after_ms: i64,
     pub(crate) emit: EmitStrategy,
+    /// The store's changelog layout: Kafka's window or session store layout.
+    pub(crate) changelog: crate::state::ChangelogFormat,
 }
 
 /// Adds a windowed aggregation node (made by `node(store name, graph)`, which may add more
@@ -239,12 +243,13 @@ where
         drop(g);
         return KTable::detached(graph, parent, store);
     };
-    materialize::add_store(
+    materialize::add_store_logged_as(
         &mut g,
         &store,
         &materialized,
         (spec.store_keys)(ks.clone()),
         vs.clone(),
+        spec.changelog,
     );
     let (more_stores, instantiate) = node(store.clone(), &mut g);
     let mut stores = vec![store.clone()];

@@ -95,6 +95,12 @@ impl<K, V> ProcessorContext<'_, K, V> {
         self.task.stream_time
     }
 
+    /// The stream time the task resumed from its previous owner's commit (`i64::MIN` for
+    /// a task that started afresh).
+    pub(crate) fn resumed_stream_time(&self) -> i64 {
+        self.task.resumed_stream_time
+    }
+
     /// The wall-clock time in milliseconds, as the runtime or test driver last set it.
     pub fn wall_clock_time(&self) -> i64 {
         self.task.wall_clock_ms

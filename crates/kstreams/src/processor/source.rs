@@ -36,6 +36,11 @@ pub(crate) trait RawSource {
         topic: &Arc<str>,
         input: InputRecord<'_>,
     ) -> Result<()>;
+    /// The highest extracted timestamp taken from this source's partition (Kafka Streams'
+    /// partition time); -1 before any.
+    fn partition_time(&self) -> i64;
+    /// Resumes the partition time a previous owner committed.
+    fn resume_partition_time(&mut self, time: i64);
 }
 
 pub(crate) struct SourceNode<K, V> {
@@ -90,6 +95,14 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceNode<K, V> {
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
+    fn partition_time(&self) -> i64 {
+        self.partition_time
+    }
+
+    fn resume_partition_time(&mut self, time: i64) {
+        self.partition_time = self.partition_time.max(time);
+    }
+
     fn process_raw(
         &mut self,
         task: &mut TaskContext,

@@ -23,6 +23,8 @@ pub(crate) struct TaskContext {
     pub(crate) current_timestamp: i64,
     /// Highest timestamp this task has seen; `i64::MIN` before the first record.
     pub(crate) stream_time: i64,
+    /// The stream time resumed from a previous owner's commit (`i64::MIN` if none).
+    pub(crate) resumed_stream_time: i64,
     /// Wall-clock time in milliseconds, as the driver or the runtime last set it.
     pub(crate) wall_clock_ms: i64,
     pub(crate) collector: Box<dyn RecordCollector>,

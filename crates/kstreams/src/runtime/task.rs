@@ -79,6 +79,8 @@ pub struct Task {
     sources: Vec<Source>,
     lifecycles: Vec<Rc<RefCell<dyn Lifecycle>>>,
     closed: bool,
+    /// Reused for changelog keys rewritten into Kafka's layouts.
+    changelog_key: Vec<u8>,
 }
 
 impl std::fmt::Debug for Task {
@@ -152,6 +154,7 @@ impl Task {
                 current: None,
                 current_timestamp: -1,
                 stream_time: i64::MIN,
+                resumed_stream_time: i64::MIN,
                 wall_clock_ms: config.wall_clock_ms,
                 collector,
                 stores,
@@ -165,6 +168,7 @@ impl Task {
             sources,
             lifecycles,
             closed: false,
+            changelog_key: Vec::new(),
         };
         for node in &task.lifecycles {
             let mut node = node.borrow_mut();
@@ -264,24 +268,28 @@ impl Task {
     /// this task's partition. They go out before the next commit flushes the producer.
     fn send_changelogs(&mut self) -> Result<()> {
         let partition = self.ctx.task_id.partition;
-        let timestamp = self.ctx.current_timestamp;
+        let now = self.ctx.current_timestamp;
         let headers = Headers::new();
+        let mut key_buf = std::mem::take(&mut self.changelog_key);
         for handle in self.ctx.stores.iter() {
             let Some(topic) = handle.changelog.as_deref() else {
                 continue;
             };
             let collector = &mut self.ctx.collector;
+            let (format, name) = (handle.changelog_format, handle.name());
             handle.lock().drain_logged(&mut |key, value| {
+                let logged = format.logged_as(name, key, value, now, &mut key_buf)?;
                 collector.send(OutgoingRecord {
                     topic,
                     partition: Some(partition),
-                    key: Some(key),
-                    value,
-                    timestamp,
+                    key: Some(logged.key),
+                    value: logged.value,
+                    timestamp: logged.timestamp,
                     headers: &headers,
                 })
             })?;
         }
+        self.changelog_key = key_buf;
         Ok(())
     }
 
@@ -298,10 +306,21 @@ impl Task {
             .collect()
     }
 
-    /// Applies one changelog record to a store before processing starts (`None` deletes).
-    pub fn restore(&mut self, store: &str, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+    /// Applies one changelog record (its key, value or `None` to delete, and timestamp) to a
+    /// store before processing starts, turning Kafka's changelog layout back into the
+    /// store's.
+    pub fn restore(
+        &mut self,
+        store: &str,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+    ) -> Result<()> {
         let handle = self.ctx.stores.get(store)?;
-        handle.lock().restore(key, value)?;
+        let (key, value) = handle
+            .changelog_format
+            .restored_from(store, key, value, timestamp)?;
+        handle.lock().restore(&key, value.as_deref())?;
         Ok(())
     }
 
@@ -342,6 +361,26 @@ impl Task {
     /// offsets' metadata), so windows closed before a restart stay closed.
     pub fn resume_stream_time(&mut self, stream_time: i64) {
         self.ctx.stream_time = self.ctx.stream_time.max(stream_time);
+        self.ctx.resumed_stream_time = self.ctx.resumed_stream_time.max(stream_time);
+    }
+
+    /// Resumes the partition time of input topic `topic` committed by a previous owner (and
+    /// the stream time with it), so the time committed next never goes back.
+    pub fn resume_partition_time(&mut self, topic: &str, time: i64) {
+        if let Some(s) = self.sources.iter_mut().find(|s| &*s.topic == topic) {
+            s.node.resume_partition_time(time);
+        }
+        self.resume_stream_time(time);
+    }
+
+    /// The partition time of input topic `topic`: the highest timestamp taken from this
+    /// task's partition of it, `None` before any.
+    pub fn partition_time(&self, topic: &str) -> Option<i64> {
+        self.sources
+            .iter()
+            .find(|s| &*s.topic == topic)
+            .map(|s| s.node.partition_time())
+            .filter(|&t| t >= 0)
     }
 
     /// The task's counters.

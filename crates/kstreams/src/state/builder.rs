@@ -115,6 +115,7 @@ impl Stores {
             logging: true,
             timestamped: false,
             caching: false,
+            changelog_format: None,
         }
     }
 
@@ -141,6 +142,9 @@ pub struct StoreBuilder<K, V> {
     pub(crate) logging: bool,
     pub(crate) timestamped: bool,
     pub(crate) caching: bool,
+    /// The changelog layout; by default Kafka's timestamped layout for timestamped stores
+    /// and the stored bytes otherwise.
+    pub(crate) changelog_format: Option<super::ChangelogFormat>,
 }
 
 impl<K: 'static, V: 'static> StoreBuilder<K, V> {
@@ -165,8 +169,20 @@ impl<K: 'static, V: 'static> StoreBuilder<K, V> {
         self
     }
 
+    /// Logs in the layout of a Kafka window or session store (the DSL's windowed stores).
+    pub(crate) fn with_changelog_format(mut self, format: super::ChangelogFormat) -> Self {
+        self.changelog_format = Some(format);
+        self
+    }
+
     pub(crate) fn into_def(self) -> StoreDef {
+        let changelog_format = self.changelog_format.unwrap_or(if self.timestamped {
+            super::ChangelogFormat::Timestamped
+        } else {
+            super::ChangelogFormat::Raw
+        });
         StoreDef {
+            changelog_format,
             name: self.supplier.name().to_string(),
             supplier: self.supplier,
             serdes: Arc::new(StoreSerdes {
@@ -196,4 +212,5 @@ pub(crate) struct StoreDef {
     pub(crate) logging: bool,
     pub(crate) timestamped: bool,
     pub(crate) caching: bool,
+    pub(crate) changelog_format: super::ChangelogFormat,
 }

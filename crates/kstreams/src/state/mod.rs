@@ -27,6 +27,7 @@
 mod builder;
 mod caching;
 mod changelog;
+mod changelog_format;
 mod composite;
 mod memory;
 mod persistent;
@@ -39,6 +40,7 @@ pub use builder::{
 };
 pub use caching::{CacheBudget, CachingStore};
 pub use changelog::ChangeLoggingStore;
+pub(crate) use changelog_format::ChangelogFormat;
 pub use composite::CompositeReadOnlyStore;
 pub use memory::InMemoryKeyValueStore;
 pub use persistent::{FjallDatabase, FjallStore, MemoryBudget};

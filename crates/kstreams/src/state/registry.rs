@@ -16,6 +16,8 @@ pub struct StoreHandle {
     pub(crate) engine: Arc<Mutex<Box<dyn KeyValueBytesStore>>>,
     pub(crate) serdes: Arc<dyn Any + Send + Sync>,
     pub(crate) timestamped: bool,
+    /// How its writes look in the changelog.
+    pub(crate) changelog_format: super::ChangelogFormat,
     /// `<application.id>-<store>-changelog` when the store is logged.
     pub(crate) changelog: Option<Arc<str>>,
 }
@@ -99,6 +101,7 @@ impl StoreRegistry {
                     engine: Arc::new(Mutex::new(engine)),
                     serdes: def.serdes.clone(),
                     timestamped: def.timestamped,
+                    changelog_format: def.changelog_format,
                     changelog: def.logging.then(|| {
                         crate::topology::changelog_topic(init.application_id, &def.name).into()
                     }),

@@ -94,3 +94,27 @@ pub(crate) fn time_after_key(k: &[u8]) -> Option<i64> {
         k.get(4 + len..12 + len)?.try_into().ok()?,
     ))
 }
+
+/// The stream time a windowed aggregation judges lateness and expiry by, as Kafka Streams'
+/// `observedStreamTime`: the highest timestamp among the records that reached the
+/// aggregation (a record dropped before it, for a null key, does not move it). Unlike
+/// Kafka Streams, which starts it afresh after a restart, it starts from the stream time
+/// the task resumed, so a window that closed before a restart stays closed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Observed(Option<i64>);
+
+impl Observed {
+    /// Moves it to `timestamp` if later, and returns it.
+    pub(crate) fn advance<K, V>(
+        &mut self,
+        ctx: &crate::processor::ProcessorContext<'_, K, V>,
+        timestamp: i64,
+    ) -> i64 {
+        let t = self
+            .0
+            .unwrap_or_else(|| ctx.resumed_stream_time())
+            .max(timestamp);
+        self.0 = Some(t);
+        t
+    }
+}

@@ -16,6 +16,7 @@ pub(crate) struct SessionAggregate<K, VA, F, M> {
     /// Sessions that ended before stream time minus this are deleted.
     pub(crate) retention_ms: i64,
     pub(crate) expiry: expiry::Schedule,
+    pub(crate) observed: expiry::Observed,
     /// `fold(key, value, merged sessions' aggregate)`.
     pub(crate) fold: Arc<F>,
     /// `merger(key, aggregate, aggregate)`: combines two sessions that a record bridges.
@@ -48,6 +49,7 @@ where
             return Err(ctx.error("session store not initialized"));
         };
         let (t, gap) = (r.timestamp, self.windows.gap_ms);
+        let stream_time = self.observed.advance(ctx, t);
         let bound = |end: i64, start: i64| Windowed {
             key: key.clone(),
             window: Window { start, end },
@@ -69,14 +71,14 @@ where
                 end: m.end.max(w.window.end),
             });
         // Kafka's rule: a session whose (merged) end is older than stream time minus
-        // grace is closed, and the record is dropped and counted. Stricter than Kafka, a
-        // record is also late when it would extend a session that is already final (no
-        // record within its gap can be on time any more): otherwise a late record could
-        // bridge a final session to an open one, and that session would be final twice.
-        let close = ctx.stream_time().saturating_sub(self.windows.grace_ms);
-        let extends_final = found
-            .iter()
-            .any(|(w, _)| w.window.end.saturating_add(self.windows.gap_ms) < close);
+        // grace and inactivity gap is closed, and the record is dropped and counted.
+        // Stricter than Kafka, a record is also late when it would extend a session that is
+        // already closed (final): otherwise a late record could bridge a final session to
+        // an open one, and that session would be final twice.
+        let close = stream_time
+            .saturating_sub(self.windows.grace_ms)
+            .saturating_sub(gap);
+        let extends_final = found.iter().any(|(w, _)| w.window.end < close);
         if merged.end < close || extends_final {
             ctx.record_dropped("record for a closed session (late beyond the grace period)");
             return Ok(());
@@ -116,14 +118,18 @@ where
             timestamp: merged.end,
             headers: r.headers,
         })?;
-        self.expire(ctx)
+        self.expire(ctx, stream_time)
     }
 }
 
 impl<K, VA, F, M> SessionAggregate<K, VA, F, M> {
     /// Deletes sessions that ended more than the retention before stream time.
-    fn expire<A, B>(&mut self, ctx: &mut ProcessorContext<'_, A, B>) -> Result<()> {
-        let cutoff = ctx.stream_time().saturating_sub(self.retention_ms);
+    fn expire<A, B>(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, A, B>,
+        stream_time: i64,
+    ) -> Result<()> {
+        let cutoff = stream_time.saturating_sub(self.retention_ms);
         if self.expiry.due(cutoff, self.retention_ms).is_some() {
             let handle = ctx.task.stores.get(&self.store_name)?;
             // The session end sits where a record key keeps its time.

@@ -30,6 +30,7 @@ pub(crate) struct SlidingAggregate<K, V, VA, F> {
     pub(crate) key_buf: Vec<u8>,
     pub(crate) window_expiry: expiry::Schedule,
     pub(crate) record_expiry: expiry::Schedule,
+    pub(crate) observed: expiry::Observed,
 }
 
 impl<K, V, VA, F> Processor<K, V, Windowed<K>, Change<VA>> for SlidingAggregate<K, V, VA, F>
@@ -59,7 +60,8 @@ where
             return Ok(());
         };
         let (t, d) = (r.timestamp, self.windows.difference_ms);
-        let close = ctx.stream_time().saturating_sub(self.windows.grace_ms);
+        let stream_time = self.observed.advance(ctx, t);
+        let close = stream_time.saturating_sub(self.windows.grace_ms);
         // Window ends are inclusive: a window is open while its end is at or after stream
         // time minus grace. The last window holding t ends at t + d.
         if t + d < close {
@@ -142,16 +144,19 @@ where
                 headers: r.headers.clone(),
             })?;
         }
-        self.expire(ctx)
+        self.expire(ctx, stream_time)
     }
 }
 
 impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
     /// Windows past retention go by start (front of the store); records go once no open
     /// window can hold them (older than stream time minus grace minus d).
-    fn expire<A, B>(&mut self, ctx: &mut ProcessorContext<'_, A, B>) -> Result<()> {
+    fn expire<A, B>(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, A, B>,
+        stream_time: i64,
+    ) -> Result<()> {
         let w = self.windows;
-        let stream_time = ctx.stream_time();
         let cutoff = stream_time.saturating_sub(self.retention_ms);
         if let Some(from) = self.window_expiry.due(cutoff, w.difference_ms.max(1)) {
             expiry::delete_front(ctx.task.stores.get(&self.store_name)?, from, cutoff)?;

@@ -15,6 +15,7 @@ pub(crate) struct WindowAggregate<K, VA, F> {
     /// Windows whose start is older than stream time minus this are deleted.
     pub(crate) retention_ms: i64,
     pub(crate) expiry: expiry::Schedule,
+    pub(crate) observed: expiry::Observed,
     pub(crate) fold: Arc<F>,
 }
 
@@ -39,7 +40,7 @@ where
             ctx.record_dropped("null key at a windowed aggregation");
             return Ok(());
         };
-        let stream_time = ctx.stream_time();
+        let stream_time = self.observed.advance(ctx, r.timestamp);
         let w = self.windows;
         for start in w.window_starts(r.timestamp) {
             let window = Window {

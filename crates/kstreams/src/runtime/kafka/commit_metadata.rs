@@ -1,55 +1,32 @@
 //! Stream time in committed offsets' metadata, as Kafka Streams keeps partition time: a
-//! restarted task resumes with the stream time it had, so windows that closed before a
+//! restarted task resumes with the time its partitions had, so windows that closed before a
 //! crash stay closed (no second "final" result, no late record counted as on time).
 //!
-//! The layout is Kafka Streams' version-1 encoding: base64 of one magic byte (1) and the
-//! time as an 8-byte big-endian long. A Java application reads ours and we read its.
+//! The layout is Kafka Streams' `TopicPartitionMetadata`, version 2: base64 (standard
+//! alphabet, padded) of the magic byte 2, the partition time as an 8-byte big-endian long,
+//! then the processor metadata. kstreams writes no processor metadata (Kafka Streams keeps
+//! emit-on-close progress there; kstreams keeps it in a changelogged buffer), so it writes
+//! the 9 bytes Kafka Streams writes for a task without any. Version 1 (magic 1, the time
+//! alone) is read too.
 
-const MAGIC: u8 = 1;
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 
-/// The metadata string for a stream time.
-pub(crate) fn encode(stream_time: i64) -> String {
+const LATEST_MAGIC: u8 = 2;
+
+/// The metadata string for a partition time.
+pub(crate) fn encode(partition_time: i64) -> String {
     let mut raw = [0u8; 9];
-    raw[0] = MAGIC;
-    raw[1..].copy_from_slice(&stream_time.to_be_bytes());
-    let mut out = String::with_capacity(12);
-    for chunk in raw.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    raw[0] = LATEST_MAGIC;
+    raw[1..].copy_from_slice(&partition_time.to_be_bytes());
+    STANDARD.encode(raw)
 }
 
-/// The stream time in a metadata string, or `None` for empty, foreign or unknown metadata
-/// (the task then starts without a stream time, as a new one).
+/// The partition time in a metadata string, or `None` for empty, foreign or unknown
+/// metadata (the task then starts without a stream time, as a new one).
 pub(crate) fn decode(metadata: &str) -> Option<i64> {
-    let mut bytes = Vec::with_capacity(9);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in metadata.bytes().take_while(|&c| c != b'=') {
-        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            bytes.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // Version 2 appends more after the time; the time is in the same place.
-    if bytes.first() != Some(&MAGIC) && bytes.first() != Some(&2) {
+    let bytes = STANDARD.decode(metadata).ok()?;
+    if !matches!(bytes.first().copied(), Some(1 | LATEST_MAGIC)) {
         return None;
     }
     let time: [u8; 8] = bytes.get(1..9)?.try_into().ok()?;
@@ -62,13 +39,31 @@ mod tests {
 
     #[test]
     fn matches_kafka_streams_encoding() {
-        // Base64.getEncoder().encodeToString(ByteBuffer.allocate(9).put((byte)1).putLong(0))
-        assert_eq!(encode(0), "AQAAAAAAAAAA");
-        assert_eq!(decode("AQAAAAAAAAAA"), Some(0));
-        for t in [1, 1_700_000_000_000, i64::MAX, -1] {
+        // What Kafka Streams 4.4 committed for a partition time of 1,796,155,800,000 ms,
+        // read back from the broker (conformance suite).
+        assert_eq!(encode(1_796_155_800_000), "AgAAAaIzOnnA");
+        assert_eq!(decode("AgAAAaIzOnnA"), Some(1_796_155_800_000));
+        for t in [0, 1, 1_700_000_000_000, i64::MAX, -1] {
             assert_eq!(decode(&encode(t)), Some(t), "{t}");
         }
+    }
+
+    #[test]
+    fn reads_version_1_and_processor_metadata_and_refuses_the_rest() {
+        // Version 1: Base64 of (byte) 1 and the long 0.
+        assert_eq!(decode("AQAAAAAAAAAA"), Some(0));
+        // Version 2 with an emit-on-close entry after the time, as Kafka Streams writes it.
+        assert_eq!(
+            decode("AgAAAaIzOnnAAAAAAQAAABBlbWl0LWZpbmFsLXN0b3JlAAABojM6Zjg="),
+            Some(1_796_155_800_000)
+        );
         assert_eq!(decode(""), None);
         assert_eq!(decode("not base64!"), None);
+        assert_eq!(
+            decode(&STANDARD.encode([9u8; 9])),
+            None,
+            "an unknown version"
+        );
+        assert_eq!(decode(&STANDARD.encode([2u8; 5])), None, "too short");
     }
 }

@@ -106,7 +106,8 @@ pub(crate) fn restore_task(
                     position = m.offset() + 1;
                     last_progress = Instant::now();
                     if let Some(key) = m.key() {
-                        task.restore(&store, key, m.payload())?;
+                        let ts = m.timestamp().to_millis().unwrap_or(-1);
+                        task.restore(&store, key, m.payload(), ts)?;
                         applied += 1;
                     }
                 }
@@ -135,7 +136,8 @@ pub(crate) fn restore_task(
                 while let Some(Ok(m)) = consumer.poll(Duration::ZERO) {
                     position = m.offset() + 1;
                     if let Some(key) = m.key() {
-                        task.restore(&store, key, m.payload())?;
+                        let ts = m.timestamp().to_millis().unwrap_or(-1);
+                        task.restore(&store, key, m.payload(), ts)?;
                         applied += 1;
                     }
                 }

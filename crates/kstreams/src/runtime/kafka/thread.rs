@@ -155,7 +155,8 @@ impl ThreadState {
         Ok(())
     }
 
-    /// The pending offsets, each with its task's stream time as metadata.
+    /// The pending offsets, each with its partition's time as metadata (Kafka Streams'
+    /// `TopicPartitionMetadata`).
     fn offsets_to_commit(&self) -> Result<TopicPartitionList> {
         let mut tpl = TopicPartitionList::new();
         for (topic, parts) in &self.offsets {
@@ -166,10 +167,9 @@ impl ThreadState {
                     .topic_sub
                     .get(topic)
                     .and_then(|&sub| self.tasks.get(&TaskId::new(sub, *partition as u32)));
-                if let (Some(task), Some(mut e)) = (task, tpl.find_partition(topic, *partition)) {
-                    if task.stream_time() != i64::MIN {
-                        e.set_metadata(commit_metadata::encode(task.stream_time()));
-                    }
+                let time = task.and_then(|t| t.partition_time(topic));
+                if let (Some(time), Some(mut e)) = (time, tpl.find_partition(topic, *partition)) {
+                    e.set_metadata(commit_metadata::encode(time));
                 }
             }
         }
@@ -754,20 +754,18 @@ impl ThreadState {
             };
             match self.create_and_restore(id, &task_config, collector) {
                 Ok(mut task) => {
-                    // The task resumes the stream time its partitions were committed with.
-                    let resumed = committed
-                        .map(|c| c.elements())
-                        .unwrap_or_default()
-                        .iter()
-                        .filter(|c| {
-                            c.partition() == e.partition()
-                                && self.topic_sub.get(c.topic()) == Some(&sub)
-                        })
-                        .filter_map(|c| commit_metadata::decode(c.metadata()))
-                        .max();
-                    if let Some(t) = resumed {
-                        tracing::debug!(task = %id, "resuming at stream time {t}");
-                        task.resume_stream_time(t);
+                    // The task resumes the partition times its partitions were committed
+                    // with, and the stream time (their maximum).
+                    for c in committed.map(|c| c.elements()).unwrap_or_default() {
+                        if c.partition() != e.partition()
+                            || self.topic_sub.get(c.topic()) != Some(&sub)
+                        {
+                            continue;
+                        }
+                        if let Some(t) = commit_metadata::decode(c.metadata()) {
+                            tracing::debug!(task = %id, "resuming {} at partition time {t}", c.topic());
+                            task.resume_partition_time(c.topic(), t);
+                        }
                     }
                     self.shared
                         .publish_stores(id, task.stores().cloned().collect());

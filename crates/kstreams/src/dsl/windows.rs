@@ -217,6 +217,10 @@ impl<K: 'static> Serde<Windowed<K>> for WindowedSerde<K> {
         Ok(())
     }
 
+    fn partition_key<'a>(&self, serialized: &'a [u8]) -> &'a [u8] {
+        &serialized[..serialized.len().saturating_sub(8)]
+    }
+
     fn deserialize(&self, bytes: &[u8]) -> Result<Windowed<K>, SerdeError> {
         let split = bytes.len().saturating_sub(8);
         let (key, start) = bytes.split_at(split);
@@ -281,6 +285,10 @@ impl<K: 'static> Serde<Windowed<K>> for SessionWindowedSerde<K> {
         out.extend_from_slice(&value.window.end.to_be_bytes());
         out.extend_from_slice(&value.window.start.to_be_bytes());
         Ok(())
+    }
+
+    fn partition_key<'a>(&self, serialized: &'a [u8]) -> &'a [u8] {
+        &serialized[..serialized.len().saturating_sub(16)]
     }
 
     fn deserialize(&self, bytes: &[u8]) -> Result<Windowed<K>, SerdeError> {

@@ -107,6 +107,18 @@ impl<K: 'static, V: 'static> SinkNode<K, V> {
         let has_value = encode(&*self.value_serde, &record.value, &mut self.value_buf)
             .map_err(|e| ser_err(task, Field::Value, e))?;
         let partition = match &self.partitioner {
+            // A windowed key goes to its base key's partition (Kafka Streams'
+            // WindowedStreamPartitioner); any other key to murmur2 of all of it, which the
+            // producer computes.
+            None if has_key => {
+                let base = self.key_serde.partition_key(&self.key_buf);
+                match task.collector.partition_count(topic) {
+                    Some(n) if base.len() < self.key_buf.len() => {
+                        Some(crate::runtime::partitioner::partition_for_key(base, n))
+                    }
+                    _ => None,
+                }
+            }
             None => None,
             Some(p) => match task.collector.partition_count(topic) {
                 Some(n) => p.partition(topic, record.key.as_ref(), &record.value, n),

@@ -55,6 +55,14 @@ pub trait Serde<T>: Send + Sync + 'static {
     fn is_null(&self, _value: &T) -> bool {
         false
     }
+
+    /// The part of a serialized key that picks its partition when no partitioner is given:
+    /// all of it by default. Windowed key serdes give the key without its window, as Kafka
+    /// Streams' `WindowedStreamPartitioner` does, so that every window of a key lands in
+    /// that key's partition.
+    fn partition_key<'a>(&self, serialized: &'a [u8]) -> &'a [u8] {
+        serialized
+    }
 }
 
 /// A shared, type-erased serde, as stored in topologies.
@@ -72,6 +80,9 @@ impl<T, S: Serde<T> + ?Sized> Serde<T> for Arc<S> {
     }
     fn is_null(&self, value: &T) -> bool {
         (**self).is_null(value)
+    }
+    fn partition_key<'a>(&self, serialized: &'a [u8]) -> &'a [u8] {
+        (**self).partition_key(serialized)
     }
 }
 

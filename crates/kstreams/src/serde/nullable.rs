@@ -29,4 +29,7 @@ impl<T, S: Serde<T>> Serde<Option<T>> for Nullable<S> {
     fn is_null(&self, value: &Option<T>) -> bool {
         value.is_none()
     }
+    fn partition_key<'a>(&self, serialized: &'a [u8]) -> &'a [u8] {
+        self.0.partition_key(serialized)
+    }
 }

@@ -96,14 +96,12 @@ where
             ctx.record_dropped("null key at a stream-stream join");
             return Ok(());
         };
-        let w = self.windows;
         let stream_time = ctx.stream_time();
         let this_side = if self.is_left { LEFT } else { RIGHT };
-        // A record whose own window (plus grace) has closed can no longer join.
-        if r.timestamp + self.look_ahead(this_side) + w.grace_ms < stream_time {
-            ctx.record_dropped("record too late for a stream-stream join window");
-            return Ok(());
-        }
+        // Past its window and grace no partner can come for this record any more: as in
+        // Kafka Streams (whose join window store drops a record older than its retention),
+        // it still joins with the partners the other side has kept, but it is not kept.
+        let expired = r.timestamp.saturating_add(self.final_after()) < stream_time;
         self.key_buf.clear();
         self.key_serde
             .serialize(key, &mut self.key_buf)
@@ -112,11 +110,13 @@ where
             return Err(ctx.error("join stores not initialized"));
         };
         self.seq = self.seq.wrapping_add(1);
-        this.put(
-            &expiry::record_key(&self.key_buf, r.timestamp, self.seq),
-            &r.value,
-            r.timestamp,
-        )?;
+        if !expired {
+            this.put(
+                &expiry::record_key(&self.key_buf, r.timestamp, self.seq),
+                &r.value,
+                r.timestamp,
+            )?;
+        }
         // The other side's records within the window, seen from this side.
         let (lo, hi) = self.reach(r.timestamp);
         let matches = other.range(
@@ -139,7 +139,7 @@ where
             }
         }
         if matches.is_empty() && self.emits_lone {
-            if r.timestamp + self.final_after() < stream_time {
+            if expired {
                 // Out of order, and no partner can come any more: emit it now.
                 if let Some(out) = (self.joiner)(Some(&r.value), None) {
                     ctx.forward(Record {
@@ -189,15 +189,6 @@ where
     fn final_after(&self) -> i64 {
         let w = self.windows;
         w.before_ms + w.after_ms + w.grace_ms
-    }
-
-    /// How much later than a record of `side` a partner may be.
-    fn look_ahead(&self, side: u8) -> i64 {
-        if side == LEFT {
-            self.windows.after_ms
-        } else {
-            self.windows.before_ms
-        }
     }
 
     /// Emits, with a null partner, the parked records whose window and grace have passed.

@@ -173,10 +173,22 @@ fn finals(java: &[Record], rust: &[Record]) -> Result<(), String> {
     ))
 }
 
-/// Compares two changelogs by their final contents: key bytes to value bytes (the record
-/// timestamps are compared too).
-pub fn changelogs(java: &[Vec<Record>], rust: &[Vec<Record>]) -> Result<usize, String> {
-    let all = |o: &[Vec<Record>]| o.iter().flatten().cloned().collect::<Vec<_>>();
+/// Compares two changelogs by their final contents: key bytes to value bytes, and record
+/// timestamps unless `with_time` is false.
+pub fn changelogs(
+    java: &[Vec<Record>],
+    rust: &[Vec<Record>],
+    with_time: bool,
+) -> Result<usize, String> {
+    let all = |o: &[Vec<Record>]| {
+        o.iter()
+            .flatten()
+            .map(|r| Record {
+                timestamp: if with_time { r.timestamp } else { 0 },
+                ..r.clone()
+            })
+            .collect::<Vec<_>>()
+    };
     let (j, r) = (all(java), all(rust));
     finals(&j, &r)?;
     Ok(fold(&j).len())

@@ -4,35 +4,13 @@
 use crate::Error;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-/// The Maven project of the reference.
-pub fn project() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/kafka-streams")
-}
-
 /// Builds the reference and returns the classpath to run it with (its classes first).
 pub fn build(work: &Path) -> Result<String, Error> {
-    let cp_file = work.join("kafka-streams.classpath");
-    let status = Command::new("mvn")
-        .args(["-q", "-B", "-Dstyle.color=never", "-f"])
-        .arg(project().join("pom.xml"))
-        .args(["package", "dependency:build-classpath"])
-        .arg(format!("-Dmdep.outputFile={}", cp_file.display()))
-        .status()
-        .map_err(|e| Error::Java(format!("running mvn: {e}")))?;
-    if !status.success() {
-        return Err(Error::Java(format!("mvn package exited with {status}")));
-    }
-    let deps = std::fs::read_to_string(&cp_file)
-        .map_err(|e| Error::Java(format!("{}: {e}", cp_file.display())))?;
-    Ok(format!(
-        "{}:{}",
-        project().join("target/classes").display(),
-        deps.trim()
-    ))
+    kstreams_testkit::kafka::reference::build(work).map_err(Error::Java)
 }
 
 /// What the reference reported of each topology: `Ok` once RUNNING, `Err` on ERROR.

@@ -42,8 +42,35 @@ pub enum Error {
     },
 }
 
-/// Differences the README lists as intended: (topology, what, why).
-const INTENDED: &[(&str, &str, &str)] = &[];
+/// Differences `conformance/README.md` lists as intended: the topology, the aspects that
+/// differ, and why (the README's "Intended differences" says it at length).
+const INTENDED: &[(&str, &[&str], &str)] = &[
+    (
+        "stream-count",
+        &["output", "changelog stream-count-store"],
+        "null values: kstreams aggregates a None value like any value; Kafka Streams skips null values in non-windowed aggregations",
+    ),
+    (
+        "flatmap-count",
+        &["output", "changelog flatmap-count-store"],
+        "null values: the words of null-keyed lines carry a None value, which kstreams counts and Kafka Streams skips",
+    ),
+    (
+        "sliding-count",
+        &["output", "changelog sliding-count-store"],
+        "null values as above; and kstreams counts every on-time record in a window, where Kafka Streams does not carry an out-of-order record whose own window had closed into windows created later",
+    ),
+    (
+        "session-count",
+        &["output", "changelog session-count-store"],
+        "kstreams drops a record that would extend a session already closed, so no final session is ever extended; Kafka Streams merges it, or starts a new session if its store's retention dropped the old one",
+    ),
+    (
+        "emit-final",
+        &["output", "commit metadata"],
+        "Kafka Streams never emits windows that close in the same stream-time jump that expires them from its size-plus-grace store; kstreams emits every window once, and keeps emit-final progress in a changelogged buffer, not in commit metadata",
+    ),
+];
 
 #[derive(Parser, Debug)]
 struct Cli {
@@ -227,19 +254,17 @@ fn run(cli: Cli) -> Result<bool, Error> {
     let mut all_pass = true;
     for (i, s) in specs.iter().enumerate() {
         let row = check(&bootstrap, &run, s, &settled)?;
-        let intended: Vec<&str> = INTENDED
-            .iter()
-            .filter(|(t, _, _)| *t == s.name)
-            .map(|(_, what, _)| *what)
-            .collect();
+        let intended = INTENDED.iter().find(|(t, aspects, _)| {
+            *t == s.name
+                && row
+                    .failures
+                    .iter()
+                    .all(|(what, _)| aspects.contains(&what.as_str()))
+        });
         let verdict = if row.failures.is_empty() {
             "PASS".to_string()
-        } else if row
-            .failures
-            .iter()
-            .all(|(what, _)| intended.contains(&what.as_str()))
-        {
-            "documented".to_string()
+        } else if let Some((_, _, why)) = intended {
+            format!("documented: {why}")
         } else {
             all_pass = false;
             "FAIL".to_string()
@@ -249,6 +274,11 @@ fn run(cli: Cli) -> Result<bool, Error> {
     println!("| # | topology | mode | output records | changelogs | commit metadata | result |");
     println!("|---|---|---|---|---|---|---|");
     for (i, s, row, verdict) in &rows {
+        let verdict = if verdict.starts_with("documented") {
+            "documented difference"
+        } else {
+            verdict.as_str()
+        };
         println!(
             "| {i} | `{}` | {} | {} | {} | {} | {verdict} |",
             s.name,
@@ -268,7 +298,9 @@ fn run(cli: Cli) -> Result<bool, Error> {
     println!(
         "\n{passed} of {} topologies pass, {} documented differences, {} fail ({:.0} s)",
         rows.len(),
-        rows.iter().filter(|r| r.3 == "documented").count(),
+        rows.iter()
+            .filter(|r| r.3.starts_with("documented"))
+            .count(),
         rows.iter().filter(|r| r.3 == "FAIL").count(),
         started.elapsed().as_secs_f64()
     );
@@ -340,7 +372,11 @@ fn check(
             broker::read_all(bootstrap, &jt, jn)?,
             broker::read_all(bootstrap, &rt, rn)?,
         );
-        match compare::changelogs(&j, &r) {
+        // Kafka stamps session changelog records with the writing record's time,
+        // kstreams with the session's end (the state module's docs): restoration reads
+        // neither.
+        let with_time = !spec::SESSION_STORES.contains(store);
+        match compare::changelogs(&j, &r, with_time) {
             Ok(_) => equal += 1,
             Err(e) => row.failures.push((format!("changelog {store}"), e)),
         }

@@ -53,6 +53,9 @@ const fn spec(
 
 use Mode::{Final, Multiset, Ordered};
 
+/// Session stores, whose changelog records' timestamps are not compared.
+pub const SESSION_STORES: &[&str] = &["session-count-store"];
+
 /// Every topology, in the README's order.
 pub const ALL: &[Spec] = &[
     spec("filter-upper", Ordered, &["in-text"], &[]),

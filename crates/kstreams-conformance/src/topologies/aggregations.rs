@@ -101,13 +101,15 @@ pub(super) fn flatmap_count(b: &StreamsBuilder, n: &Names<'_>) {
         .to(n.output, long_changes());
 }
 
-/// 8: `selectKey` by the first word, then keep the longest text per word.
+/// 8: `selectKey` by the first word, then keep the longest text per word (the greater on
+/// equal lengths, so the result does not depend on the order the repartition topic
+/// interleaves the input partitions in).
 pub(super) fn selectkey_reduce(b: &StreamsBuilder, n: &Names<'_>) {
     string_stream(b, n.input("in-text"))
         .select_key(|_, v| v.split(' ').next().unwrap_or_default().to_string())
         .group_by_key(strings())
         .reduce(
-            |a, b| if b.len() >= a.len() { b } else { a },
+            |a, b| if (b.len(), &b) >= (a.len(), &a) { b } else { a },
             Materialized::named("selectkey-reduce-store"),
         )
         .to_stream()

@@ -100,8 +100,8 @@ import org.apache.kafka.streams.state.WindowStore;
  *     merged and written.</li>
  * <li>stream-aggregate: the aggregator appends ("," + v, or v when the aggregate is empty),
  *     then keeps only the last 5 comma-separated items.</li>
- * <li>selectkey-reduce: key = first word; reduce keeps the longer, the newer on a tie:
- *     {@code b.length() >= a.length() ? b : a}.</li>
+ * <li>selectkey-reduce: key = first word; reduce keeps the longer, the greater string on
+ *     equal lengths (order-independent, see longerThenGreater).</li>
  * <li>table-aggregate: adder {@code a + n*n}, subtractor {@code a - n*n}, n = num(v).</li>
  * <li>Joins: a null side is printed "null" (Java string concatenation). ss-*: JoinWindows
  *     .ofTimeDifferenceAndGrace(5 s, 2 s). stream-table joins, table-table joins and
@@ -387,12 +387,23 @@ final class Topologies {
             .to(out(), producedLong());
     }
 
-    /** 8. stream(in-text).selectKey(first word).groupByKey().reduce(longer, newer on a tie). */
+    /**
+     * The longer text, the greater one on equal lengths: independent of the order the
+     * repartition topic interleaves the three input partitions in, so final values compare.
+     */
+    static String longerThenGreater(final String a, final String v) {
+        if (v.length() != a.length()) {
+            return v.length() > a.length() ? v : a;
+        }
+        return v.compareTo(a) >= 0 ? v : a;
+    }
+
+    /** 8. stream(in-text).selectKey(first word).groupByKey().reduce(longer, then greater). */
     private void selectkeyReduce(final StreamsBuilder b) {
         stream(b, "in-text")
             .selectKey((k, v) -> firstWord(v))
             .groupByKey(Grouped.with(S, S))
-            .reduce((a, v) -> v.length() >= a.length() ? v : a, kvStore("selectkey-reduce-store", S))
+            .reduce(Topologies::longerThenGreater, kvStore("selectkey-reduce-store", S))
             .toStream()
             .to(out(), producedString());
     }

@@ -324,6 +324,72 @@ impl TestBroker {
     }
 }
 
+impl TestBroker {
+    /// Reads every record of `topic` up to the partitions' end offsets as of the call
+    /// (past transaction markers too), or fails after `timeout`.
+    ///
+    /// # Panics
+    /// If the end is not reached in time: the test cannot judge a partial read.
+    pub fn consume_to_end(
+        &self,
+        topic: &str,
+        partitions: i32,
+        timeout: Duration,
+    ) -> Vec<ConsumedRecord> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("group.id", Self::unique("reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("test consumer");
+        let ends: Vec<i64> = (0..partitions)
+            .map(|p| {
+                consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .expect("end offsets")
+                    .1
+            })
+            .collect();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .expect("partition");
+        }
+        consumer.assign(&tpl).expect("assign");
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        let mut next = vec![0i64; partitions as usize];
+        while next.iter().zip(&ends).any(|(n, e)| n < e) {
+            assert!(
+                Instant::now() < deadline,
+                "reading {topic} to its end offsets {ends:?} timed out at {next:?}"
+            );
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    next[m.partition() as usize] = m.offset() + 1;
+                    out.push(ConsumedRecord {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                    });
+                }
+                _ => {
+                    if let Ok(pos) = consumer.position() {
+                        for e in pos.elements() {
+                            if let Offset::Offset(o) = e.offset() {
+                                let p = e.partition() as usize;
+                                next[p] = next[p].max(o);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Whether `KSTREAMS_BROKER_GAPS` (a comma-separated list) names this gap of the broker
 /// under test: `takeover` (a SIGKILLed member keeps its partitions), `midbatch` (a consumer
 /// resuming inside a record batch skips the rest of it).

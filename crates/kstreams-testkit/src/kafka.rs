@@ -217,3 +217,48 @@ impl Drop for KafkaCluster {
         }
     }
 }
+
+/// The Kafka Streams reference (`conformance/kafka-streams`, a Maven project of test
+/// infrastructure): the conformance suite's topologies and the benchmark's worker.
+pub mod reference {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// The Maven project.
+    pub fn project() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/kafka-streams")
+    }
+
+    /// Builds the project (`mvn package dependency:build-classpath`, the dependencies from
+    /// `~/.m2`) and returns the classpath to run it with: its classes, then its
+    /// dependencies. The classpath file goes to `work_dir`; `Err` carries Maven's output.
+    pub fn build(work_dir: &Path) -> Result<String, String> {
+        std::fs::create_dir_all(work_dir).map_err(|e| format!("{}: {e}", work_dir.display()))?;
+        let cp_file = work_dir.join("kafka-streams.classpath");
+        let _ = std::fs::remove_file(&cp_file);
+        // `mvn -q` may still print an ANSI reset on stdout: the classpath is read from the
+        // file only.
+        let out = Command::new("mvn")
+            .args(["-q", "-B", "-Dstyle.color=never", "-f"])
+            .arg(project().join("pom.xml"))
+            .args(["package", "dependency:build-classpath"])
+            .arg(format!("-Dmdep.outputFile={}", cp_file.display()))
+            .output()
+            .map_err(|e| format!("running mvn: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mvn exited with {}\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let deps =
+            std::fs::read_to_string(&cp_file).map_err(|e| format!("{}: {e}", cp_file.display()))?;
+        Ok(format!(
+            "{}:{}",
+            project().join("target/classes").display(),
+            deps.trim()
+        ))
+    }
+}

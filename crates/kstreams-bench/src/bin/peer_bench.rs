@@ -1,14 +1,17 @@
-//! kstreams against Quix Streams and a raw rdkafka loop, workload by workload, each
-//! system as its own process on Apache Kafka (started with `tools/kafka/run`, fresh
-//! topics and groups per run). Prints a markdown table and the ratios the targets are
-//! stated in; `docs/benchmarks.md` holds a run.
+//! kstreams against Kafka Streams, Quix Streams and a raw rdkafka loop, workload by
+//! workload, each system as its own process on Apache Kafka (started with
+//! `tools/kafka/run`, fresh topics and groups per run). Prints a markdown table and the
+//! ratios the targets are stated in; `docs/benchmarks.md` holds a run.
 //!
 //! Run: `cargo run --release -p kstreams-bench --bin peer_bench`
 //!
-//! The `worker` subcommand is what the driver starts for kstreams and the raw loop.
+//! The `worker` subcommand is what the driver starts for kstreams and the raw loop. Kafka
+//! Streams runs `PeerWorker` of `conformance/kafka-streams` (built with Maven once per
+//! invocation), Quix Streams `quix/worker.py`.
 
 use clap::{Args, Parser, Subcommand};
 use kstreams::runtime::kafka::{wait_for_shutdown_signal, KafkaStreams, StreamsConfig};
+use kstreams_bench::peers::kafka_streams::JavaWorker;
 use kstreams_bench::peers::run::{self, RunResult, Settings};
 use kstreams_bench::peers::workloads::{kstreams_topology, RawLoop, System, Workload};
 use kstreams_bench::peers::{quix, report, BenchError};
@@ -36,9 +39,14 @@ enum Cmd {
 
 #[derive(Args, Debug)]
 struct BenchArgs {
-    /// Input records of W1–W3.
+    /// Input records of W1–W3, the warm-up's included.
     #[arg(long, default_value_t = 1_000_000)]
     records: u64,
+    /// Records of the warm-up under load that every system gets after its first output
+    /// and before the measured span (W1–W3 at full speed, W4 at `--rate`); fewer than
+    /// `--records`.
+    #[arg(long, default_value_t = 100_000)]
+    warmup_records: u64,
     /// Partitions of the input and output topics.
     #[arg(long, default_value_t = 4)]
     partitions: i32,
@@ -63,7 +71,11 @@ struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "w1,w2,w3,w4")]
     workloads: Vec<Workload>,
     /// Systems to run (the raw loop runs W1 and W4 only).
-    #[arg(long, value_delimiter = ',', default_value = "raw,kstreams,quix")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "raw,kstreams,kafka-streams,quix"
+    )]
     systems: Vec<System>,
     /// Runs of each system and workload; the table shows medians.
     #[arg(long, default_value_t = 1)]
@@ -71,7 +83,7 @@ struct BenchArgs {
     /// The Quix Streams virtual environment, created if missing.
     #[arg(long, default_value_os_t = default_cache().join("quix-venv"))]
     venv: PathBuf,
-    /// Logs and state of the runs.
+    /// Logs, state and the Kafka Streams worker's classpath file of the runs.
     #[arg(long, default_value_os_t = std::env::temp_dir().join("kstreams-peer-bench"))]
     work_dir: PathBuf,
 }
@@ -175,10 +187,19 @@ fn worker(a: WorkerArgs) -> Result<(), BenchError> {
         System::Quix => Err(BenchError::Topology(
             "Quix Streams runs quix/worker.py, not this binary".into(),
         )),
+        System::KafkaStreams => Err(BenchError::Topology(
+            "Kafka Streams runs PeerWorker of conformance/kafka-streams, not this binary".into(),
+        )),
     }
 }
 
 fn bench(a: BenchArgs) -> Result<(), BenchError> {
+    if a.warmup_records >= a.records {
+        return Err(BenchError::Input(format!(
+            "--warmup-records {} must be fewer than --records {}",
+            a.warmup_records, a.records
+        )));
+    }
     // Kept alive until the end: dropping it stops the broker.
     let (cluster, bootstrap, broker_pid) = match &a.bootstrap {
         Some(b) => (None, b.clone(), None),
@@ -197,8 +218,15 @@ fn bench(a: BenchArgs) -> Result<(), BenchError> {
     } else {
         None
     };
+    let java = if a.systems.contains(&System::KafkaStreams) {
+        eprintln!("building the Kafka Streams worker (mvn, conformance/kafka-streams)");
+        Some(JavaWorker::build(&a.work_dir)?)
+    } else {
+        None
+    };
     let settings = Settings {
         records: a.records,
+        warmup_records: a.warmup_records,
         partitions: a.partitions,
         commit_ms: a.commit_ms,
         rate: a.rate,
@@ -208,6 +236,7 @@ fn bench(a: BenchArgs) -> Result<(), BenchError> {
         bootstrap: bootstrap.clone(),
         broker_pid,
         python: python.clone(),
+        java: java.clone(),
         self_exe: std::env::current_exe().map_err(|e| BenchError::Spawn {
             what: "peer_bench".into(),
             reason: e.to_string(),
@@ -227,17 +256,24 @@ fn bench(a: BenchArgs) -> Result<(), BenchError> {
         env!("CARGO_PKG_VERSION"),
         rdkafka::util::get_rdkafka_version().1
     );
+    if let Some(j) = &java {
+        println!("- {}", j.versions());
+    }
     if let Some(p) = &python {
         println!("- {}", quix::versions(p));
     }
     println!(
-        "- {} input records of ~{} bytes JSON (W1–W3), {} partitions, commit every {} ms, one processing thread per system; W4 at {} records/s for {} s",
+        "- {} input records of ~{} bytes JSON (W1–W3, warm-up included), {} partitions, commit every {} ms, one processing thread per system; W4 at {} records/s for {} s",
         a.records,
         kstreams_bench::peers::workloads::input_record(1).map_or(0, |r| r.1.len()),
         a.partitions,
         a.commit_ms,
         a.rate,
         a.latency_secs
+    );
+    println!(
+        "- warm-up, the same for every system: one record every 50 ms until the first output, then {} records (W1–W3 at full speed, W4 at {} records/s), until all their outputs have arrived; the measured span starts after it",
+        a.warmup_records, a.rate
     );
     println!();
     let mut results: Vec<RunResult> = Vec::new();
@@ -267,6 +303,8 @@ fn bench(a: BenchArgs) -> Result<(), BenchError> {
     }
     println!("## Results\n");
     print!("{}", report::table(&results));
+    println!();
+    println!("{}", report::LEGEND);
     println!();
     for r in report::ratios(&results) {
         println!("{r}");

@@ -1,11 +1,16 @@
-//! kstreams side by side with Quix Streams and a raw rdkafka loop, on the same broker.
+//! kstreams side by side with Kafka Streams, Quix Streams and a raw rdkafka loop, on the
+//! same broker.
 //!
 //! Every run gets fresh topics and a fresh consumer group on one Apache Kafka broker
-//! (started with `tools/kafka/run`), the same input, and one system as one worker process. The driver measures that process from outside (CPU from
-//! `/proc` between the first and the last expected output, peak RSS from `wait4`), reads
-//! the output topic as it arrives, and afterwards checks the output record by record. See
+//! (started with `tools/kafka/run`), the same input, and one system as one worker process.
+//! Every system gets the same warm-up under load before the measured span. The driver
+//! measures the worker from outside: CPU from `/proc` over the measured span (from the
+//! first measured input to the last expected output) and over its whole life (`wait4`),
+//! peak RSS from `/proc/<pid>/status`. It reads the output topic as it arrives, and
+//! afterwards checks every output record by record, the warm-up's included. See
 //! `docs/benchmarks.md` for the command and the figures.
 
+pub mod kafka_streams;
 pub mod observer;
 pub mod process;
 pub mod quix;

@@ -146,7 +146,8 @@ impl Measured {
         let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
         let clean = (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0)
             || (libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM)
-            // Python exits 143 (128 + SIGTERM) from some signal paths.
+            // Python exits 143 (128 + SIGTERM) from some signal paths, and so does the JVM
+            // once its shutdown hooks have run.
             || (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 143);
         Ok(Some(Exit {
             cpu_seconds: tv(usage.ru_utime) + tv(usage.ru_stime),

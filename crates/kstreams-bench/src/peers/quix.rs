@@ -46,7 +46,7 @@ pub fn ensure_venv(venv: &Path) -> Result<PathBuf, BenchError> {
 pub fn versions(python: &Path) -> String {
     let script = "import quixstreams, confluent_kafka; \
                   print('quixstreams', quixstreams.__version__, '/ confluent-kafka', \
-                  confluent_kafka.version()[0], '/ librdkafka', confluent_kafka.libversion()[0])";
+                  confluent_kafka.__version__, '/ librdkafka', confluent_kafka.libversion()[0])";
     Command::new(python)
         .args(["-W", "ignore", "-c", script])
         .output()

@@ -59,6 +59,16 @@ pub fn table(results: &[RunResult]) -> String {
     s
 }
 
+/// Which span each figure of the table and the ratios covers; printed under the table.
+pub const LEGEND: &str = "\
+Measured span, from the first measured input (after the warm-up) to the last expected output: \
+records measured, records/s, CPU µs/record, broker CPU µs/record, p50 ms, p99 ms, and the \
+*_cpu_*, *_tput_* and *_p99_* ratios. \
+Whole life of the worker process (start-up, warm-up, measured span, shutdown): peak RSS MiB, \
+process CPU s, and the *rss* ratios. \
+outputs: every output read and checked, the warm-up's included. \
+first output s: from starting the worker to its first output.";
+
 /// A ratio the issue names, with its target.
 pub struct Ratio {
     /// `w1_cpu_vs_quix` and the like.
@@ -153,6 +163,42 @@ pub fn ratios(results: &[RunResult]) -> Vec<Ratio> {
         }
     }
     push("rss_vs_quix", worst, Some(4.0));
+    // Kafka Streams, the library kstreams is modelled on: its cost over kstreams'.
+    let kafka = System::KafkaStreams;
+    for w in [Workload::W1, Workload::W2, Workload::W3, Workload::W4] {
+        let cpu = get(kafka, w)
+            .zip(get(ks, w))
+            .map(|(j, k)| j.cpu_us() / k.cpu_us());
+        let target = (w != Workload::W4).then_some(3.0);
+        push(&format!("{}_cpu_vs_kafka_streams", w.id()), cpu, target);
+    }
+    for w in [Workload::W1, Workload::W2, Workload::W3] {
+        push(
+            &format!("{}_tput_vs_kafka_streams", w.id()),
+            get(ks, w)
+                .zip(get(kafka, w))
+                .map(|(k, j)| k.throughput() / j.throughput()),
+            None,
+        );
+    }
+    push(
+        "w4_p99_vs_kafka_streams",
+        get(kafka, Workload::W4)
+            .zip(get(ks, Workload::W4))
+            .map(|(j, k)| p99(j) / p99(k)),
+        Some(1.0),
+    );
+    let mut worst: Option<f64> = None;
+    for w in [Workload::W1, Workload::W2, Workload::W3, Workload::W4] {
+        let r = get(kafka, w)
+            .zip(get(ks, w))
+            .map(|(j, k)| j.exit.peak_rss_mib / k.exit.peak_rss_mib);
+        push(&format!("{}_rss_vs_kafka_streams", w.id()), r, None);
+        if let Some(r) = r {
+            worst = Some(worst.map_or(r, |m: f64| m.min(r)));
+        }
+    }
+    push("rss_vs_kafka_streams", worst, Some(5.0));
     out
 }
 
@@ -213,6 +259,60 @@ mod tests {
             r.iter().all(|x| x.name != "w3_cpu_vs_quix"),
             "no W3 runs, no W3 ratio"
         );
+    }
+
+    #[test]
+    fn kafka_streams_ratios_divide_the_right_way_round_and_flag_targets() {
+        let results = [
+            result(System::Kstreams, Workload::W1, 2.5, 10.0, 25.0),
+            result(System::KafkaStreams, Workload::W1, 10.0, 12.5, 400.0),
+            result(System::Kstreams, Workload::W2, 4.0, 11.0, 100.0),
+            result(System::KafkaStreams, Workload::W2, 10.0, 22.0, 450.0),
+            result(System::Kstreams, Workload::W3, 5.0, 11.0, 100.0),
+            result(System::KafkaStreams, Workload::W3, 16.0, 33.0, 700.0),
+            result(System::Kstreams, Workload::W4, 2.0, 20.0, 10.0),
+            result(System::KafkaStreams, Workload::W4, 1.5, 20.0, 300.0),
+        ];
+        let r = ratios(&results);
+        let get = |name: &str| {
+            r.iter()
+                .find(|x| x.name == name)
+                .unwrap_or_else(|| panic!("{name} missing"))
+        };
+        // Kafka Streams' CPU per record over kstreams', against 3.
+        assert!((get("w1_cpu_vs_kafka_streams").value - 4.0).abs() < 1e-9);
+        assert!(get("w1_cpu_vs_kafka_streams")
+            .to_string()
+            .ends_with("(target >= 3: met)"));
+        assert!((get("w2_cpu_vs_kafka_streams").value - 2.5).abs() < 1e-9);
+        assert!(get("w2_cpu_vs_kafka_streams")
+            .to_string()
+            .ends_with("(target >= 3: MISSED)"));
+        assert!((get("w3_cpu_vs_kafka_streams").value - 3.2).abs() < 1e-9);
+        assert!(get("w3_cpu_vs_kafka_streams").to_string().ends_with("met)"));
+        assert_eq!(get("w4_cpu_vs_kafka_streams").target, None);
+        // kstreams' throughput over Kafka Streams'.
+        assert!((get("w2_tput_vs_kafka_streams").value - 2.0).abs() < 1e-9);
+        // p99 is ten times the CPU seconds here: 15 ms against 20 ms.
+        assert!((get("w4_p99_vs_kafka_streams").value - 0.75).abs() < 1e-9);
+        assert!(get("w4_p99_vs_kafka_streams")
+            .to_string()
+            .ends_with("(target >= 1: MISSED)"));
+        // The worst workload sets the headline: W2's 4.5, under 16, 7 and 30.
+        assert!((get("w2_rss_vs_kafka_streams").value - 4.5).abs() < 1e-9);
+        assert!((get("rss_vs_kafka_streams").value - 4.5).abs() < 1e-9);
+        assert!(get("rss_vs_kafka_streams")
+            .to_string()
+            .ends_with("(target >= 5: MISSED)"));
+        // No Quix runs, no Quix ratios; and the other way round.
+        assert!(r.iter().all(|x| !x.name.contains("quix")));
+        let only_quix = [
+            result(System::Kstreams, Workload::W1, 2.5, 10.0, 25.0),
+            result(System::Quix, Workload::W1, 30.0, 20.0, 150.0),
+        ];
+        assert!(ratios(&only_quix)
+            .iter()
+            .all(|x| !x.name.contains("kafka_streams")));
     }
 
     #[test]

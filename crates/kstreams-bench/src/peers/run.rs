@@ -1,6 +1,7 @@
 //! One measured run: fresh topics on the shared broker, the input, one system's worker
 //! process, the observer, and the check of its output.
 
+use super::kafka_streams::{self, JavaWorker};
 use super::observer::{self, now_ms, CpuSample, ObserverConfig};
 use super::process::{Exit, Measured};
 use super::workloads::{self, System, Workload};
@@ -17,8 +18,11 @@ use std::time::{Duration, Instant};
 /// Settings every run of one invocation shares.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Input records of W1–W3.
+    /// Input records of W1–W3, the warm-up's included.
     pub records: u64,
+    /// Records of the warm-up under load, after the first output and before the measured
+    /// span: at full speed (W1–W3) or at the W4 rate (W4).
+    pub warmup_records: u64,
     /// Partitions of input and output topics.
     pub partitions: i32,
     /// Commit interval of every system, ms.
@@ -37,6 +41,8 @@ pub struct Settings {
     pub broker_pid: Option<u32>,
     /// Python of the Quix Streams venv.
     pub python: Option<PathBuf>,
+    /// The built Kafka Streams worker.
+    pub java: Option<JavaWorker>,
     /// This binary, which runs the kstreams and raw-loop workers.
     pub self_exe: PathBuf,
 }
@@ -60,7 +66,8 @@ pub struct RunResult {
     pub worker_cpu: f64,
     /// Broker CPU in that span, s.
     pub broker_cpu: f64,
-    /// The worker's whole life.
+    /// The worker's whole life (start-up, warm-up and shutdown included): its CPU and
+    /// peak RSS.
     pub exit: Exit,
     /// From spawning the worker to its first output, s.
     pub first_output_after: f64,
@@ -97,10 +104,16 @@ pub fn consumer_config(s: &Settings, w: Workload) -> Vec<(String, String)> {
 /// Runs `system` on `workload` once and checks its output.
 ///
 /// The worker starts on an empty input topic and gets one record every 50 ms until its
-/// first output shows it has joined the group and processes. Only then does the measured
-/// input go in (W1–W3: all the remaining records at full speed; W4: at the fixed rate), and the
-/// clock and the CPU counters start. So start-up, imports and the group join are not in
-/// the figures, and the span is from the first measured input to the last output.
+/// first output shows it has joined the group and processes. Then comes the warm-up under
+/// load, the same for every system: [`Settings::warmup_records`] records (W1–W3 at full
+/// speed, W4 at its fixed rate), and a wait until all their outputs have arrived, so that
+/// a JIT (Kafka Streams' JVM) is as warm as a long-running service's would be, and caches,
+/// buffers and heaps have grown to their working size. Only then does the measured input
+/// go in (W1–W3: all the remaining records at full speed; W4: at the fixed rate for
+/// `latency_secs`), and the clock and the CPU counters start. So start-up, imports, the
+/// group join and the warm-up are not in the per-record figures; the span is from the
+/// first measured input to the last output. The whole-life CPU and the peak RSS include
+/// everything. The check covers every output, the warm-up's included.
 pub fn run(
     s: &Settings,
     system: System,
@@ -116,6 +129,12 @@ pub fn run(
     let dir = s.work_dir.join(&name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| BenchError::io(&dir, e))?;
+    if w != Workload::W4 && s.warmup_records >= s.records {
+        return Err(fail(format!(
+            "{} warm-up records leave none of {} to measure",
+            s.warmup_records, s.records
+        )));
+    }
     // Made before anything starts, so that the producer only copies bytes.
     let records = if w == Workload::W4 {
         Vec::new()
@@ -252,9 +271,10 @@ struct Feed<'a> {
     broker_pid: Option<u32>,
 }
 
-/// Feeds the input: the warm-up, then the measured records. Returns the CPU sample at
-/// the start of the measured input, the records written in all, and how many of them
-/// were warm-up.
+/// Feeds the input: the warm-up (a trickle until the first output, then
+/// [`Settings::warmup_records`] under load, until their outputs have arrived), then the
+/// measured records. Returns the CPU sample at the start of the measured input, the
+/// records written in all, and how many of them were warm-up.
 fn drive(s: &Settings, w: Workload, feed: &Feed<'_>) -> Result<(CpuSample, u64, u64), String> {
     let mut config = ClientConfig::new();
     config
@@ -283,6 +303,24 @@ fn drive(s: &Settings, w: Workload, feed: &Feed<'_>) -> Result<(CpuSample, u64, 
         }
         Ok(())
     };
+    // W4's pace: `n` records from `from` at `s.rate` records/s.
+    let paced = |from: u64, n: u64| -> Result<(), String> {
+        let t = Instant::now();
+        for i in 0..n {
+            let due = t + Duration::from_secs_f64(i as f64 / s.rate as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                if wait > Duration::from_millis(1) {
+                    std::thread::sleep(wait);
+                }
+            }
+            send(from + i)?;
+        }
+        Ok(())
+    };
+    let flush = || {
+        rdkafka::producer::Producer::flush(&producer, Duration::from_secs(120))
+            .map_err(|e| format!("input not acknowledged: {e}"))
+    };
     let mut id = 0u64;
     let warm_up = Instant::now();
     while feed.progress.read.load(Ordering::Relaxed) == 0 {
@@ -299,35 +337,77 @@ fn drive(s: &Settings, w: Workload, feed: &Feed<'_>) -> Result<(CpuSample, u64, 
         id += 1;
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The warm-up under load, the same for every system: W1–W3 at full speed, as their
+    // measured input goes; W4 at its fixed rate, so that the worker settles into the
+    // measured load rather than into a backlog.
+    if w == Workload::W4 {
+        paced(id, s.warmup_records)?;
+    } else {
+        if id + s.warmup_records >= s.records {
+            return Err(format!(
+                "the warm-up ({id} records until the first output, then {}) used up the {} records",
+                s.warmup_records, s.records
+            ));
+        }
+        for i in id..id + s.warmup_records {
+            send(i)?;
+        }
+    }
+    id += s.warmup_records;
+    flush()?;
+    // The measured span starts once every warm-up output has arrived: nothing of the
+    // warm-up is left in flight to be counted in it.
+    wait_for_count(
+        feed.progress,
+        feed.worker,
+        workloads::expected_outputs(w, id),
+    )
+    .map_err(|e| format!("warm-up: {e}"))?;
     let warm = id;
-    // Let the warm-up records drain before the measured ones start.
-    std::thread::sleep(Duration::from_secs(1));
     let start = observer::sample(feed.worker.pid(), feed.broker_pid);
     feed.progress
         .latency_from_ms
         .store(now_ms(), Ordering::Relaxed);
     if w == Workload::W4 {
         let total = s.rate * s.latency_secs;
-        let t = Instant::now();
-        for i in 0..total {
-            let due = t + Duration::from_secs_f64(i as f64 / s.rate as f64);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                if wait > Duration::from_millis(1) {
-                    std::thread::sleep(wait);
-                }
-            }
-            send(id)?;
-            id += 1;
-        }
+        paced(id, total)?;
+        id += total;
     } else {
         while id < s.records {
             send(id)?;
             id += 1;
         }
     }
-    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(120))
-        .map_err(|e| format!("input not acknowledged: {e}"))?;
+    flush()?;
     Ok((start, id, warm))
+}
+
+/// Waits until the observer has read `target` outputs; fails when the worker dies or no
+/// output arrives for a minute.
+fn wait_for_count(
+    progress: &observer::Progress,
+    worker: &Measured,
+    target: usize,
+) -> Result<(), String> {
+    let (mut last_read, mut last_change) = (0, Instant::now());
+    loop {
+        let read = progress.read.load(Ordering::Relaxed);
+        if read >= target {
+            return Ok(());
+        }
+        if read != last_read {
+            (last_read, last_change) = (read, Instant::now());
+        }
+        if !worker.running() {
+            return Err(format!(
+                "the worker exited after {read} of {target} outputs"
+            ));
+        }
+        if last_change.elapsed() > Duration::from_secs(60) {
+            return Err(format!("stalled at {read} of {target} outputs"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The broker, topics and consumer group of one run.
@@ -347,6 +427,12 @@ fn worker_command(
     consumer_config: &[(String, String)],
 ) -> Result<Command, BenchError> {
     let state = dir.join("state");
+    // The driver states consumer settings librdkafka's way; the Java client has its own
+    // names for some.
+    let consumer_config = match system {
+        System::KafkaStreams => kafka_streams::java_consumer_config(consumer_config),
+        _ => consumer_config.to_vec(),
+    };
     let extra = consumer_config
         .iter()
         .flat_map(|(k, v)| ["--consumer-config".to_string(), format!("{k}={v}")]);
@@ -364,6 +450,15 @@ fn worker_command(
                     "--commit-interval",
                     &format!("{}", s.commit_ms as f64 / 1e3),
                 ]);
+            c
+        }
+        System::KafkaStreams => {
+            let java = s.java.as_ref().ok_or_else(|| BenchError::Install {
+                what: "the Kafka Streams worker".into(),
+                reason: "it was not built".into(),
+            })?;
+            let mut c = java.command();
+            c.args(["--commit-ms", &s.commit_ms.to_string()]);
             c
         }
         System::Kstreams | System::Raw => {

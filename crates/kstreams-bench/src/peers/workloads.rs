@@ -1,5 +1,6 @@
 //! The four workloads: their input, what kstreams and the raw loop run for them (Quix
-//! runs `quix/worker.py`), and the check that a system's output is exactly right.
+//! runs `quix/worker.py`, Kafka Streams `PeerWorker` in `conformance/kafka-streams`), and
+//! the check that a system's output is exactly right.
 
 use super::BenchError;
 use crate::Purchase;
@@ -60,6 +61,8 @@ pub enum System {
     Raw,
     /// This library.
     Kstreams,
+    /// Kafka Streams, in Java: the library kstreams is modelled on.
+    KafkaStreams,
     /// Quix Streams, in Python.
     Quix,
 }
@@ -70,12 +73,13 @@ impl System {
         match self {
             System::Raw => "raw rdkafka loop",
             System::Kstreams => "kstreams",
+            System::KafkaStreams => "Kafka Streams",
             System::Quix => "Quix Streams",
         }
     }
 }
 
-/// A windowed count as both systems write it: Quix's shape for window results.
+/// A windowed count as every system writes it: Quix's shape for window results.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WindowCount {
     /// Window start, ms, inclusive.

@@ -44,7 +44,7 @@ pub(crate) fn read(task_dir: &Path) -> Result<Offsets, CheckpointError> {
     })
 }
 
-fn parse(text: &str) -> Result<Offsets, String> {
+pub(crate) fn parse(text: &str) -> Result<Offsets, String> {
     let mut lines = text.lines();
     match lines.next() {
         Some("0") => {}

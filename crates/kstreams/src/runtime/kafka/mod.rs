@@ -24,9 +24,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod checkpoint;
+pub(crate) mod checkpoint;
 mod clients;
-mod commit_metadata;
+pub(crate) mod commit_metadata;
 mod config;
 mod global;
 mod partition_group;

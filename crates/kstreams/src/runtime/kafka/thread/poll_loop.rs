@@ -1,0 +1,205 @@
+//! The loop of a stream thread: poll a batch, hand each record to its task through the
+//! partition groups, serve delivery reports, punctuate, and commit on the interval.
+
+use super::{describe, now_ms, RebalanceContext, ThreadState, MAX_BATCH};
+use crate::error::Result;
+use crate::runtime::kafka::clients;
+use crate::runtime::kafka::partition_group::PartitionGroups;
+use crate::runtime::kafka::{Shared, StreamsConfig};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+fn partition_list(parts: &[(String, i32)]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in parts {
+        tpl.add_partition(topic, *partition);
+    }
+    tpl
+}
+
+/// Resumes fetching partitions a partition group had paused. librdkafka refetches from
+/// the position after the last record polled: mid-batch, which a broker must answer with
+/// that batch (Tansu's memory engine skips to the next one: its `midbatch` gap).
+fn resume<C: ConsumerContext>(consumer: &BaseConsumer<C>, parts: Vec<(String, i32)>) {
+    if parts.is_empty() {
+        return;
+    }
+    let tpl = partition_list(&parts);
+    tracing::debug!("resuming {}", describe(&tpl));
+    // After a rebalance some may no longer be assigned: nothing to resume there.
+    if let Err(e) = consumer.resume(&tpl) {
+        tracing::debug!("resuming {}: {e}", describe(&tpl));
+    }
+}
+
+/// The consumer's fetch position (next offset to fetch) of every assigned partition.
+fn fetch_positions<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> HashMap<(String, i32), i64> {
+    consumer
+        .position()
+        .map(|tpl| {
+            tpl.elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A partition's start and end offsets as the client last learned them from a fetch (no
+/// request); `None` before any fetch answered.
+fn cached_watermarks<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<(i64, i64)> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client handle is valid while `consumer` lives; librdkafka only reads the
+    // NUL-terminated topic name and writes the two offsets, which outlive the call.
+    // rust-rdkafka has no binding for this cached (non-blocking) lookup.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some((low.max(0), high))
+}
+
+pub(super) fn main_loop(
+    consumer: &BaseConsumer<RebalanceContext>,
+    state: &Rc<RefCell<ThreadState>>,
+    config: &StreamsConfig,
+    shared: &Shared,
+) -> Result<()> {
+    let mut last_commit = Instant::now();
+    let mut last_punctuate = Instant::now();
+    let sources: Vec<Vec<String>> = {
+        let st = state.borrow();
+        (0..st.topology.subtopology_count())
+            .map(|sub| st.topology.source_topics(sub, &config.application_id))
+            .collect()
+    };
+    let mut groups = PartitionGroups::new(
+        &sources,
+        config.max_task_idle,
+        config.buffered_records_per_partition,
+    );
+    let mut generation = state.borrow().generation;
+    while shared.is_running() {
+        let mut batch = 0;
+        let mut polled = 0;
+        while polled < MAX_BATCH {
+            // Block briefly for the first record; while records wait in a partition group,
+            // only a little, so an idle timeout is noticed without spinning.
+            let timeout = match (polled, groups.len()) {
+                (0, 0) => Duration::from_millis(100),
+                (0, _) => Duration::from_millis(5),
+                _ => Duration::ZERO,
+            };
+            let msg = match consumer.poll(timeout) {
+                None => break,
+                Some(Err(e)) => {
+                    // Transient client errors (a broker down, a request failing) are
+                    // retried by librdkafka; they are logged, not fatal.
+                    tracing::warn!("consumer error: {e}");
+                    break;
+                }
+                Some(Ok(msg)) => msg,
+            };
+            polled += 1;
+            if state.borrow().generation != generation {
+                // A rebalance ran inside poll: every partition was revoked and reassigned
+                // from its committed offset, so what was buffered will be fetched again.
+                tracing::debug!(
+                    "dropping {} records buffered across a rebalance",
+                    groups.len()
+                );
+                resume(consumer, groups.clear());
+                generation = state.borrow().generation;
+            }
+            if let Some(msg) = groups.offer(msg) {
+                state.borrow_mut().process(&msg)?;
+                batch += 1;
+            }
+        }
+        if state.borrow().generation != generation {
+            resume(consumer, groups.clear());
+            generation = state.borrow().generation;
+        }
+        let positions = if groups.len() > 0 {
+            fetch_positions(consumer)
+        } else {
+            HashMap::new()
+        };
+        let starts = state.borrow().start_offsets.clone();
+        let lagging = |topic: &str, partition: i32| -> i64 {
+            // An end offset not known yet (no fetch answered): records may be waiting, so
+            // wait, but no longer than for a possible commit marker.
+            let Some((low, high)) = cached_watermarks(consumer, topic, partition) else {
+                return 1;
+            };
+            let key = (topic.to_string(), partition);
+            // Where consumption stands: after the last record polled, else where the
+            // assignment started (committed offset, or the beginning).
+            let position = positions
+                .get(&key)
+                .or_else(|| starts.get(&key))
+                .copied()
+                .unwrap_or(low);
+            (high - position).max(0)
+        };
+        for msg in groups.ready(&lagging) {
+            state.borrow_mut().process(&msg)?;
+            batch += 1;
+        }
+        let (to_pause, to_resume) = groups.flow_control();
+        if !to_pause.is_empty() {
+            let tpl = partition_list(&to_pause);
+            tracing::debug!("pausing {}: their buffers are full", describe(&tpl));
+            if let Err(e) = consumer.pause(&tpl) {
+                tracing::warn!("pausing {}: {e}", describe(&tpl));
+            }
+        }
+        resume(consumer, to_resume);
+        if batch > 0 {
+            shared.add_processed(batch as u64);
+            tracing::debug!("processed a batch of {batch} records");
+        }
+        // The producer of this turn: exactly-once may have replaced it during a commit.
+        let producer = state.borrow().producer.clone();
+        clients::serve_delivery_reports(&producer);
+        if let Some(e) = state.borrow_mut().error.take() {
+            return Err(e);
+        }
+        if last_punctuate.elapsed() >= Duration::from_millis(100) {
+            let now = now_ms();
+            let mut st = state.borrow_mut();
+            let mut punctuated = false;
+            for task in st.tasks.values_mut() {
+                let before = task.metrics().punctuations;
+                task.punctuate_wall_clock(now)?;
+                punctuated |= task.metrics().punctuations != before;
+            }
+            st.txn_dirty |= punctuated;
+            drop(st);
+            last_punctuate = Instant::now();
+        }
+        if last_commit.elapsed() >= config.commit_interval {
+            state.borrow_mut().commit(consumer)?;
+            last_commit = Instant::now();
+        }
+    }
+    Ok(())
+}

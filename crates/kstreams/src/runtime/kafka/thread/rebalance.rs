@@ -1,0 +1,183 @@
+//! Rebalances: a revocation commits and closes the revoked tasks; an assignment creates
+//! the new ones, resuming the partition times they were committed with.
+
+use super::{describe, now_ms, ThreadState, COMMITTED_TIMEOUT};
+use crate::runtime::kafka::clients::ProducerCollector;
+use crate::runtime::kafka::{commit_metadata, ThreadPhase};
+use crate::runtime::{TaskConfig, TaskId};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use send_wrapper::SendWrapper;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+impl ThreadState {
+    pub(super) fn on_revoke<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        tpl: &TopicPartitionList,
+    ) {
+        tracing::info!(
+            "Revoking previously assigned partitions [{}] for group {}",
+            describe(tpl),
+            self.config.application_id
+        );
+        self.generation += 1;
+        self.shared
+            .thread_phase(self.index, ThreadPhase::Rebalancing, Vec::new());
+        match self.commit(consumer) {
+            Ok(()) if self.transactional_id.is_some() && !self.failed => self.write_checkpoints(),
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(thread = self.index, "commit on revocation failed: {e}");
+                self.error.get_or_insert(e);
+            }
+        }
+        let revoked: Vec<TaskId> = tpl
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                self.topic_sub
+                    .get(e.topic())
+                    .map(|&s| TaskId::new(s, e.partition() as u32))
+            })
+            .collect();
+        for id in revoked {
+            self.shared.withdraw_stores(id);
+            if let Some(mut task) = self.tasks.remove(&id) {
+                self.shared.retire_metrics(id, task.metrics());
+                if let Err(e) = task.close() {
+                    tracing::warn!(task = %id, "closing revoked task failed: {e}");
+                }
+            }
+            self.positions.remove(&id);
+        }
+        for e in tpl.elements() {
+            if let Some(parts) = self.offsets.get_mut(e.topic()) {
+                parts.remove(&e.partition());
+            }
+        }
+        self.offsets.retain(|_, parts| !parts.is_empty());
+    }
+
+    pub(super) fn on_assign(
+        &mut self,
+        tpl: &TopicPartitionList,
+        committed: Option<&TopicPartitionList>,
+    ) {
+        self.generation += 1;
+        self.start_offsets = committed
+            .map(|c| c.elements())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
+                _ => None,
+            })
+            .collect();
+        tracing::info!(
+            "Setting newly assigned partitions [{}] for group {}",
+            describe(tpl),
+            self.config.application_id
+        );
+        self.create_tasks(tpl, committed);
+        let ids = self.tasks.keys().copied().collect();
+        self.shared
+            .thread_phase(self.index, ThreadPhase::Running, ids);
+    }
+
+    /// Creates and restores the tasks of the partitions in `tpl` that have none yet, each
+    /// resuming the stream time its partitions were committed with.
+    pub(super) fn create_tasks(
+        &mut self,
+        tpl: &TopicPartitionList,
+        committed: Option<&TopicPartitionList>,
+    ) {
+        let mut task_config = TaskConfig::new(self.config.application_id.clone());
+        task_config.deserialization_handler = self.config.deserialization_handler;
+        task_config.processing_handler = self.config.processing_handler;
+        task_config.production_handler = self.config.production_handler;
+        task_config.dead_letter_topic = self.config.dead_letter_topic.clone();
+        task_config.wall_clock_ms = now_ms();
+        task_config.database = self.database.clone();
+        task_config.cache_budget = Some(self.cache_budget.clone());
+        task_config.globals = self.globals.clone();
+        for e in tpl.elements() {
+            let Some(&sub) = self.topic_sub.get(e.topic()) else {
+                continue;
+            };
+            let id = TaskId::new(sub, e.partition() as u32);
+            if self.tasks.contains_key(&id) {
+                continue;
+            }
+            task_config.task_dir = Some(
+                self.config
+                    .state_dir
+                    .join(&self.config.application_id)
+                    .join(id.to_string()),
+            );
+            let collector = ProducerCollector {
+                producer: self.producer.clone(),
+                partitions: self.partitions.clone(),
+            };
+            match self.create_and_restore(id, &task_config, collector) {
+                Ok(mut task) => {
+                    // The task resumes the partition times its partitions were committed
+                    // with, and the stream time (their maximum).
+                    for c in committed.map(|c| c.elements()).unwrap_or_default() {
+                        if c.partition() != e.partition()
+                            || self.topic_sub.get(c.topic()) != Some(&sub)
+                        {
+                            continue;
+                        }
+                        if let Some(t) = commit_metadata::decode(c.metadata()) {
+                            tracing::debug!(task = %id, "resuming {} at partition time {t}", c.topic());
+                            task.resume_partition_time(c.topic(), t);
+                        }
+                    }
+                    self.shared
+                        .publish_stores(id, task.stores().cloned().collect());
+                    self.tasks.insert(id, task);
+                }
+                Err(e) => {
+                    tracing::error!(task = %id, "creating task failed: {e}");
+                    self.error.get_or_insert(e);
+                }
+            }
+        }
+    }
+}
+
+pub(super) struct RebalanceContext {
+    pub(super) state: SendWrapper<Rc<RefCell<ThreadState>>>,
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            self.state.borrow_mut().on_revoke(consumer, tpl);
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                // Every partition of an assigned task, so that a task's stream time comes
+                // from all of them.
+                let committed = consumer
+                    .committed_offsets((*tpl).clone(), COMMITTED_TIMEOUT)
+                    .map_err(|e| {
+                        tracing::warn!(
+                            "reading committed offsets: {e}; tasks start without a stream time"
+                        )
+                    })
+                    .ok();
+                self.state.borrow_mut().on_assign(tpl, committed.as_ref())
+            }
+            Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}

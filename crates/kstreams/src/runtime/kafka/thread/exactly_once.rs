@@ -261,10 +261,19 @@ impl ThreadState {
             .take();
         self.offsets.clear();
         self.txn_dirty = false;
-        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        let ids: Vec<TaskId> = self
+            .tasks
+            .keys()
+            .chain(self.restoring.keys())
+            .copied()
+            .collect();
         for id in ids {
             self.shared.withdraw_stores(id);
-            if let Some(task) = self.tasks.remove(&id) {
+            let task = self
+                .tasks
+                .remove(&id)
+                .or_else(|| self.abandon_restoring(id));
+            if let Some(task) = task {
                 self.shared.retire_metrics(id, task.metrics());
                 drop(task);
                 checkpoint::remove(&self.task_dir(id));
@@ -311,6 +320,8 @@ impl ThreadState {
         // Records buffered in partition groups belong to the aborted attempt.
         self.generation += 1;
         self.create_tasks(&assignment, Some(&committed));
+        self.pause_restoring(consumer);
+        self.report_phase();
         if let Some(e) = self.error.take() {
             return Err(e);
         }

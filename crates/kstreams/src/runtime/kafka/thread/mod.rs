@@ -101,7 +101,9 @@ struct ThreadState {
     /// Acknowledged changelog offsets, from the producer's delivery reports.
     changelog_acked: Arc<std::sync::Mutex<HashMap<String, HashMap<i32, i64>>>>,
     /// Reads changelogs when tasks are assigned; created on first need.
-    restore_consumer: Option<BaseConsumer>,
+    restorer: Option<super::restore::Restorer>,
+    /// Tasks whose stores are still being restored: their partitions are paused.
+    restoring: BTreeMap<TaskId, Task>,
     /// Counts rebalance callbacks, so the loop can tell that records it polled before
     /// one belong to an assignment that no longer exists.
     generation: u64,
@@ -246,7 +248,8 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         tasks: BTreeMap::new(),
         offsets: HashMap::new(),
         error: None,
-        restore_consumer: None,
+        restorer: None,
+        restoring: BTreeMap::new(),
         database,
         cache_budget,
         positions: HashMap::new(),
@@ -304,7 +307,8 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
     }
     consumer.unsubscribe();
     let tasks = std::mem::take(&mut state.borrow_mut().tasks);
-    for (id, mut task) in tasks {
+    let restoring = std::mem::take(&mut state.borrow_mut().restoring);
+    for (id, mut task) in tasks.into_iter().chain(restoring) {
         shared.withdraw_stores(id);
         shared.retire_metrics(id, task.metrics());
         if let Err(e) = task.close() {

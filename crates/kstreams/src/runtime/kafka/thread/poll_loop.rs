@@ -7,6 +7,7 @@ use crate::runtime::kafka::clients;
 use crate::runtime::kafka::partition_group::PartitionGroups;
 use crate::runtime::kafka::{Shared, StreamsConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -98,14 +99,20 @@ pub(super) fn main_loop(
     );
     let mut generation = state.borrow().generation;
     while shared.is_running() {
+        // Restoration runs a step per turn, between polls: the consumer is polled as often
+        // as ever, and the tasks that are ready keep processing.
+        let restoring = !state.borrow().restoring.is_empty();
+        if restoring {
+            state.borrow_mut().restore_step(consumer)?;
+        }
         let mut batch = 0;
         let mut polled = 0;
         while polled < MAX_BATCH {
-            // Block briefly for the first record; while records wait in a partition group,
-            // only a little, so an idle timeout is noticed without spinning.
-            let timeout = match (polled, groups.len()) {
-                (0, 0) => Duration::from_millis(100),
-                (0, _) => Duration::from_millis(5),
+            // Block briefly for the first record; while records wait in a partition group
+            // or stores restore, only a little, so neither waits on an idle poll.
+            let timeout = match (polled, groups.len(), restoring) {
+                (0, 0, false) => Duration::from_millis(100),
+                (0, _, _) => Duration::from_millis(5),
                 _ => Duration::ZERO,
             };
             let msg = match consumer.poll(timeout) {
@@ -119,6 +126,29 @@ pub(super) fn main_loop(
                 Some(Ok(msg)) => msg,
             };
             polled += 1;
+            if state.borrow().is_restoring(msg.topic(), msg.partition()) {
+                // Fetched before its partition was paused: it is read again once the
+                // task's stores are restored.
+                let (topic, partition, offset) =
+                    (msg.topic().to_string(), msg.partition(), msg.offset());
+                drop(msg);
+                let st = state.borrow();
+                st.pause_restoring(consumer);
+                if let Err(e) = consumer.seek(
+                    &topic,
+                    partition,
+                    Offset::Offset(offset),
+                    Duration::from_secs(10),
+                ) {
+                    return Err(crate::error::StreamsError::Kafka {
+                        context: format!(
+                            "rewinding {topic}-{partition} until its task is restored"
+                        ),
+                        source: e,
+                    });
+                }
+                continue;
+            }
             if state.borrow().generation != generation {
                 // A rebalance ran inside poll: every partition was revoked and reassigned
                 // from its committed offset, so what was buffered will be fetched again.

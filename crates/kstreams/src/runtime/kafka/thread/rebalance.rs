@@ -44,7 +44,11 @@ impl ThreadState {
             .collect();
         for id in revoked {
             self.shared.withdraw_stores(id);
-            if let Some(mut task) = self.tasks.remove(&id) {
+            let task = self
+                .tasks
+                .remove(&id)
+                .or_else(|| self.abandon_restoring(id));
+            if let Some(mut task) = task {
                 self.shared.retire_metrics(id, task.metrics());
                 if let Err(e) = task.close() {
                     tracing::warn!(task = %id, "closing revoked task failed: {e}");
@@ -60,8 +64,9 @@ impl ThreadState {
         self.offsets.retain(|_, parts| !parts.is_empty());
     }
 
-    pub(super) fn on_assign(
+    pub(super) fn on_assign<C: ConsumerContext>(
         &mut self,
+        consumer: &BaseConsumer<C>,
         tpl: &TopicPartitionList,
         committed: Option<&TopicPartitionList>,
     ) {
@@ -81,9 +86,24 @@ impl ThreadState {
             self.config.application_id
         );
         self.create_tasks(tpl, committed);
-        let ids = self.tasks.keys().copied().collect();
-        self.shared
-            .thread_phase(self.index, ThreadPhase::Running, ids);
+        self.pause_restoring(consumer);
+        self.report_phase();
+    }
+
+    /// Running once no task is left restoring; every task, ready or restoring, is listed.
+    pub(super) fn report_phase(&self) {
+        let ids = self
+            .tasks
+            .keys()
+            .chain(self.restoring.keys())
+            .copied()
+            .collect();
+        let phase = if self.restoring.is_empty() {
+            ThreadPhase::Running
+        } else {
+            ThreadPhase::Rebalancing
+        };
+        self.shared.thread_phase(self.index, phase, ids);
     }
 
     /// Creates and restores the tasks of the partitions in `tpl` that have none yet, each
@@ -107,7 +127,7 @@ impl ThreadState {
                 continue;
             };
             let id = TaskId::new(sub, e.partition() as u32);
-            if self.tasks.contains_key(&id) {
+            if self.tasks.contains_key(&id) || self.restoring.contains_key(&id) {
                 continue;
             }
             task_config.task_dir = Some(
@@ -121,9 +141,14 @@ impl ThreadState {
                 partitions: self.partitions.clone(),
             };
             match self.create_and_restore(id, &task_config, collector) {
-                Ok(mut task) => {
+                Ok(()) => {
                     // The task resumes the partition times its partitions were committed
                     // with, and the stream time (their maximum).
+                    let task = match self.tasks.get_mut(&id) {
+                        Some(t) => Some(t),
+                        None => self.restoring.get_mut(&id),
+                    };
+                    let Some(task) = task else { continue };
                     for c in committed.map(|c| c.elements()).unwrap_or_default() {
                         if c.partition() != e.partition()
                             || self.topic_sub.get(c.topic()) != Some(&sub)
@@ -135,9 +160,6 @@ impl ThreadState {
                             task.resume_partition_time(c.topic(), t);
                         }
                     }
-                    self.shared
-                        .publish_stores(id, task.stores().cloned().collect());
-                    self.tasks.insert(id, task);
                 }
                 Err(e) => {
                     tracing::error!(task = %id, "creating task failed: {e}");
@@ -174,7 +196,9 @@ impl ConsumerContext for RebalanceContext {
                         )
                     })
                     .ok();
-                self.state.borrow_mut().on_assign(tpl, committed.as_ref())
+                self.state
+                    .borrow_mut()
+                    .on_assign(consumer, tpl, committed.as_ref())
             }
             Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
             Rebalance::Revoke(_) => {}

@@ -1,0 +1,176 @@
+//! Restoration on a broker (the in-process mock, or `KSTREAMS_BOOTSTRAP`): it runs from the
+//! stream thread's loop, not inside the rebalance callback, so a restore that takes longer
+//! than `max.poll.interval.ms` causes no rebalance; and a checkpoint beyond the changelog's
+//! end is treated as stale, the store restored in full.
+
+use kstreams::runtime::kafka::{KafkaStreams, State, StreamsConfig};
+use kstreams::serde::{I64Serde, Nullable, StringSerde};
+use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
+use kstreams_testkit::broker::TestBroker;
+use rdkafka::producer::{BaseRecord, Producer};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct Setup {
+    broker: TestBroker,
+    app: String,
+    input: String,
+    output: String,
+    changelog: String,
+}
+
+fn setup(name: &str, partitions: i32) -> Setup {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let broker = TestBroker::from_env();
+    let app = TestBroker::unique(name);
+    let (input, output) = (TestBroker::unique("rs-in"), TestBroker::unique("rs-out"));
+    let changelog = format!("{app}-counts-changelog");
+    for t in [&input, &output, &changelog] {
+        broker.create_topic(t, partitions).unwrap();
+    }
+    Setup {
+        broker,
+        app,
+        input,
+        output,
+        changelog,
+    }
+}
+
+/// Counts per key into store `counts` (changelogged), writing every update.
+fn counting(s: &Setup) -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&s.input, Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::named("counts"))
+        .to_stream()
+        .to(&s.output, Produced::with(StringSerde, Nullable(I64Serde)));
+    builder.build().unwrap()
+}
+
+/// Writes the changelog of `rounds` counting updates of `keys` keys, as a count store logs
+/// them (the count, its time as the record's), each key in its murmur2 partition.
+fn write_changelog(s: &Setup, partitions: u32, keys: usize, rounds: i64) {
+    let producer = s.broker.producer();
+    for round in 1..=rounds {
+        for k in 0..keys {
+            let key = format!("k{k}");
+            let value = round.to_be_bytes();
+            let partition =
+                kstreams::runtime::partitioner::partition_for_key(key.as_bytes(), partitions);
+            let mut rec = BaseRecord::to(&s.changelog)
+                .key(key.as_bytes())
+                .payload(&value[..])
+                .partition(partition as i32)
+                .timestamp(1_000 + round);
+            while let Err((_, back)) = producer.send(rec) {
+                producer.poll(Duration::from_millis(5));
+                rec = back;
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+fn state_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(TestBroker::unique(name));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn a_restore_longer_than_max_poll_interval_causes_no_rebalance() {
+    let s = setup("long-restore", 4);
+    let (keys, rounds) = (4_000, 100);
+    write_changelog(&s, 4, keys, rounds);
+    // Six seconds between polls (the least a broker's group.min.session.timeout.ms lets
+    // the session, and so the poll interval, be) is all the thread may take: less than
+    // restoring 400,000 records takes. Inside the rebalance callback, the consumer would
+    // miss it, leave the group and rebalance.
+    let config = StreamsConfig::new(&s.app, s.broker.bootstrap())
+        .state_dir(state_dir("lr"))
+        .consumer_config("session.timeout.ms", "6000")
+        .consumer_config("max.poll.interval.ms", "6000");
+    let streams = KafkaStreams::new(counting(&s), config);
+    let states = Arc::new(Mutex::new(Vec::new()));
+    let seen = states.clone();
+    streams.set_state_listener(move |_, new| seen.lock().unwrap().push(new));
+    streams.start().unwrap();
+    wait_for("RUNNING", Duration::from_secs(120), || {
+        assert_ne!(streams.state(), State::Error);
+        streams.state() == State::Running
+    });
+    // A rebalance caused by a missed poll would come a moment later.
+    std::thread::sleep(Duration::from_secs(3));
+    let (restored, took) = streams.restoration();
+    println!(
+        "restored {restored} records in {took:?}; states {:?}",
+        states.lock().unwrap()
+    );
+    assert_eq!(restored, (keys as u64) * rounds as u64);
+    assert!(
+        took > Duration::from_secs(6),
+        "the restore took {took:?}: it must outlast max.poll.interval.ms for this test to show anything"
+    );
+    assert_eq!(
+        *states.lock().unwrap(),
+        vec![State::Rebalancing, State::Running],
+        "one assignment, no rebalance during or after the restore"
+    );
+    let store = streams.store::<String, i64>("counts").unwrap();
+    for k in 0..keys {
+        assert_eq!(store.get(&format!("k{k}")).unwrap(), Some(rounds));
+    }
+    streams.close();
+}
+
+#[test]
+fn a_checkpoint_beyond_the_changelog_end_restores_in_full() {
+    let s = setup("stale-checkpoint", 1);
+    write_changelog(&s, 1, 20, 5);
+    // A checkpoint (Kafka Streams' file layout) far past the changelog's end, as an
+    // instance keeps when its changelog topic was deleted and created again: trusted, it
+    // would leave the store as it is (here empty).
+    let dir = state_dir("sc");
+    let task_dir = dir.join(&s.app).join("0_0");
+    std::fs::create_dir_all(&task_dir).unwrap();
+    std::fs::write(
+        task_dir.join(".checkpoint"),
+        format!("0\n1\n{} 0 1000000\n", s.changelog),
+    )
+    .unwrap();
+    let streams = KafkaStreams::new(
+        counting(&s),
+        StreamsConfig::new(&s.app, s.broker.bootstrap()).state_dir(&dir),
+    );
+    streams.start().unwrap();
+    wait_for("RUNNING", Duration::from_secs(60), || {
+        assert_ne!(streams.state(), State::Error);
+        streams.state() == State::Running
+    });
+    let store = streams.store::<String, i64>("counts").unwrap();
+    for k in 0..20 {
+        assert_eq!(
+            store.get(&format!("k{k}")).unwrap(),
+            Some(5),
+            "k{k} restored from the changelog, not left as the stale checkpoint had it"
+        );
+    }
+    assert_eq!(streams.restoration().0, 100);
+    streams.close();
+}

@@ -273,4 +273,25 @@ pub enum StreamsError {
     /// A state store failed outside record processing (init, flush, close).
     #[error(transparent)]
     StoreLifecycle(#[from] StoreError),
+    /// A stream or global thread panicked outside record processing (a processor's `init`
+    /// or `close`, a client callback): the thread is gone, and the uncaught-exception
+    /// handler decides what follows.
+    #[error("thread {thread} panicked: {message}")]
+    ThreadPanicked {
+        /// The thread's name.
+        thread: String,
+        /// The panic's message.
+        message: String,
+    },
+    /// A stream thread was replaced too often in a short time (a record or a broker error
+    /// that fails every replacement): the client stops instead.
+    #[error("stream thread replaced {replacements} times in {window:?}; giving up: {last}")]
+    TooManyReplacements {
+        /// Replacements in the window.
+        replacements: usize,
+        /// The window.
+        window: std::time::Duration,
+        /// The last failure.
+        last: String,
+    },
 }

@@ -45,3 +45,4 @@ pub use windows::{
     JoinWindows, SessionWindowedSerde, SessionWindows, SlidingWindows, TimeWindows, Window,
     Windowed, WindowedSerde,
 };
+pub(crate) use windows::{SessionStoreSerde, StartFirstSerde};

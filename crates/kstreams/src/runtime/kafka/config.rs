@@ -110,6 +110,12 @@ pub struct StreamsConfig {
     /// brokers that answer a fetch from inside a record batch wrongly (Tansu's memory
     /// engine, the `midbatch` gap), where a resumed partition would skip records.
     pub buffered_records_per_partition: usize,
+    /// How long a replacement stream thread (`StreamThreadExceptionResponse::ReplaceThread`)
+    /// waits before it starts, doubling with each replacement in ten minutes up to a minute.
+    pub replacement_backoff: Duration,
+    /// Replacements within ten minutes after which the client shuts down instead: a failure
+    /// that comes back every time (a poison pill, a broker refusal) is not a passing fault.
+    pub max_thread_replacements: usize,
 }
 
 impl StreamsConfig {
@@ -135,7 +141,17 @@ impl StreamsConfig {
             memory_budget: MemoryBudget::default(),
             max_task_idle: Duration::ZERO,
             buffered_records_per_partition: 1000,
+            replacement_backoff: Duration::from_secs(1),
+            max_thread_replacements: 10,
         }
+    }
+
+    /// Sets how long a replacement thread first waits, and after how many replacements in
+    /// ten minutes the client shuts down instead.
+    pub fn thread_replacement(mut self, backoff: Duration, max_replacements: usize) -> Self {
+        self.replacement_backoff = backoff;
+        self.max_thread_replacements = max_replacements;
+        self
     }
     /// Sets `num.stream.threads` (at least 1).
     pub fn num_stream_threads(mut self, n: usize) -> Self {
@@ -274,6 +290,8 @@ impl std::fmt::Debug for StreamsConfig {
                 "buffered_records_per_partition",
                 &self.buffered_records_per_partition,
             )
+            .field("replacement_backoff", &self.replacement_backoff)
+            .field("max_thread_replacements", &self.max_thread_replacements)
             .finish()
     }
 }

@@ -2,7 +2,7 @@
 //! stores, in full, before the stream threads start (so a join never sees a half-loaded
 //! table), then keeps applying new records until shutdown.
 
-use super::{Shared, State, StreamsConfig};
+use super::{Shared, StreamsConfig};
 use crate::error::{Result, StreamsError};
 use crate::runtime::{InputRecord, TaskId};
 use crate::state::StoreInit;
@@ -11,7 +11,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -135,31 +134,34 @@ pub(crate) fn bootstrap(
     Ok((stores, consumer))
 }
 
-/// Keeps the global stores up to date until shutdown; a failure stops the client, as a
-/// failed global thread does in Kafka Streams.
+/// Keeps the global stores up to date until shutdown; a failure, a panic included, goes to
+/// the uncaught-exception handler and stops the client, as a failed global thread does in
+/// Kafka Streams (there is no replacing it).
 pub(crate) fn spawn(
     stores: Arc<GlobalStores>,
     consumer: BaseConsumer,
     shared: Arc<Shared>,
     app: &str,
 ) -> Result<std::thread::JoinHandle<()>> {
+    let name = format!("{app}-GlobalStreamThread");
+    let thread_name = name.clone();
     std::thread::Builder::new()
-        .name(format!("{app}-GlobalStreamThread"))
+        .name(name)
         .spawn(move || {
-            while shared.is_running() {
-                match consumer.poll(Duration::from_millis(100)) {
-                    Some(Ok(m)) => {
-                        if let Err(e) = apply(&stores, &m) {
-                            tracing::error!("global stream thread failed: {e}");
-                            shared.set_state(State::PendingError);
-                            shared.running.store(false, Ordering::Release);
-                            shared.set_state(State::Error);
-                            return;
-                        }
+            let result = super::catch_thread_panic(&thread_name, || {
+                while shared.is_running() {
+                    match consumer.poll(Duration::from_millis(100)) {
+                        Some(Ok(m)) => apply(&stores, &m)?,
+                        Some(Err(e)) => tracing::warn!("global consumer: {e}"),
+                        None => {}
                     }
-                    Some(Err(e)) => tracing::warn!("global consumer: {e}"),
-                    None => {}
                 }
+                Ok(())
+            });
+            if let Err(e) = result {
+                tracing::error!("global stream thread failed: {e}");
+                super::global_thread_failed(&shared, &e);
+                return;
             }
             if let Err(e) = stores.flush() {
                 tracing::warn!("flushing global stores: {e}");

@@ -29,6 +29,7 @@ mod clients;
 pub(crate) mod commit_metadata;
 mod config;
 mod global;
+mod headers;
 mod partition_group;
 mod process_id;
 mod restore;
@@ -111,6 +112,12 @@ pub(crate) struct Shared {
     /// those of tasks closed since start.
     pub(crate) task_metrics: Mutex<BTreeMap<TaskId, TaskMetrics>>,
     retired_metrics: Mutex<TaskMetrics>,
+    /// Held from deriving the client state out of the threads' phases until the listener
+    /// has heard of it, so transitions are reported in order; never held while the
+    /// threads' map is locked by a caller, so a listener may query the client.
+    transitions: Mutex<()>,
+    /// When stream threads were replaced lately, for the backoff and the limit.
+    replacements: Mutex<Vec<Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -163,14 +170,18 @@ impl Shared {
     }
 
     pub(crate) fn thread_phase(&self, index: usize, phase: ThreadPhase, tasks: Vec<TaskId>) {
-        // The client state is derived from all threads' phases under the same lock, so two
-        // threads changing phase at once cannot leave a stale state behind.
-        let mut threads = lock(&self.threads);
-        threads.insert(index, (phase, tasks));
-        let all_running = threads
-            .values()
-            .filter(|(p, _)| *p != ThreadPhase::Dead)
-            .all(|(p, _)| *p == ThreadPhase::Running);
+        // Two threads changing phase at once must not leave a stale client state behind,
+        // so deriving and reporting it are one step; but the listener runs with the
+        // threads' map unlocked, so it may call back into the client.
+        let _order = lock(&self.transitions);
+        let all_running = {
+            let mut threads = lock(&self.threads);
+            threads.insert(index, (phase, tasks));
+            threads
+                .values()
+                .filter(|(p, _)| *p != ThreadPhase::Dead)
+                .all(|(p, _)| *p == ThreadPhase::Running)
+        };
         let current = *lock(&self.state);
         if matches!(current, State::Running | State::Rebalancing) {
             self.set_state(if all_running {
@@ -179,7 +190,25 @@ impl Shared {
                 State::Rebalancing
             });
         }
-        drop(threads);
+    }
+
+    /// Records a replacement of a stream thread and returns how long to wait before it: the
+    /// configured backoff after the first of the last ten minutes, doubling to at most a
+    /// minute; `Err` with the count once there were as many as configured, which is not a
+    /// passing fault any more.
+    fn replacement_backoff(&self, config: &StreamsConfig) -> std::result::Result<Duration, usize> {
+        let mut recent = lock(&self.replacements);
+        recent.retain(|t| t.elapsed() < REPLACEMENT_WINDOW);
+        if recent.len() >= config.max_thread_replacements {
+            return Err(recent.len());
+        }
+        let factor = 1u32 << recent.len().min(16);
+        let backoff = config
+            .replacement_backoff
+            .saturating_mul(factor)
+            .min(Duration::from_secs(60));
+        recent.push(Instant::now());
+        Ok(backoff)
     }
 }
 
@@ -230,6 +259,8 @@ impl KafkaStreams {
                 delivery_errors_skipped: Arc::new(AtomicU64::new(0)),
                 task_metrics: Mutex::new(BTreeMap::new()),
                 retired_metrics: Mutex::new(TaskMetrics::default()),
+                transitions: Mutex::new(()),
+                replacements: Mutex::new(Vec::new()),
             }),
             handles: Arc::new(Mutex::new(Vec::new())),
             next_thread: Arc::new(AtomicUsize::new(0)),
@@ -468,36 +499,90 @@ pub(crate) struct Env {
     pub(crate) process_id: Option<Arc<str>>,
 }
 
+/// Stream threads replaced within this window count towards the configured limit
+/// (`StreamsConfig::max_thread_replacements`).
+const REPLACEMENT_WINDOW: Duration = Duration::from_secs(600);
+
+/// Runs `body` and turns a panic into [`StreamsError::ThreadPanicked`]: a panic outside
+/// record processing (a processor's `init` or `close`, a client callback) must reach the
+/// uncaught-exception handler like any other failure, not end the thread silently.
+pub(crate) fn catch_thread_panic(name: &str, body: impl FnOnce() -> Result<()>) -> Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+        Err(StreamsError::ThreadPanicked {
+            thread: name.to_string(),
+            message: crate::processor::panic_message(&*payload),
+        })
+    })
+}
+
+/// What the client does about a failed thread: the handler's answer, or shutting down.
+fn respond(shared: &Shared, e: &StreamsError) -> StreamThreadExceptionResponse {
+    lock(&shared.handler)
+        .as_ref()
+        .map_or(StreamThreadExceptionResponse::ShutdownClient, |h| h(e))
+}
+
+/// The global thread failed: the handler hears of it, and the client stops whatever it
+/// answers, since a global thread cannot be replaced.
+pub(crate) fn global_thread_failed(shared: &Shared, e: &StreamsError) {
+    let _ = respond(shared, e);
+    shut_down_on_error(shared);
+}
+
+fn shut_down_on_error(shared: &Shared) {
+    shared.set_state(State::PendingError);
+    shared.running.store(false, Ordering::Release);
+    // Threads stop at their next loop turn; whoever waits in close() or
+    // wait_for_shutdown_signal() sees the error state.
+    shared.set_state(State::Error);
+}
+
 fn spawn_thread(env: Env, handles: Arc<Mutex<Vec<JoinHandle<()>>>>, next: Arc<AtomicUsize>) {
     let index = next.fetch_add(1, Ordering::Relaxed);
     env.shared
         .thread_phase(index, ThreadPhase::Rebalancing, Vec::new());
     let h2 = handles.clone();
     let name = format!("{}-StreamThread-{index}", env.config.application_id);
+    let thread_name = name.clone();
     let handle = std::thread::Builder::new().name(name).spawn(move || {
         let shared = env.shared.clone();
-        let result = thread::run(index, env.clone());
+        let result = catch_thread_panic(&thread_name, || thread::run(index, env.clone()));
         let Err(e) = result else {
             return;
         };
+        // A panic skipped the thread's own last words.
+        shared.thread_phase(index, ThreadPhase::Dead, Vec::new());
         tracing::error!(thread = index, "stream thread failed: {e}");
-        let response = lock(&shared.handler)
-            .as_ref()
-            .map_or(StreamThreadExceptionResponse::ShutdownClient, |h| h(&e));
-        match response {
+        match respond(&shared, &e) {
             StreamThreadExceptionResponse::ReplaceThread if shared.is_running() => {
-                tracing::info!(thread = index, "replacing the failed stream thread");
-                spawn_thread(env, h2, next);
+                match shared.replacement_backoff(&env.config) {
+                    Ok(backoff) => {
+                        tracing::info!(
+                            thread = index,
+                            "replacing the failed stream thread in {backoff:?}"
+                        );
+                        let deadline = Instant::now() + backoff;
+                        while shared.is_running() && Instant::now() < deadline {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        if shared.is_running() {
+                            spawn_thread(env, h2, next);
+                        }
+                    }
+                    Err(replacements) => {
+                        let e = StreamsError::TooManyReplacements {
+                            replacements,
+                            window: REPLACEMENT_WINDOW,
+                            last: e.to_string(),
+                        };
+                        tracing::error!("{e}");
+                        shut_down_on_error(&shared);
+                    }
+                }
             }
             StreamThreadExceptionResponse::ReplaceThread => {}
             StreamThreadExceptionResponse::ShutdownClient
-            | StreamThreadExceptionResponse::ShutdownApplication => {
-                shared.set_state(State::PendingError);
-                shared.running.store(false, Ordering::Release);
-                // Threads stop at their next loop turn; whoever waits in close() or
-                // wait_for_shutdown_signal() sees the error state.
-                shared.set_state(State::Error);
-            }
+            | StreamThreadExceptionResponse::ShutdownApplication => shut_down_on_error(&shared),
         }
     });
     match handle {

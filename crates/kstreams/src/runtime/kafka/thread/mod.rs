@@ -26,11 +26,11 @@ use rebalance::RebalanceContext;
 use super::clients::{self, DeliveryContext, ThreadProducer};
 use super::{Env, Shared, StreamsConfig, ThreadPhase};
 use crate::error::{Result, StreamsError};
-use crate::processor::{Headers, ProductionHandler};
+use crate::processor::ProductionHandler;
 use crate::runtime::{InputRecord, Task, TaskId};
 use crate::topology::Topology;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Headers as _, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::TopicPartitionList;
 use send_wrapper::SendWrapper;
 use std::cell::RefCell;
@@ -143,12 +143,7 @@ impl ThreadState {
                 self.index
             )));
         };
-        let mut headers = Headers::new();
-        if let Some(h) = msg.headers() {
-            for header in h.iter() {
-                headers.add(header.key, header.value.map(<[u8]>::to_vec));
-            }
-        }
+        let headers = super::headers::read(msg);
         task.process(InputRecord {
             topic,
             partition: partition as u32,

@@ -2,6 +2,7 @@
 //! the new ones, resuming the partition times they were committed with.
 
 use super::{describe, now_ms, ThreadState, COMMITTED_TIMEOUT};
+use crate::error::StreamsError;
 use crate::runtime::kafka::clients::ProducerCollector;
 use crate::runtime::kafka::{commit_metadata, ThreadPhase};
 use crate::runtime::{TaskConfig, TaskId};
@@ -176,10 +177,34 @@ pub(super) struct RebalanceContext {
 
 impl ClientContext for RebalanceContext {}
 
+impl RebalanceContext {
+    /// Runs a rebalance step and keeps a panic in it (a processor's `init` or `close`) as the
+    /// thread's error: librdkafka calls these callbacks from C, where a panic would abort
+    /// the process.
+    fn guarded(&self, step: impl FnOnce(&mut ThreadState)) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            step(&mut self.state.borrow_mut())
+        }));
+        if let Err(payload) = result {
+            let message = crate::processor::panic_message(&*payload);
+            if let Ok(mut state) = self.state.try_borrow_mut() {
+                let thread = format!(
+                    "{}-StreamThread-{}",
+                    state.config.application_id, state.index
+                );
+                tracing::error!("{thread}: panic during a rebalance: {message}");
+                state
+                    .error
+                    .get_or_insert(StreamsError::ThreadPanicked { thread, message });
+            }
+        }
+    }
+}
+
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            self.state.borrow_mut().on_revoke(consumer, tpl);
+            self.guarded(|state| state.on_revoke(consumer, tpl));
         }
     }
 
@@ -196,9 +221,7 @@ impl ConsumerContext for RebalanceContext {
                         )
                     })
                     .ok();
-                self.state
-                    .borrow_mut()
-                    .on_assign(consumer, tpl, committed.as_ref())
+                self.guarded(|state| state.on_assign(consumer, tpl, committed.as_ref()))
             }
             Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
             Rebalance::Revoke(_) => {}

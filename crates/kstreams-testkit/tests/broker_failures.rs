@@ -247,3 +247,32 @@ fn a_state_listener_may_query_the_client() {
     );
     streams.close();
 }
+
+#[test]
+fn a_state_directory_that_is_a_link_is_refused_and_the_default_is_private() {
+    use std::os::unix::fs::MetadataExt;
+    let t = topics("state-link");
+    let base = std::env::temp_dir().join(TestBroker::unique("state-link"));
+    std::fs::create_dir_all(base.join("real")).unwrap();
+    std::os::unix::fs::symlink(base.join("real"), base.join("link")).unwrap();
+    let streams = KafkaStreams::new(
+        through(&t, || Forward),
+        StreamsConfig::new(&t.app, t.broker.bootstrap()).state_dir(base.join("link")),
+    );
+    let err = streams
+        .start()
+        .expect_err("a link as the state directory is refused");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    // The default state directory is the user's own, private.
+    let default = StreamsConfig::new(&t.app, t.broker.bootstrap()).state_dir;
+    let streams = KafkaStreams::new(
+        through(&t, || Forward),
+        StreamsConfig::new(&t.app, t.broker.bootstrap()),
+    );
+    streams.start().unwrap();
+    let meta = std::fs::symlink_metadata(&default).unwrap();
+    assert!(meta.is_dir());
+    assert_eq!(meta.mode() & 0o777, 0o700, "{}", default.display());
+    streams.close();
+    let _ = std::fs::remove_dir_all(base);
+}

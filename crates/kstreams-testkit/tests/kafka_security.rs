@@ -192,6 +192,57 @@ fn every_client_connects_over_sasl_ssl_and_no_secret_is_logged() {
         "the password appears in a log line"
     );
     println!("{} bytes of logs, no secret in them", text.len());
+
+    // Losing read access while running is not a passing fault: the thread fails visibly
+    // (the handler hears of it, the client goes to ERROR) instead of logging while its
+    // partitions stall for ever.
+    let app2 = TestBroker::unique("denied-app");
+    let config = secure(
+        StreamsConfig::new(&app2, secure_bootstrap)
+            .commit_interval(Duration::from_millis(100))
+            .state_dir(dir.join("state2")),
+        &ca,
+        &password,
+    );
+    let streams = KafkaStreams::new(topology(&input, &reference, &output), config);
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = errors.clone();
+    streams.set_uncaught_exception_handler(move |e| {
+        seen.lock().unwrap().push(e.to_string());
+        kstreams::runtime::kafka::StreamThreadExceptionResponse::ShutdownClient
+    });
+    streams.start().expect("starts over SASL_SSL");
+    wait_for("RUNNING", Duration::from_secs(120), || {
+        streams.state() == State::Running
+    });
+    let principal = format!("User:{USER}");
+    cluster.tool(
+        "org.apache.kafka.tools.AclCommand",
+        &[
+            "--bootstrap-server",
+            cluster.bootstrap(),
+            "--add",
+            "--deny-principal",
+            &principal,
+            "--operation",
+            "Read",
+            "--topic",
+            &input,
+        ],
+    );
+    admin.produce(&input, [("p-late".to_string(), "m1".to_string())]);
+    wait_for(
+        "the thread to fail on the authorization error",
+        Duration::from_secs(60),
+        || streams.state() == State::Error,
+    );
+    let errors = errors.lock().unwrap().clone();
+    println!("after the ACL: {errors:?}");
+    assert!(
+        errors.iter().any(|e| e.to_lowercase().contains("authoriz")),
+        "the handler heard of the authorization failure: {errors:?}"
+    );
+    streams.close();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -28,7 +28,7 @@ pub(crate) enum CheckpointError {
 
 pub(crate) fn read(task_dir: &Path) -> Result<Offsets, CheckpointError> {
     let file = path(task_dir);
-    let text = match std::fs::read_to_string(&file) {
+    let text = match super::private_files::read_to_string(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CheckpointError::Missing),
         Err(e) => {
@@ -79,20 +79,19 @@ pub(crate) fn parse(text: &str) -> Result<Offsets, String> {
     Ok(out)
 }
 
-/// Writes the file atomically: a crash leaves the old file or the new one, never half.
+/// Writes the file atomically (a crash leaves the old file or the new one, never half) and
+/// privately, never through a link.
 pub(crate) fn write(task_dir: &Path, offsets: &Offsets) -> std::io::Result<()> {
-    std::fs::create_dir_all(task_dir)?;
-    let tmp = task_dir.join(".checkpoint.tmp");
+    super::private_files::ensure_private_dir(task_dir)?;
     let mut entries: Vec<_> = offsets.iter().collect();
     entries.sort();
-    let mut f = std::fs::File::create(&tmp)?;
-    writeln!(f, "0")?;
-    writeln!(f, "{}", entries.len())?;
+    let mut text = Vec::new();
+    writeln!(text, "0")?;
+    writeln!(text, "{}", entries.len())?;
     for ((topic, partition), offset) in entries {
-        writeln!(f, "{topic} {partition} {offset}")?;
+        writeln!(text, "{topic} {partition} {offset}")?;
     }
-    f.sync_all()?;
-    std::fs::rename(&tmp, path(task_dir))
+    super::private_files::write_atomically(task_dir, ".checkpoint", &text)
 }
 
 /// Removes the file, so that a store wiped now is not trusted later.

@@ -127,7 +127,7 @@ impl StreamsConfig {
             bootstrap_servers: bootstrap_servers.into(),
             num_stream_threads: 1,
             commit_interval: DEFAULT_COMMIT,
-            state_dir: std::env::temp_dir().join("kstreams"),
+            state_dir: default_state_dir(),
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             auto_offset_reset: AutoOffsetReset::Earliest,
             deserialization_handler: DeserializationHandler::default(),
@@ -233,12 +233,104 @@ impl StreamsConfig {
         self.memory_budget = budget;
         self
     }
+    /// Checks that no client setting overrides what the runtime's guarantees rest on: the
+    /// group, offset commits, the assignment strategy, `acks=all`, and under exactly-once
+    /// `isolation.level=read_committed` and idempotence. `KafkaStreams::start` calls it.
+    ///
+    /// ```
+    /// use kstreams::runtime::kafka::StreamsConfig;
+    ///
+    /// let config = StreamsConfig::new("app", "broker:9092")
+    ///     .client_config("partition.assignment.strategy", "cooperative-sticky");
+    /// let err = config.validate().unwrap_err().to_string();
+    /// assert!(err.contains("partition.assignment.strategy"), "{err}");
+    /// ```
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let refuse = |key: &str, value: &str, why: &str| {
+            Err(crate::error::StreamsError::Config(format!(
+                "client setting {key}={value} cannot be used: {why}"
+            )))
+        };
+        for (key, value) in self.client_config.iter().chain(&self.consumer_config) {
+            let key_l = key.to_ascii_lowercase();
+            if let Some((_, why)) = OWNED.iter().find(|(k, _)| *k == key_l) {
+                return refuse(key, value, why);
+            }
+            let v = value.to_ascii_lowercase();
+            match key_l.as_str() {
+                "acks" | "request.required.acks" if !matches!(v.as_str(), "all" | "-1") => {
+                    return refuse(
+                        key,
+                        value,
+                        "a record is acknowledged only once every in-sync replica has it (acks=all)",
+                    )
+                }
+                "isolation.level" if self.exactly_once() && v != "read_committed" => {
+                    return refuse(
+                        key,
+                        value,
+                        "exactly-once reads only committed transactions (read_committed)",
+                    )
+                }
+                "enable.idempotence" if self.exactly_once() && v != "true" => {
+                    return refuse(key, value, "transactions need an idempotent producer")
+                }
+                _ => {}
+            }
+        }
+        if self.num_stream_threads == 0 {
+            return Err(crate::error::StreamsError::Config(
+                "num_stream_threads must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Sets the replication factor of internal topics created at start-up; -1 (or any
     /// value below 1) takes the broker's default.
     pub fn replication_factor(mut self, r: i32) -> Self {
         self.replication_factor = if r < 1 { -1 } else { r };
         self
     }
+}
+
+/// Client settings the runtime owns: overriding them would break its guarantees, so
+/// [`StreamsConfig::validate`] refuses them, naming why.
+const OWNED: [(&str, &str); 8] = [
+    ("bootstrap.servers", "set it with StreamsConfig::new"),
+    ("group.id", "the application id is the consumer group"),
+    (
+        "enable.auto.commit",
+        "offsets are committed only after every output of the records before them is acknowledged",
+    ),
+    (
+        "enable.auto.offset.store",
+        "offsets are committed only after every output of the records before them is acknowledged",
+    ),
+    (
+        "partition.assignment.strategy",
+        "range over identical subscriptions keeps co-partitioned topics together; records dropped at a cooperative rebalance would never be read again",
+    ),
+    (
+        "group.protocol",
+        "stream threads rely on the classic group protocol's eager revocation",
+    ),
+    (
+        "transactional.id",
+        "exactly-once names each thread's producer after the application and process id",
+    ),
+    (
+        "enable.partition.eof",
+        "the runtime's consumers do not expect end-of-partition events",
+    ),
+];
+
+/// `<temp dir>/kstreams-<uid>`: per user, so no other user's process shares (or plants) it;
+/// created private (`0700`) at start-up.
+fn default_state_dir() -> PathBuf {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    std::env::temp_dir().join(format!("kstreams-{uid}"))
 }
 
 /// Whether a librdkafka setting holds a secret: a password, a private key, or credentials.
@@ -299,6 +391,42 @@ impl std::fmt::Debug for StreamsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_the_guarantees_rest_on_are_refused() {
+        let alos = || StreamsConfig::new("app", "b:9092");
+        let eos = || alos().processing_guarantee(ProcessingGuarantee::ExactlyOnceV2);
+        for (config, key) in [
+            (
+                alos().client_config("partition.assignment.strategy", "cooperative-sticky"),
+                "partition.assignment.strategy",
+            ),
+            (
+                alos().consumer_config("enable.auto.commit", "true"),
+                "enable.auto.commit",
+            ),
+            (alos().client_config("acks", "1"), "acks"),
+            (alos().client_config("group.id", "other"), "group.id"),
+            (
+                eos().consumer_config("isolation.level", "read_uncommitted"),
+                "isolation.level",
+            ),
+            (
+                eos().client_config("enable.idempotence", "false"),
+                "enable.idempotence",
+            ),
+        ] {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        // Harmless ones pass: read_uncommitted under at-least-once, acks=all, tuning.
+        alos()
+            .consumer_config("isolation.level", "read_uncommitted")
+            .client_config("acks", "all")
+            .client_config("linger.ms", "20")
+            .validate()
+            .unwrap();
+    }
 
     #[test]
     fn debug_redacts_every_secret_setting() {

@@ -31,6 +31,7 @@ mod config;
 mod global;
 mod headers;
 mod partition_group;
+mod private_files;
 mod process_id;
 mod restore;
 mod thread;
@@ -355,12 +356,21 @@ impl KafkaStreams {
                 self.state()
             )));
         }
+        self.config.validate()?;
         let partitions = topics::prepare(
             &self.topology,
             &self.config,
             &clients::admin_config(&self.config),
         )?;
         let partitions = Arc::new(partitions);
+        // The state directory and the application's directory in it: private, the user's
+        // own, not links (checkpoints and the process id live there).
+        let app_dir = self.config.state_dir.join(&self.config.application_id);
+        for dir in [&self.config.state_dir, &app_dir] {
+            private_files::ensure_private_dir(dir).map_err(|e| {
+                StreamsError::Config(format!("state directory {}: {e}", dir.display()))
+            })?;
+        }
         let database = if self.topology.has_persistent_stores() {
             let dir = self
                 .config

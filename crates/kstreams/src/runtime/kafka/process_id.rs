@@ -46,21 +46,19 @@ fn random_hex() -> String {
 /// The process id stored under `app_dir`, created there on first use.
 pub(crate) fn load_or_create(app_dir: &Path) -> std::io::Result<String> {
     let path = app_dir.join(FILE);
-    if let Ok(text) = std::fs::read_to_string(&path) {
+    if let Ok(text) = super::private_files::read_to_string(&path) {
         match serde_json::from_str::<Metadata>(&text) {
             Ok(m) if !m.process_id.is_empty() => return Ok(m.process_id),
             _ => tracing::warn!("{} is unreadable; writing a new process id", path.display()),
         }
     }
-    std::fs::create_dir_all(app_dir)?;
+    super::private_files::ensure_private_dir(app_dir)?;
     let id = random_hex();
     let json = serde_json::to_string(&Metadata {
         process_id: id.clone(),
     })
     .map_err(std::io::Error::other)?;
-    let tmp = app_dir.join(format!("{FILE}.tmp"));
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, &path)?;
+    super::private_files::write_atomically(app_dir, FILE, json.as_bytes())?;
     Ok(id)
 }
 

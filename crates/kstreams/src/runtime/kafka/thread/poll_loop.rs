@@ -98,6 +98,7 @@ pub(super) fn main_loop(
         config.buffered_records_per_partition,
     );
     let mut generation = state.borrow().generation;
+    let mut persistent = PersistentErrors::default();
     while shared.is_running() {
         // Restoration runs a step per turn, between polls: the consumer is polled as often
         // as ever, and the tasks that are ready keep processing.
@@ -119,11 +120,16 @@ pub(super) fn main_loop(
                 None => break,
                 Some(Err(e)) => {
                     // Transient client errors (a broker down, a request failing) are
-                    // retried by librdkafka; they are logged, not fatal.
+                    // retried by librdkafka; they are logged. Errors that no retry cures
+                    // fail the thread visibly instead of stalling its partitions for ever.
+                    persistent.observe(&e, config.startup_timeout)?;
                     tracing::warn!("consumer error: {e}");
                     break;
                 }
-                Some(Ok(msg)) => msg,
+                Some(Ok(msg)) => {
+                    persistent.unknown_topic_since = None;
+                    msg
+                }
             };
             polled += 1;
             if state.borrow().is_restoring(msg.topic(), msg.partition()) {
@@ -232,4 +238,45 @@ pub(super) fn main_loop(
         }
     }
     Ok(())
+}
+
+/// Consumer errors that retrying does not cure. Authorization, authentication and TLS
+/// failures, and a compression codec this build lacks, fail the thread at once; a
+/// subscribed topic that stays unknown (deleted under the application) fails it once it has
+/// lasted the start-up timeout. Anything else is logged and retried by librdkafka.
+#[derive(Default)]
+struct PersistentErrors {
+    unknown_topic_since: Option<Instant>,
+}
+
+impl PersistentErrors {
+    fn observe(&mut self, e: &rdkafka::error::KafkaError, patience: Duration) -> Result<()> {
+        use rdkafka::types::RDKafkaErrorCode as C;
+        let fail = || {
+            Err(crate::error::StreamsError::Kafka {
+                context: "the consumer failed for good".into(),
+                source: e.clone(),
+            })
+        };
+        match e.rdkafka_error_code() {
+            Some(
+                C::TopicAuthorizationFailed
+                | C::GroupAuthorizationFailed
+                | C::ClusterAuthorizationFailed
+                | C::SaslAuthenticationFailed
+                | C::Authentication
+                | C::SSL
+                | C::NotImplemented,
+            ) => fail(),
+            Some(C::UnknownTopicOrPartition | C::UnknownTopic) => {
+                let since = *self.unknown_topic_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > patience {
+                    fail()
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
 }

@@ -6,7 +6,7 @@ use crate::detectors::{self, Detector};
 use crate::ingest::{self, IngestCounters};
 use crate::metrics::{self, counter, Counter};
 use crate::notify::{self, NotifyConfig, NotifyCounters};
-use kstreams::processor::DeserializationHandler;
+use kstreams::processor::LogAndContinue;
 use kstreams::runtime::kafka::{KafkaStreams, StreamsConfig};
 use kstreams::Topology;
 use kstreams_testkit::broker::TestBroker;
@@ -84,7 +84,7 @@ fn start(
         .state_dir(s.state_dir.join(name))
         // Bad input is dead-lettered by ingest; downstream topics are written by us, and a
         // record that still fails to read is skipped and counted, never a stop.
-        .deserialization_handler(DeserializationHandler::LogAndContinue)
+        .deserialization_handler(LogAndContinue)
         .consumer_config("fetch.wait.max.ms", "20")
         .max_task_idle(max_task_idle);
     // A broker that answers a fetch from inside a batch with the next batch would skip

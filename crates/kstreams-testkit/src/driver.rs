@@ -1,7 +1,11 @@
 //! The driver: tasks, topic logs, and the loop that feeds repartition topics back.
 
 use kstreams::error::StreamsError;
-use kstreams::processor::{DeserializationHandler, Headers, ProcessingHandler, ProductionHandler};
+use kstreams::processor::{
+    DeserializationExceptionHandler, Headers, LogAndFail, ProcessingExceptionHandler,
+    ProductionExceptionHandler, SharedDeserializationHandler, SharedProcessingHandler,
+    SharedProductionHandler,
+};
 use kstreams::runtime::partitioner::partition_for_key;
 use kstreams::runtime::{
     InputRecord, OutgoingRecord, RecordCollector, Task, TaskConfig, TaskId, TaskMetrics,
@@ -262,9 +266,9 @@ pub struct TestDriverBuilder {
     application_id: String,
     partitions: HashMap<String, u32>,
     default_partitions: u32,
-    handler: DeserializationHandler,
-    processing_handler: ProcessingHandler,
-    production_handler: ProductionHandler,
+    handler: SharedDeserializationHandler,
+    processing_handler: SharedProcessingHandler,
+    production_handler: SharedProductionHandler,
     dead_letter_topic: Option<String>,
     wall_clock_ms: i64,
 }
@@ -287,18 +291,18 @@ impl TestDriverBuilder {
         self
     }
     /// What the tasks do with records that fail to deserialize.
-    pub fn deserialization_handler(mut self, h: DeserializationHandler) -> Self {
-        self.handler = h;
+    pub fn deserialization_handler(mut self, h: impl DeserializationExceptionHandler) -> Self {
+        self.handler = Arc::new(h);
         self
     }
     /// What the tasks do when user code fails on a record.
-    pub fn processing_handler(mut self, h: ProcessingHandler) -> Self {
-        self.processing_handler = h;
+    pub fn processing_handler(mut self, h: impl ProcessingExceptionHandler) -> Self {
+        self.processing_handler = Arc::new(h);
         self
     }
     /// What the tasks do when an output record cannot be serialized or sent.
-    pub fn production_handler(mut self, h: ProductionHandler) -> Self {
-        self.production_handler = h;
+    pub fn production_handler(mut self, h: impl ProductionExceptionHandler) -> Self {
+        self.production_handler = Arc::new(h);
         self
     }
     /// Where dead-letter handlers send failed records.
@@ -361,9 +365,9 @@ impl TestDriverBuilder {
         }
         let topics = Rc::new(RefCell::new(topics));
         let mut config = TaskConfig::new(app.clone());
-        config.deserialization_handler = self.handler;
-        config.processing_handler = self.processing_handler;
-        config.production_handler = self.production_handler;
+        config.deserialization_handler = self.handler.clone();
+        config.processing_handler = self.processing_handler.clone();
+        config.production_handler = self.production_handler.clone();
         config.dead_letter_topic = self.dead_letter_topic.clone();
         config.wall_clock_ms = self.wall_clock_ms;
         // Persistent stores (the DSL's default) live in a temporary directory of the driver.
@@ -387,7 +391,8 @@ impl TestDriverBuilder {
                 cache_budget: None,
             };
             Some(Arc::new(
-                self.topology.open_global_stores(&init, self.handler)?,
+                self.topology
+                    .open_global_stores(&init, self.handler.clone())?,
             ))
         };
         config.globals = globals.clone();
@@ -424,9 +429,9 @@ impl TestDriver {
             application_id: "test-app".into(),
             partitions: HashMap::new(),
             default_partitions: 1,
-            handler: DeserializationHandler::default(),
-            processing_handler: ProcessingHandler::default(),
-            production_handler: ProductionHandler::default(),
+            handler: Arc::new(LogAndFail),
+            processing_handler: Arc::new(LogAndFail),
+            production_handler: Arc::new(LogAndFail),
             dead_letter_topic: None,
             wall_clock_ms: 0,
         }

@@ -3,9 +3,7 @@
 //! the good records around them all arrive. (Every handler choice is also tested record by
 //! record on the test driver, which runs the same task step: kstreams/tests/error_handlers.rs.)
 
-use kstreams::processor::{
-    dlq_headers, DeserializationHandler, ProcessingHandler, ProductionHandler,
-};
+use kstreams::processor::{dlq_headers, DeadLetter, LogAndContinue};
 use kstreams::runtime::kafka::{KafkaStreams, StreamsConfig};
 use kstreams::serde::{I64Serde, StringSerde};
 use kstreams::{Consumed, Produced, StreamsBuilder, StreamsError};
@@ -84,9 +82,9 @@ fn poison_pills_go_to_the_dead_letter_topic_and_refused_outputs_are_skipped() {
     let config = |dlq: &str| {
         StreamsConfig::new(&app, broker.bootstrap())
             .commit_interval(Duration::from_millis(100))
-            .deserialization_handler(DeserializationHandler::DeadLetter)
-            .processing_handler(ProcessingHandler::DeadLetter)
-            .production_handler(ProductionHandler::Continue)
+            .deserialization_handler(DeadLetter)
+            .processing_handler(DeadLetter)
+            .production_handler(LogAndContinue)
             .dead_letter_topic(dlq)
     };
     let refused = KafkaStreams::new(topology(), config(&missing)).start();

@@ -8,8 +8,7 @@
 
 use kstreams::error::SerdeError;
 use kstreams::processor::{
-    dlq_headers, DeserializationHandler, ProcessingHandler, Processor, ProcessorContext,
-    ProductionHandler, Record,
+    dlq_headers, DeadLetter, LogAndContinue, Processor, ProcessorContext, Record,
 };
 use kstreams::serde::{BytesSerde, I64Serde, Serde, StringSerde};
 use kstreams::{Consumed, Produced, StreamsBuilder, StreamsError};
@@ -117,7 +116,7 @@ fn deserialization_fail_stops_naming_the_record() {
 
 #[test]
 fn deserialization_continue_skips_and_counts() {
-    let d = driver(|b| b.deserialization_handler(DeserializationHandler::LogAndContinue)).unwrap();
+    let d = driver(|b| b.deserialization_handler(LogAndContinue)).unwrap();
     pipe_around(&d, NOT_A_LONG).unwrap();
     assert_eq!(out_values(&d), vec![1, 2, 3]);
     let m = d.metrics();
@@ -130,7 +129,7 @@ fn deserialization_continue_skips_and_counts() {
 #[test]
 fn deserialization_dead_letter_keeps_the_raw_record_with_error_headers() {
     let d = driver(|b| {
-        b.deserialization_handler(DeserializationHandler::DeadLetter)
+        b.deserialization_handler(DeadLetter)
             .dead_letter_topic("dlq")
     })
     .unwrap();
@@ -190,7 +189,7 @@ fn processing_fail_stops_on_an_error_and_on_a_panic_naming_processor_and_record(
 
 #[test]
 fn processing_continue_skips_errors_and_panics_and_counts_them() {
-    let d = driver(|b| b.processing_handler(ProcessingHandler::LogAndContinue)).unwrap();
+    let d = driver(|b| b.processing_handler(LogAndContinue)).unwrap();
     pipe_around(&d, &seven()).unwrap();
     pipe_around(&d, &thirteen()).unwrap();
     assert_eq!(out_values(&d), vec![1, 2, 3, 1, 2, 3]);
@@ -200,11 +199,7 @@ fn processing_continue_skips_errors_and_panics_and_counts_them() {
 
 #[test]
 fn processing_dead_letter_sends_the_raw_input() {
-    let d = driver(|b| {
-        b.processing_handler(ProcessingHandler::DeadLetter)
-            .dead_letter_topic("dlq")
-    })
-    .unwrap();
+    let d = driver(|b| b.processing_handler(DeadLetter).dead_letter_topic("dlq")).unwrap();
     pipe_around(&d, &seven()).unwrap();
     pipe_around(&d, &thirteen()).unwrap();
     assert_eq!(out_values(&d), vec![1, 2, 3, 1, 2, 3]);
@@ -233,7 +228,7 @@ fn production_fail_stops_on_a_serialization_error() {
 
 #[test]
 fn production_continue_skips_the_output_and_counts_it() {
-    let d = driver(|b| b.production_handler(ProductionHandler::Continue)).unwrap();
+    let d = driver(|b| b.production_handler(LogAndContinue)).unwrap();
     pipe_around(&d, &ninety_nine()).unwrap();
     assert_eq!(out_values(&d), vec![1, 2, 3]);
     let m = d.metrics();
@@ -242,7 +237,7 @@ fn production_continue_skips_the_output_and_counts_it() {
 
 #[test]
 fn a_dead_letter_handler_without_a_topic_is_a_configuration_error() {
-    let Err(err) = driver(|b| b.processing_handler(ProcessingHandler::DeadLetter)) else {
+    let Err(err) = driver(|b| b.processing_handler(DeadLetter)) else {
         panic!("a dead-letter handler without a topic was accepted");
     };
     assert!(err.contains("no dead-letter topic"), "{err}");

@@ -1,7 +1,7 @@
 //! Bad input gets a clear error naming topic, partition, offset and field; nulls behave as
 //! in Kafka Streams; nothing is dropped without being counted.
 
-use kstreams::processor::DeserializationHandler;
+use kstreams::processor::LogAndContinue;
 use kstreams::serde::{I64Serde, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, TopologyError};
 use kstreams_testkit::TestDriver;
@@ -47,7 +47,7 @@ fn bad_value_fails_by_default_naming_topic_partition_offset_and_field() {
 #[test]
 fn log_and_continue_skips_and_counts_bad_records() {
     let driver = TestDriver::builder(pipeline())
-        .deserialization_handler(DeserializationHandler::LogAndContinue)
+        .deserialization_handler(LogAndContinue)
         .build()
         .unwrap();
     driver
@@ -79,8 +79,7 @@ fn per_source_handler_overrides_the_default() {
     builder
         .stream(
             "numbers",
-            Consumed::with(StringSerde, I64Serde)
-                .with_deserialization_handler(DeserializationHandler::LogAndContinue),
+            Consumed::with(StringSerde, I64Serde).with_deserialization_handler(LogAndContinue),
         )
         .to("copy", Produced::with(StringSerde, I64Serde));
     let driver = TestDriver::new(builder.build().unwrap()).unwrap();

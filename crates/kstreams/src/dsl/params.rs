@@ -6,7 +6,8 @@
 //! [`TopologyError::MissingSerde`](crate::TopologyError::MissingSerde).
 
 use crate::processor::{
-    DeserializationHandler, InvalidTimestamp, StreamPartitioner, TimestampExtractor,
+    DeserializationExceptionHandler, InvalidTimestamp, SharedDeserializationHandler,
+    StreamPartitioner, TimestampExtractor,
 };
 use crate::serde::{Serde, SharedSerde};
 use crate::state::{KeyValueBytesStoreSupplier, Stores};
@@ -18,7 +19,7 @@ pub struct Consumed<K, V> {
     pub(crate) key_serde: SharedSerde<K>,
     pub(crate) value_serde: SharedSerde<V>,
     pub(crate) name: Option<String>,
-    pub(crate) handler: Option<DeserializationHandler>,
+    pub(crate) handler: Option<SharedDeserializationHandler>,
     pub(crate) extractor: Option<Arc<dyn TimestampExtractor<K, V>>>,
     pub(crate) on_invalid: InvalidTimestamp,
 }
@@ -51,8 +52,11 @@ impl<K: 'static, V: 'static> Consumed<K, V> {
         self
     }
     /// Overrides the task's deserialization handler for this source.
-    pub fn with_deserialization_handler(mut self, handler: DeserializationHandler) -> Self {
-        self.handler = Some(handler);
+    pub fn with_deserialization_handler(
+        mut self,
+        handler: impl DeserializationExceptionHandler,
+    ) -> Self {
+        self.handler = Some(Arc::new(handler));
         self
     }
 }

@@ -15,14 +15,33 @@
 //! | `__streams.errors.partition` | source partition |
 //! | `__streams.errors.offset` | source offset |
 //!
+//! The handlers are traits with defaulted methods, as Kafka Streams' handler interfaces
+//! are: implement one to decide per record (by error kind, topic, processor), or use a
+//! built-in choice, [`LogAndFail`] (the default), [`LogAndContinue`] or [`DeadLetter`].
+//!
 //! ```
-//! use kstreams::processor::{DeserializationHandler, ProcessingHandler, ProductionHandler};
+//! use kstreams::processor::{
+//!     ErrorContext, HandlerResponse, LogAndContinue, ProcessingExceptionHandler,
+//! };
 //! use kstreams::runtime::kafka::StreamsConfig;
+//! use kstreams::StreamsError;
+//!
+//! /// Skips records of the `audit` topic that fail, and fails on any other.
+//! struct SkipAudit;
+//!
+//! impl ProcessingExceptionHandler for SkipAudit {
+//!     fn handle(&self, ctx: &ErrorContext<'_>, _error: &StreamsError) -> HandlerResponse {
+//!         if ctx.topic == "audit" {
+//!             HandlerResponse::Continue
+//!         } else {
+//!             HandlerResponse::Fail
+//!         }
+//!     }
+//! }
 //!
 //! let config = StreamsConfig::new("records-ingest", "127.0.0.1:9092")
-//!     .deserialization_handler(DeserializationHandler::DeadLetter)
-//!     .processing_handler(ProcessingHandler::DeadLetter)
-//!     .production_handler(ProductionHandler::Continue)
+//!     .deserialization_handler(LogAndContinue)
+//!     .processing_handler(SkipAudit)
 //!     .dead_letter_topic("records-ingest-dlq");
 //! assert_eq!(config.dead_letter_topic.as_deref(), Some("records-ingest-dlq"));
 //! ```
@@ -31,59 +50,189 @@ use crate::error::{Origin, StreamsError};
 use crate::processor::Headers;
 use crate::runtime::collector::OutgoingRecord;
 use std::error::Error as _;
+use std::sync::Arc;
 
-/// What to do with a record whose key or value cannot be deserialized.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a deserialization or processing handler decides for a failed record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum DeserializationHandler {
-    /// Stop processing with [`StreamsError::Deserialization`] (Kafka's default,
-    /// `LogAndFailExceptionHandler`).
-    #[default]
-    LogAndFail,
-    /// Log a warning, count the record in `dropped` and `deserialization_errors`, and go on
-    /// (`LogAndContinueExceptionHandler`).
-    LogAndContinue,
-    /// Send the raw record to the dead-letter topic (KIP-1034), count it in `dropped`,
-    /// `deserialization_errors` and `dead_lettered`, and go on. Needs a dead-letter topic
-    /// in the configuration. Global tables have no producer: there it logs and continues.
+pub enum HandlerResponse {
+    /// Stop processing with the error (the thread fails; its handler decides what follows).
+    Fail,
+    /// Log, count the record in `dropped` and the error's counter, and go on.
+    Continue,
+    /// Send the raw input record to the dead-letter topic (KIP-1034), count it in
+    /// `dropped`, the error's counter and `dead_lettered`, and go on. Needs
+    /// `StreamsConfig::dead_letter_topic`; without an input record (a punctuation) it
+    /// continues.
     DeadLetter,
 }
 
-/// What to do when user code in a processor fails on a record: a
-/// [`StreamsError::Processing`] returned by a [`Processor`](crate::processor::Processor), or
-/// a panic in any closure or processor, which is caught and turned into one (KIP-1033).
-///
-/// The handler runs at the task, so `LogAndContinue` and `DeadLetter` skip the rest of
-/// that record's way through the subtopology: outputs its earlier branches already sent
-/// stay sent. (Kafka Streams decides per processor node.)
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a production handler decides for an output record that could not be produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ProcessingHandler {
-    /// Stop processing with the error (Kafka's default).
-    #[default]
-    LogAndFail,
-    /// Log, count the record in `dropped` and `processing_errors`, and go on.
-    LogAndContinue,
-    /// Send the raw input record to the dead-letter topic, count it in `dropped`,
-    /// `processing_errors` and `dead_lettered`, and go on.
-    DeadLetter,
-}
-
-/// What to do when an output record cannot be produced: its key or value fails to
-/// serialize (KIP-399), the producer refuses it (too large, unknown topic), or the broker
-/// rejects its delivery.
-///
-/// Changelog records never go through the handler: skipping one would make the store and
-/// its changelog disagree, so they always fail. Under exactly-once a rejected delivery
-/// fails the transaction, which is aborted and retried whatever the handler says.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProductionHandler {
-    /// Stop processing (Kafka's default); offsets past the record are not committed.
-    #[default]
+pub enum ProductionResponse {
+    /// Stop processing; offsets past the record are not committed.
     Fail,
     /// Log, count the record in `dropped` and `production_errors`, and go on.
     Continue,
+}
+
+/// Where a failure happened.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ErrorContext<'a> {
+    /// The input record's topic (empty for a punctuation).
+    pub topic: &'a str,
+    /// Its partition.
+    pub partition: u32,
+    /// Its offset (-1 for a punctuation).
+    pub offset: i64,
+    /// The processor that failed, when one did.
+    pub processor: Option<&'a str>,
+}
+
+impl<'a> ErrorContext<'a> {
+    pub(crate) fn of(origin: &'a Origin, processor: Option<&'a str>) -> Self {
+        ErrorContext {
+            topic: &origin.topic,
+            partition: origin.partition,
+            offset: origin.offset,
+            processor,
+        }
+    }
+}
+
+/// Decides what happens to a record whose key or value cannot be deserialized (Kafka's
+/// `DeserializationExceptionHandler`).
+pub trait DeserializationExceptionHandler: Send + Sync + 'static {
+    /// The name logs and `Debug` output show; by default the type's name.
+    fn name(&self) -> &'static str {
+        short_type_name(std::any::type_name::<Self>())
+    }
+    /// The decision; by default fail, as Kafka's `LogAndFailExceptionHandler`.
+    fn handle(&self, context: &ErrorContext<'_>, error: &StreamsError) -> HandlerResponse {
+        let _ = (context, error);
+        HandlerResponse::Fail
+    }
+    /// Whether [`handle`](Self::handle) may answer [`HandlerResponse::DeadLetter`]: start-up
+    /// then requires a dead-letter topic.
+    fn may_dead_letter(&self) -> bool {
+        false
+    }
+}
+
+/// Decides what happens when user code fails: a processor returns an error or panics
+/// (KIP-1033), a state store fails on a record, or a punctuation fails (Kafka's
+/// `ProcessingExceptionHandler`). The handler runs at the task, so `Continue` and
+/// `DeadLetter` skip the rest of that record's way through the subtopology: outputs its
+/// earlier branches already sent stay sent.
+pub trait ProcessingExceptionHandler: Send + Sync + 'static {
+    /// The name logs and `Debug` output show; by default the type's name.
+    fn name(&self) -> &'static str {
+        short_type_name(std::any::type_name::<Self>())
+    }
+    /// The decision; by default fail.
+    fn handle(&self, context: &ErrorContext<'_>, error: &StreamsError) -> HandlerResponse {
+        let _ = (context, error);
+        HandlerResponse::Fail
+    }
+    /// Whether [`handle`](Self::handle) may answer [`HandlerResponse::DeadLetter`]: the
+    /// input's headers are then kept for the dead-letter record, and start-up requires a
+    /// dead-letter topic.
+    fn may_dead_letter(&self) -> bool {
+        false
+    }
+}
+
+/// Decides what happens when an output record cannot be produced: its key or value fails
+/// to serialize (KIP-399), the producer refuses it, or the broker rejects its delivery
+/// (Kafka's `ProductionExceptionHandler`). Changelog records never go through it: skipping
+/// one would make a store and its changelog disagree. Under exactly-once a rejected delivery
+/// fails the transaction, which is aborted and retried whatever the handler says.
+pub trait ProductionExceptionHandler: Send + Sync + 'static {
+    /// The name logs and `Debug` output show; by default the type's name.
+    fn name(&self) -> &'static str {
+        short_type_name(std::any::type_name::<Self>())
+    }
+    /// The decision for a record that reached the producer; by default fail.
+    fn handle(&self, topic: &str, error: &StreamsError) -> ProductionResponse {
+        let _ = (topic, error);
+        ProductionResponse::Fail
+    }
+    /// The decision for a record that could not be serialized; by default the same as
+    /// [`handle`](Self::handle).
+    fn handle_serialization_error(&self, topic: &str, error: &StreamsError) -> ProductionResponse {
+        self.handle(topic, error)
+    }
+}
+
+/// Fails on every error (Kafka's `LogAndFailExceptionHandler`, and the default of every
+/// handler).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogAndFail;
+
+/// Logs, counts and skips every failed record (Kafka's `LogAndContinueExceptionHandler`;
+/// as a production handler, it skips records that cannot be produced).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogAndContinue;
+
+/// Sends every failed input record to the dead-letter topic, with KIP-1034's headers.
+/// Global tables have no producer: there it logs and continues.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeadLetter;
+
+impl DeserializationExceptionHandler for LogAndFail {}
+impl ProcessingExceptionHandler for LogAndFail {}
+impl ProductionExceptionHandler for LogAndFail {}
+
+impl DeserializationExceptionHandler for LogAndContinue {
+    fn handle(&self, _: &ErrorContext<'_>, _: &StreamsError) -> HandlerResponse {
+        HandlerResponse::Continue
+    }
+}
+impl ProcessingExceptionHandler for LogAndContinue {
+    fn handle(&self, _: &ErrorContext<'_>, _: &StreamsError) -> HandlerResponse {
+        HandlerResponse::Continue
+    }
+}
+impl ProductionExceptionHandler for LogAndContinue {
+    fn handle(&self, _: &str, _: &StreamsError) -> ProductionResponse {
+        ProductionResponse::Continue
+    }
+}
+
+impl DeserializationExceptionHandler for DeadLetter {
+    fn handle(&self, _: &ErrorContext<'_>, _: &StreamsError) -> HandlerResponse {
+        HandlerResponse::DeadLetter
+    }
+    fn may_dead_letter(&self) -> bool {
+        true
+    }
+}
+impl ProcessingExceptionHandler for DeadLetter {
+    fn handle(&self, _: &ErrorContext<'_>, _: &StreamsError) -> HandlerResponse {
+        HandlerResponse::DeadLetter
+    }
+    fn may_dead_letter(&self) -> bool {
+        true
+    }
+}
+
+/// A shared deserialization handler, as configurations keep it.
+pub type SharedDeserializationHandler = Arc<dyn DeserializationExceptionHandler>;
+/// A shared processing handler.
+pub type SharedProcessingHandler = Arc<dyn ProcessingExceptionHandler>;
+/// A shared production handler.
+pub type SharedProductionHandler = Arc<dyn ProductionExceptionHandler>;
+
+/// `kstreams::processor::handlers::LogAndContinue` → `LogAndContinue`; generic arguments
+/// keep their paths, which is enough to tell handlers apart.
+fn short_type_name(full: &'static str) -> &'static str {
+    let plain = full.split('<').next().unwrap_or(full);
+    match plain.rfind("::") {
+        Some(i) if plain.len() == full.len() => &full[i + 2..],
+        _ => full,
+    }
 }
 
 /// Header names of a dead-letter record (KIP-1034).

@@ -29,7 +29,12 @@ mod timestamp;
 
 pub use api::{Processor, ProcessorContext, PunctuationType, PunctuatorId};
 pub(crate) use handlers::{dead_letter_headers, dead_letter_record, panic_message, RawInput};
-pub use handlers::{dlq_headers, DeserializationHandler, ProcessingHandler, ProductionHandler};
+pub use handlers::{
+    dlq_headers, DeadLetter, DeserializationExceptionHandler, ErrorContext, HandlerResponse,
+    LogAndContinue, LogAndFail, ProcessingExceptionHandler, ProductionExceptionHandler,
+    ProductionResponse, SharedDeserializationHandler, SharedProcessingHandler,
+    SharedProductionHandler,
+};
 pub use record::{Change, Header, Headers, Record, RecordMetadata};
 pub use sink::{StreamPartitioner, TopicNameExtractor};
 pub use timestamp::{InvalidTimestamp, TimestampExtractor};

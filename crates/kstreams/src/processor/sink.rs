@@ -1,7 +1,7 @@
 //! Sink nodes: where typed records become bytes for a topic.
 
 use super::node::Node;
-use super::{ProductionHandler, Record};
+use super::{ProductionResponse, Record};
 use crate::error::{Field, Result, StreamsError};
 use crate::runtime::collector::OutgoingRecord;
 use crate::runtime::context::TaskContext;
@@ -69,16 +69,28 @@ pub(crate) struct SinkNode<K, V> {
 
 impl<K: 'static, V: 'static> Node<K, V> for SinkNode<K, V> {
     fn process(&mut self, task: &mut TaskContext, record: Record<K, V>) -> Result<()> {
-        match self.send(task, record) {
-            Err(err @ (StreamsError::Serialization { .. } | StreamsError::Send { .. }))
-                if task.production_handler == ProductionHandler::Continue =>
-            {
-                tracing::warn!("skipping output record (input at {}): {err}", task.origin());
+        let result = self.send(task, record);
+        let response = match &result {
+            Err(err @ StreamsError::Serialization { topic, .. }) => task
+                .production_handler
+                .handle_serialization_error(topic, err),
+            Err(err @ StreamsError::Send { topic, .. }) => {
+                task.production_handler.handle(topic, err)
+            }
+            _ => return result,
+        };
+        match (response, result) {
+            (ProductionResponse::Continue, Err(err)) => {
+                tracing::warn!(
+                    handler = task.production_handler.name(),
+                    "skipping output record (input at {}): {err}",
+                    task.origin()
+                );
                 task.metrics.dropped += 1;
                 task.metrics.production_errors += 1;
                 Ok(())
             }
-            other => other,
+            (_, result) => result,
         }
     }
 }

@@ -2,8 +2,9 @@
 
 use super::handlers::RawInput;
 use super::node::{forward_all, Child};
-use super::{DeserializationHandler, InvalidTimestamp, TimestampExtractor};
+use super::{ErrorContext, HandlerResponse, SharedDeserializationHandler};
 use super::{Headers, Record, RecordMetadata};
+use super::{InvalidTimestamp, TimestampExtractor};
 use crate::error::{Field, Result, StreamsError};
 use crate::runtime::context::TaskContext;
 use crate::serde::{decode, SharedSerde};
@@ -46,7 +47,7 @@ pub(crate) trait RawSource {
 pub(crate) struct SourceNode<K, V> {
     pub(crate) key_serde: SharedSerde<K>,
     pub(crate) value_serde: SharedSerde<V>,
-    pub(crate) handler: DeserializationHandler,
+    pub(crate) handler: SharedDeserializationHandler,
     pub(crate) extractor: Option<Arc<dyn TimestampExtractor<K, V>>>,
     pub(crate) on_invalid: InvalidTimestamp,
     /// Highest timestamp seen on this source's partition (-1 before any).
@@ -62,23 +63,24 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceNode<K, V> {
         field: Field,
         source: crate::error::SerdeError,
     ) -> Result<()> {
+        let origin = task.origin();
         let err = StreamsError::Deserialization {
-            origin: task.origin(),
+            origin: origin.clone(),
             field,
             source,
         };
-        match self.handler {
-            DeserializationHandler::LogAndFail => {
-                tracing::error!("{err}");
+        match self.handler.handle(&ErrorContext::of(&origin, None), &err) {
+            HandlerResponse::Fail => {
+                tracing::error!(handler = self.handler.name(), "{err}");
                 Err(err)
             }
-            DeserializationHandler::LogAndContinue => {
-                tracing::warn!("skipping record: {err}");
+            HandlerResponse::Continue => {
+                tracing::warn!(handler = self.handler.name(), "skipping record: {err}");
                 task.metrics.dropped += 1;
                 task.metrics.deserialization_errors += 1;
                 Ok(())
             }
-            DeserializationHandler::DeadLetter => {
+            HandlerResponse::DeadLetter => {
                 task.metrics.deserialization_errors += 1;
                 task.dead_letter(
                     RawInput {

@@ -5,8 +5,8 @@ use super::metrics::TaskMetrics;
 use super::punctuation::Schedules;
 use crate::error::{Origin, StreamsError};
 use crate::processor::{
-    dead_letter_headers, dead_letter_record, ProcessingHandler, ProductionHandler, RawInput,
-    RecordMetadata,
+    dead_letter_headers, dead_letter_record, RawInput, RecordMetadata, SharedProcessingHandler,
+    SharedProductionHandler,
 };
 use crate::runtime::TaskId;
 use crate::state::StoreRegistry;
@@ -32,8 +32,8 @@ pub(crate) struct TaskContext {
     pub(crate) schedules: Schedules,
     pub(crate) metrics: TaskMetrics,
     pub(crate) globals: Option<Arc<crate::topology::GlobalStores>>,
-    pub(crate) processing_handler: ProcessingHandler,
-    pub(crate) production_handler: ProductionHandler,
+    pub(crate) processing_handler: SharedProcessingHandler,
+    pub(crate) production_handler: SharedProductionHandler,
     /// Where dead-letter handlers send failed records.
     pub(crate) dead_letter_topic: Option<Arc<str>>,
 }

@@ -5,12 +5,13 @@ use super::context::TaskContext;
 use super::metrics::TaskMetrics;
 use super::punctuation::Schedules;
 use super::TaskId;
+use crate::error::{Origin, StoreError};
 use crate::error::{Result, StreamsError, TopologyError};
 use crate::processor::node::{take_panicked_node, Lifecycle};
 use crate::processor::source::{InputRecord, RawSource};
 use crate::processor::{
-    panic_message, DeserializationHandler, Headers, ProcessingHandler, ProductionHandler,
-    PunctuationType, RawInput,
+    panic_message, ErrorContext, HandlerResponse, Headers, LogAndFail, PunctuationType, RawInput,
+    SharedDeserializationHandler, SharedProcessingHandler, SharedProductionHandler,
 };
 use crate::state::{StoreHandle, StoreInit, StoreRegistry};
 use crate::topology::instantiate::{Instance, Instantiator};
@@ -22,16 +23,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// Settings a task needs from its runtime.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TaskConfig {
     /// The application id: consumer group, and prefix of internal topics.
     pub application_id: String,
     /// What to do with records that fail to deserialize.
-    pub deserialization_handler: DeserializationHandler,
+    pub deserialization_handler: SharedDeserializationHandler,
     /// What to do when user code fails on a record.
-    pub processing_handler: ProcessingHandler,
+    pub processing_handler: SharedProcessingHandler,
     /// What to do when an output record cannot be serialized or sent.
-    pub production_handler: ProductionHandler,
+    pub production_handler: SharedProductionHandler,
     /// Where dead-letter handlers send failed records.
     pub dead_letter_topic: Option<String>,
     /// Directory for this task's persistent stores, if any.
@@ -51,9 +52,9 @@ impl TaskConfig {
     pub fn new(application_id: impl Into<String>) -> Self {
         TaskConfig {
             application_id: application_id.into(),
-            deserialization_handler: DeserializationHandler::default(),
-            processing_handler: ProcessingHandler::default(),
-            production_handler: ProductionHandler::default(),
+            deserialization_handler: Arc::new(LogAndFail),
+            processing_handler: Arc::new(LogAndFail),
+            production_handler: Arc::new(LogAndFail),
             dead_letter_topic: None,
             task_dir: None,
             wall_clock_ms: 0,
@@ -112,8 +113,8 @@ impl Task {
                 )))
             })?;
         let app = config.application_id.as_str();
-        let wants_dlq = config.deserialization_handler == DeserializationHandler::DeadLetter
-            || config.processing_handler == ProcessingHandler::DeadLetter;
+        let wants_dlq = config.deserialization_handler.may_dead_letter()
+            || config.processing_handler.may_dead_letter();
         if wants_dlq && config.dead_letter_topic.is_none() {
             return Err(StreamsError::Config(
                 "a dead-letter handler is configured but no dead-letter topic".into(),
@@ -130,7 +131,7 @@ impl Task {
                 cache_budget: config.cache_budget.as_ref(),
             },
         )?;
-        let mut inst = Instantiator::new(topology, app, config.deserialization_handler);
+        let mut inst = Instantiator::new(topology, app, config.deserialization_handler.clone());
         let mut sources = Vec::new();
         for (topic, node) in &sub.sources {
             match inst.build(*node)? {
@@ -161,8 +162,8 @@ impl Task {
                 schedules: Schedules::default(),
                 metrics: TaskMetrics::default(),
                 globals: config.globals.clone(),
-                processing_handler: config.processing_handler,
-                production_handler: config.production_handler,
+                processing_handler: config.processing_handler.clone(),
+                production_handler: config.production_handler.clone(),
                 dead_letter_topic: config.dead_letter_topic.as_deref().map(Arc::from),
             },
             sources,
@@ -205,7 +206,10 @@ impl Task {
         // Kept for a dead-letter record; the headers only when that can happen, since
         // the source moves them into the typed record.
         let (key, value, timestamp) = (record.key, record.value, record.timestamp);
-        let headers = (self.ctx.processing_handler == ProcessingHandler::DeadLetter)
+        let headers = self
+            .ctx
+            .processing_handler
+            .may_dead_letter()
             .then(|| record.headers.clone());
         let ctx = &mut self.ctx;
         let result = catch_unwind(AssertUnwindSafe(|| {
@@ -222,7 +226,7 @@ impl Task {
             })
         });
         let handled = match result {
-            Err(err @ StreamsError::Processing { .. }) => {
+            Err(err) if is_processing_failure(&err) => {
                 let empty = Headers::new();
                 let raw = RawInput {
                     key,
@@ -230,7 +234,7 @@ impl Task {
                     timestamp,
                     headers: headers.as_ref().unwrap_or(&empty),
                 };
-                self.on_processing_error(err, raw)
+                self.on_processing_error(err, Some(raw))
             }
             other => other,
         };
@@ -244,22 +248,42 @@ impl Task {
         Ok(())
     }
 
-    /// Applies the processing handler to a failure of user code.
-    fn on_processing_error(&mut self, err: StreamsError, raw: RawInput<'_>) -> Result<()> {
-        match self.ctx.processing_handler {
-            ProcessingHandler::LogAndFail => {
-                tracing::error!("{err}");
-                Err(err)
+    /// Applies the processing handler to a failure of user code or of a store on a
+    /// record; `raw` is `None` for a punctuation, which has no input to dead-letter.
+    fn on_processing_error(&mut self, err: StreamsError, raw: Option<RawInput<'_>>) -> Result<()> {
+        let origin = error_origin(&err)
+            .cloned()
+            .unwrap_or_else(|| self.ctx.origin());
+        let processor = match &err {
+            StreamsError::Processing { processor, .. } => Some(processor.as_str()),
+            _ => None,
+        };
+        let response = self
+            .ctx
+            .processing_handler
+            .handle(&ErrorContext::of(&origin, processor), &err);
+        match (response, raw) {
+            (HandlerResponse::DeadLetter, Some(raw)) => {
+                self.ctx.metrics.processing_errors += 1;
+                self.ctx.dead_letter(raw, &err)
             }
-            ProcessingHandler::LogAndContinue => {
-                tracing::warn!("skipping record: {err}");
+            (HandlerResponse::Continue | HandlerResponse::DeadLetter, _) => {
+                tracing::warn!(
+                    handler = self.ctx.processing_handler.name(),
+                    "skipping {}: {err}",
+                    if origin.offset < 0 {
+                        "punctuation"
+                    } else {
+                        "record"
+                    }
+                );
                 self.ctx.metrics.dropped += 1;
                 self.ctx.metrics.processing_errors += 1;
                 Ok(())
             }
-            ProcessingHandler::DeadLetter => {
-                self.ctx.metrics.processing_errors += 1;
-                self.ctx.dead_letter(raw, &err)
+            (HandlerResponse::Fail, _) => {
+                tracing::error!(handler = self.ctx.processing_handler.name(), "{err}");
+                Err(err)
             }
         }
     }
@@ -346,7 +370,12 @@ impl Task {
                     message: panic_message(&*payload),
                 })
             });
-            result?;
+            match result {
+                Err(err) if is_processing_failure(&err) => self.on_processing_error(err, None)?,
+                other => other?,
+            }
+            // Also after a skipped failure: what the punctuation wrote before it failed is
+            // in the store, and the changelog must say so.
             self.send_changelogs()?;
         }
         Ok(())
@@ -440,5 +469,29 @@ impl Drop for Task {
         if let Err(e) = self.close() {
             tracing::warn!(task = %self.ctx.task_id, "closing task on drop failed: {e}");
         }
+    }
+}
+
+/// Whether the processing handler decides about `err`: user code failed, or a store could
+/// not encode or decode a record's key or value. A failing storage engine is not one
+/// record's fault; skipping would drop every record's state update, so it fails the task.
+fn is_processing_failure(err: &StreamsError) -> bool {
+    matches!(
+        err,
+        StreamsError::Processing { .. }
+            | StreamsError::Store {
+                source: StoreError::Serde { .. },
+                ..
+            }
+    )
+}
+
+/// The input coordinates an error carries.
+fn error_origin(err: &StreamsError) -> Option<&Origin> {
+    match err {
+        StreamsError::Processing { origin, .. } | StreamsError::Store { origin, .. } => {
+            Some(origin)
+        }
+        _ => None,
     }
 }

@@ -5,7 +5,7 @@
 //! no record cache, and is rebuilt from the topic's beginning when an instance starts.
 
 use crate::error::{Field, Origin, Result, StreamsError};
-use crate::processor::DeserializationHandler;
+use crate::processor::{ErrorContext, HandlerResponse, SharedDeserializationHandler};
 use crate::runtime::InputRecord;
 use crate::state::{StoreDef, StoreHandle, StoreInit, StoreRegistry};
 use std::collections::BTreeMap;
@@ -15,7 +15,9 @@ use std::sync::Arc;
 /// delete (tombstone). `Ok(false)` means the record was skipped (null key, or bad bytes
 /// under log-and-continue).
 pub(crate) type GlobalApply = Arc<
-    dyn Fn(&StoreHandle, &InputRecord<'_>, DeserializationHandler) -> Result<bool> + Send + Sync,
+    dyn Fn(&StoreHandle, &InputRecord<'_>, &SharedDeserializationHandler) -> Result<bool>
+        + Send
+        + Sync,
 >;
 
 /// One global table: its topic and store.
@@ -31,7 +33,7 @@ pub(crate) struct GlobalDef {
 /// The instance's global stores, shared by every task and thread.
 pub struct GlobalStores {
     by_topic: BTreeMap<String, (StoreHandle, GlobalApply)>,
-    handler: DeserializationHandler,
+    handler: SharedDeserializationHandler,
 }
 
 impl std::fmt::Debug for GlobalStores {
@@ -46,7 +48,7 @@ impl GlobalStores {
     pub(crate) fn open(
         defs: &[GlobalDef],
         init: &StoreInit<'_>,
-        handler: DeserializationHandler,
+        handler: SharedDeserializationHandler,
     ) -> Result<Self> {
         let stores: Vec<&StoreDef> = defs.iter().map(|d| &d.store).collect();
         let registry = StoreRegistry::open(&stores, init)?;
@@ -79,7 +81,7 @@ impl GlobalStores {
                 topic: record.topic.to_string(),
             });
         };
-        apply(handle, record, self.handler)
+        apply(handle, record, &self.handler)
     }
 
     /// Makes the stores durable (persistent engines).
@@ -103,24 +105,26 @@ pub(crate) fn apply_fn<K: 'static, V: 'static>(
             offset: r.offset,
         };
         let fail = |field, source| {
+            let at = origin();
             let err = StreamsError::Deserialization {
-                origin: origin(),
+                origin: at.clone(),
                 field,
                 source,
             };
-            match handler {
-                DeserializationHandler::LogAndContinue => {
-                    tracing::warn!("skipping global record: {err}");
+            match handler.handle(&ErrorContext::of(&at, None), &err) {
+                HandlerResponse::Continue => {
+                    tracing::warn!(handler = handler.name(), "skipping global record: {err}");
                     Ok(false)
                 }
                 // The global thread has no producer to dead-letter with.
-                DeserializationHandler::DeadLetter => {
+                HandlerResponse::DeadLetter => {
                     tracing::warn!(
+                        handler = handler.name(),
                         "skipping global record (no dead-letter topic for global tables): {err}"
                     );
                     Ok(false)
                 }
-                _ => Err(err),
+                HandlerResponse::Fail => Err(err),
             }
         };
         let Some(key_bytes) = r.key else {

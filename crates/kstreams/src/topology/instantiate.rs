@@ -5,7 +5,7 @@ use super::Topology;
 use crate::error::{Result, StreamsError, TopologyError};
 use crate::processor::node::{Child, Lifecycle, Node, NodeInfo, NodeRef, ProcessorNode};
 use crate::processor::source::RawSource;
-use crate::processor::{DeserializationHandler, Processor};
+use crate::processor::{Processor, SharedDeserializationHandler};
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ pub(crate) enum Instance {
 pub(crate) struct Instantiator<'t> {
     pub(crate) topology: &'t Topology,
     pub(crate) application_id: &'t str,
-    pub(crate) handler: DeserializationHandler,
+    pub(crate) handler: SharedDeserializationHandler,
     built: HashMap<NodeId, Box<dyn Any>>,
     pub(crate) lifecycles: Vec<Rc<RefCell<dyn Lifecycle>>>,
 }
@@ -33,7 +33,7 @@ impl<'t> Instantiator<'t> {
     pub(crate) fn new(
         topology: &'t Topology,
         application_id: &'t str,
-        handler: DeserializationHandler,
+        handler: SharedDeserializationHandler,
     ) -> Self {
         Instantiator {
             topology,
@@ -153,7 +153,7 @@ impl<K, V> Default for SourceTime<K, V> {
 pub(crate) fn source<K: Clone + 'static, V: Clone + 'static>(
     key_serde: crate::serde::SharedSerde<K>,
     value_serde: crate::serde::SharedSerde<V>,
-    handler: Option<DeserializationHandler>,
+    handler: Option<SharedDeserializationHandler>,
     time: SourceTime<K, V>,
 ) -> Instantiate {
     Arc::new(move |inst: &mut Instantiator<'_>, id| {
@@ -162,7 +162,7 @@ pub(crate) fn source<K: Clone + 'static, V: Clone + 'static>(
             crate::processor::source::SourceNode {
                 key_serde: key_serde.clone(),
                 value_serde: value_serde.clone(),
-                handler: handler.unwrap_or(inst.handler),
+                handler: handler.clone().unwrap_or_else(|| inst.handler.clone()),
                 extractor: time.extractor.clone(),
                 on_invalid: time.on_invalid,
                 partition_time: -1,

@@ -205,7 +205,7 @@ impl Topology {
     pub fn open_global_stores(
         &self,
         init: &crate::state::StoreInit<'_>,
-        handler: crate::processor::DeserializationHandler,
+        handler: crate::processor::SharedDeserializationHandler,
     ) -> Result<GlobalStores> {
         GlobalStores::open(&self.globals, init, handler)
     }

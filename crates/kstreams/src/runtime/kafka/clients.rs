@@ -3,6 +3,7 @@
 
 use super::StreamsConfig;
 use crate::error::StreamsError;
+use crate::processor::{ProductionResponse, SharedProductionHandler};
 use crate::runtime::collector::{OutgoingRecord, RecordCollector};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -149,7 +150,9 @@ pub(crate) const TRANSACTION_TIMEOUT_MS: u64 = 10_000;
 #[derive(Default)]
 pub(crate) struct DeliveryContext {
     pub(crate) failure: Arc<Mutex<Option<String>>>,
-    pub(crate) skip_failed: bool,
+    /// Decides about failed deliveries of output records; `None` under exactly-once, where
+    /// a failed delivery fails the transaction whatever a handler says.
+    pub(crate) production_handler: Option<SharedProductionHandler>,
     pub(crate) skipped: Arc<AtomicU64>,
     /// Highest acknowledged offset per changelog topic and partition, for checkpoints.
     pub(crate) changelog_acked: Arc<Mutex<HashMap<String, HashMap<i32, i64>>>>,
@@ -196,10 +199,22 @@ impl ProducerContext for DeliveryContext {
                 msg.topic(),
                 msg.partition()
             );
-            if self.skip_failed && !msg.topic().ends_with("-changelog") {
-                tracing::warn!("skipping output record (production handler: continue): {what}");
-                self.skipped.fetch_add(1, Ordering::Relaxed);
-                return;
+            // Changelog records never go to the handler: skipping one would make a store
+            // and its changelog disagree.
+            if let Some(handler) = self
+                .production_handler
+                .as_ref()
+                .filter(|_| !msg.topic().ends_with("-changelog"))
+            {
+                let err = StreamsError::Send {
+                    topic: msg.topic().to_string(),
+                    reason: what.clone(),
+                };
+                if handler.handle(msg.topic(), &err) == ProductionResponse::Continue {
+                    tracing::warn!(handler = handler.name(), "skipping output record: {what}");
+                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
             }
             tracing::error!("{what}");
             let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,9 +1,14 @@
 //! `StreamsConfig`: what a `KafkaStreams` instance needs to run.
 
-use crate::processor::{DeserializationHandler, ProcessingHandler, ProductionHandler};
+use crate::processor::{
+    DeserializationExceptionHandler, LogAndFail, ProcessingExceptionHandler,
+    ProductionExceptionHandler, SharedDeserializationHandler, SharedProcessingHandler,
+    SharedProductionHandler,
+};
 use crate::state::MemoryBudget;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 const DEFAULT_COMMIT: Duration = Duration::from_secs(30);
@@ -80,11 +85,11 @@ pub struct StreamsConfig {
     /// `auto.offset.reset`.
     pub auto_offset_reset: AutoOffsetReset,
     /// What tasks do with records that fail to deserialize.
-    pub deserialization_handler: DeserializationHandler,
+    pub deserialization_handler: SharedDeserializationHandler,
     /// What tasks do when user code fails on a record (an error or a panic).
-    pub processing_handler: ProcessingHandler,
+    pub processing_handler: SharedProcessingHandler,
     /// What tasks do when an output record cannot be serialized or produced.
-    pub production_handler: ProductionHandler,
+    pub production_handler: SharedProductionHandler,
     /// `errors.dead.letter.queue.topic.name` (KIP-1034): where dead-letter handlers send
     /// failed records. It must exist before start.
     pub dead_letter_topic: Option<String>,
@@ -130,9 +135,9 @@ impl StreamsConfig {
             state_dir: default_state_dir(),
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             auto_offset_reset: AutoOffsetReset::Earliest,
-            deserialization_handler: DeserializationHandler::default(),
-            processing_handler: ProcessingHandler::default(),
-            production_handler: ProductionHandler::default(),
+            deserialization_handler: Arc::new(LogAndFail),
+            processing_handler: Arc::new(LogAndFail),
+            production_handler: Arc::new(LogAndFail),
             dead_letter_topic: None,
             client_config: BTreeMap::new(),
             consumer_config: BTreeMap::new(),
@@ -197,19 +202,19 @@ impl StreamsConfig {
         self.auto_offset_reset = r;
         self
     }
-    /// Sets the deserialization handler.
-    pub fn deserialization_handler(mut self, h: DeserializationHandler) -> Self {
-        self.deserialization_handler = h;
+    /// Sets the deserialization handler (default [`LogAndFail`]).
+    pub fn deserialization_handler(mut self, h: impl DeserializationExceptionHandler) -> Self {
+        self.deserialization_handler = Arc::new(h);
         self
     }
-    /// Sets the processing handler.
-    pub fn processing_handler(mut self, h: ProcessingHandler) -> Self {
-        self.processing_handler = h;
+    /// Sets the processing handler (default [`LogAndFail`]).
+    pub fn processing_handler(mut self, h: impl ProcessingExceptionHandler) -> Self {
+        self.processing_handler = Arc::new(h);
         self
     }
-    /// Sets the production handler.
-    pub fn production_handler(mut self, h: ProductionHandler) -> Self {
-        self.production_handler = h;
+    /// Sets the production handler (default [`LogAndFail`]).
+    pub fn production_handler(mut self, h: impl ProductionExceptionHandler) -> Self {
+        self.production_handler = Arc::new(h);
         self
     }
     /// Sets the dead-letter topic.
@@ -368,9 +373,12 @@ impl std::fmt::Debug for StreamsConfig {
             .field("state_dir", &self.state_dir)
             .field("processing_guarantee", &self.processing_guarantee)
             .field("auto_offset_reset", &self.auto_offset_reset)
-            .field("deserialization_handler", &self.deserialization_handler)
-            .field("processing_handler", &self.processing_handler)
-            .field("production_handler", &self.production_handler)
+            .field(
+                "deserialization_handler",
+                &self.deserialization_handler.name(),
+            )
+            .field("processing_handler", &self.processing_handler.name())
+            .field("production_handler", &self.production_handler.name())
             .field("dead_letter_topic", &self.dead_letter_topic)
             .field("client_config", &redacted(&self.client_config))
             .field("consumer_config", &redacted(&self.consumer_config))

@@ -60,7 +60,7 @@ pub(crate) fn bootstrap(
             database,
             cache_budget: None,
         },
-        config.deserialization_handler,
+        config.deserialization_handler.clone(),
     )?);
     let consumer: BaseConsumer = super::clients::global_consumer_config(config)
         .create()

@@ -26,7 +26,6 @@ use rebalance::RebalanceContext;
 use super::clients::{self, DeliveryContext, ThreadProducer};
 use super::{Env, Shared, StreamsConfig, ThreadPhase};
 use crate::error::{Result, StreamsError};
-use crate::processor::ProductionHandler;
 use crate::runtime::{InputRecord, Task, TaskId};
 use crate::topology::Topology;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -186,8 +185,7 @@ fn delivery_context(
         failure,
         // Under exactly-once a failed delivery fails the transaction whatever the handler
         // says, so only at-least-once can skip one.
-        skip_failed: config.production_handler == ProductionHandler::Continue
-            && !config.exactly_once(),
+        production_handler: (!config.exactly_once()).then(|| config.production_handler.clone()),
         skipped: shared.delivery_errors_skipped.clone(),
         changelog_acked,
         ..DeliveryContext::default()

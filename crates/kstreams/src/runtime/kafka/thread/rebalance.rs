@@ -115,9 +115,9 @@ impl ThreadState {
         committed: Option<&TopicPartitionList>,
     ) {
         let mut task_config = TaskConfig::new(self.config.application_id.clone());
-        task_config.deserialization_handler = self.config.deserialization_handler;
-        task_config.processing_handler = self.config.processing_handler;
-        task_config.production_handler = self.config.production_handler;
+        task_config.deserialization_handler = self.config.deserialization_handler.clone();
+        task_config.processing_handler = self.config.processing_handler.clone();
+        task_config.production_handler = self.config.production_handler.clone();
         task_config.dead_letter_topic = self.config.dead_letter_topic.clone();
         task_config.wall_clock_ms = now_ms();
         task_config.database = self.database.clone();

@@ -492,7 +492,9 @@ impl TestDriver {
     /// Advances the wall clock and runs wall-clock punctuation in every task.
     pub fn advance_wall_clock_time(&self, by: Duration) -> Result<(), StreamsError> {
         let mut inner = self.inner.borrow_mut();
-        inner.wall_clock_ms += i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        inner.wall_clock_ms = inner
+            .wall_clock_ms
+            .saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX));
         let now = inner.wall_clock_ms;
         for task in inner.tasks.values_mut() {
             task.punctuate_wall_clock(now)?;

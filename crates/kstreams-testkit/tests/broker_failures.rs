@@ -249,6 +249,22 @@ fn a_state_listener_may_query_the_client() {
 }
 
 #[test]
+fn close_timeout_accepts_an_unbounded_duration() {
+    let t = topics("close-max");
+    let streams = KafkaStreams::new(
+        through(&t, || Forward),
+        StreamsConfig::new(&t.app, t.broker.bootstrap()),
+    );
+    streams.start().unwrap();
+    wait_for("RUNNING", Duration::from_secs(60), || {
+        streams.state() == State::Running
+    });
+    // `Instant::now() + Duration::MAX` overflows: the deadline must saturate instead.
+    assert!(streams.close_timeout(Duration::MAX));
+    assert_eq!(streams.state(), State::NotRunning);
+}
+
+#[test]
 fn a_state_directory_that_is_a_link_is_refused_and_the_default_is_private() {
     use std::os::unix::fs::MetadataExt;
     let t = topics("state-link");

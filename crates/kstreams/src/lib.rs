@@ -31,6 +31,7 @@ pub mod runtime;
 pub mod serde;
 pub mod state;
 pub mod topology;
+mod time;
 
 pub use dsl::{
     BranchedKStream, Consumed, Grouped, KGroupedStream, KGroupedTable, KStream, KTable,

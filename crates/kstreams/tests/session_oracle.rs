@@ -72,12 +72,12 @@ fn check(windows: SessionWindows, seed: u64) -> u64 {
         input.pipe_input_at(key.clone(), value, ts).unwrap();
         let now = stream_time.advance(&key, ts);
         let records = accepted.entry(key).or_default();
-        let reached: Vec<_> = sessions(records, windows.gap_ms)
+        let reached: Vec<_> = sessions(records, windows.gap_ms())
             .into_iter()
-            .filter(|s| s.1 >= ts - windows.gap_ms && s.0 <= ts + windows.gap_ms)
+            .filter(|s| s.1 >= ts - windows.gap_ms() && s.0 <= ts + windows.gap_ms())
             .collect();
         let merged_end = reached.iter().map(|s| s.1).fold(ts, i64::max);
-        let close = now - windows.grace_ms - windows.gap_ms;
+        let close = now - windows.grace_ms() - windows.gap_ms();
         // Late: the merged session ends before the close time (Kafka's rule), or the
         // record would extend a session that is already closed.
         if merged_end < close || reached.iter().any(|s| s.1 < close) {
@@ -89,7 +89,7 @@ fn check(windows: SessionWindows, seed: u64) -> u64 {
     let mut counts = Sessions::new();
     let mut sums = Sessions::new();
     for (k, records) in &accepted {
-        for (start, end, count, sum) in sessions(records, windows.gap_ms) {
+        for (start, end, count, sum) in sessions(records, windows.gap_ms()) {
             counts.insert((k.clone(), start, end), count);
             sums.insert((k.clone(), start, end), sum);
         }
@@ -115,7 +115,7 @@ fn check(windows: SessionWindows, seed: u64) -> u64 {
 
     let closed: Sessions = counts
         .iter()
-        .filter(|((k, _, end), _)| end + windows.gap_ms + windows.grace_ms < stream_time.of(k))
+        .filter(|((k, _, end), _)| end + windows.gap_ms() + windows.grace_ms() < stream_time.of(k))
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     let out = driver.output_topic("final", SessionWindowedSerde::new(StringSerde), I64Serde);

@@ -48,7 +48,7 @@ fn run(w: SlidingWindows, seed: u64, max_delay: u64) -> Run {
         .flat_map_values(|v| v)
         .to(
             "final",
-            Produced::with(WindowedSerde::new(StringSerde, w.difference_ms), I64Serde),
+            Produced::with(WindowedSerde::new(StringSerde, w.difference_ms()), I64Serde),
         );
     let driver = TestDriver::builder(builder.build().unwrap())
         .default_partitions(PARTITIONS)
@@ -62,7 +62,7 @@ fn run(w: SlidingWindows, seed: u64, max_delay: u64) -> Run {
     for _ in 0..events.count(200) {
         let (key, value, ts) = events.next();
         input.pipe_input_at(key.clone(), value, ts).unwrap();
-        if ts + w.difference_ms < stream_time.advance(&key, ts) - w.grace_ms {
+        if ts + w.difference_ms() < stream_time.advance(&key, ts) - w.grace_ms() {
             late += 1;
         } else {
             accepted.entry(key).or_default().push((ts, value));
@@ -128,7 +128,7 @@ fn definition(accepted: &BTreeMap<String, Vec<(i64, i64)>>, d: i64) -> (Windows,
 
 fn closed(m: &Windows, r: &Run, w: SlidingWindows) -> Windows {
     m.iter()
-        .filter(|((k, s), _)| s + w.difference_ms + w.grace_ms < r.stream_time.of(k))
+        .filter(|((k, s), _)| s + w.difference_ms() + w.grace_ms() < r.stream_time.of(k))
         .map(|(k, v)| (k.clone(), *v))
         .collect()
 }
@@ -142,7 +142,7 @@ fn sliding_windows_equal_their_definition() {
     for seed in 0..60 {
         let r = run(w, seed, 40);
         assert_eq!(r.late, 0);
-        let (counts, sums) = definition(&r.accepted, w.difference_ms);
+        let (counts, sums) = definition(&r.accepted, w.difference_ms());
         assert_eq!(read(&r.driver, "counts", 10), counts, "seed {seed}: counts");
         assert_eq!(read(&r.driver, "sums", 10), sums, "seed {seed}: sums");
         let emitted = finals(&r.driver, 10, seed);

@@ -32,7 +32,7 @@ fn check(windows: TimeWindows, seed: u64) -> u64 {
         .flat_map_values(|v| v)
         .to(
             "final-sums",
-            Produced::with(WindowedSerde::new(StringSerde, windows.size_ms), I64Serde),
+            Produced::with(WindowedSerde::new(StringSerde, windows.size_ms()), I64Serde),
         );
     grouped
         .clone()
@@ -42,7 +42,7 @@ fn check(windows: TimeWindows, seed: u64) -> u64 {
         .flat_map_values(|v| v)
         .to(
             "final-counts",
-            Produced::with(WindowedSerde::new(StringSerde, windows.size_ms), I64Serde),
+            Produced::with(WindowedSerde::new(StringSerde, windows.size_ms()), I64Serde),
         );
     let driver = TestDriver::builder(builder.build().unwrap())
         .default_partitions(PARTITIONS)
@@ -60,7 +60,7 @@ fn check(windows: TimeWindows, seed: u64) -> u64 {
         input.pipe_input_at(key.clone(), value, ts).unwrap();
         let now = stream_time.advance(&key, ts);
         for start in windows.window_starts(ts) {
-            if now >= start + windows.size_ms + windows.grace_ms {
+            if now >= start + windows.size_ms() + windows.grace_ms() {
                 late += 1;
                 continue;
             }
@@ -76,7 +76,7 @@ fn check(windows: TimeWindows, seed: u64) -> u64 {
             .unwrap()
             .into_iter()
             .map(|(w, v)| {
-                assert_eq!(w.window.end - w.window.start, windows.size_ms);
+                assert_eq!(w.window.end - w.window.start, windows.size_ms());
                 ((w.key, w.window.start), v)
             })
             .collect()
@@ -95,7 +95,7 @@ fn check(windows: TimeWindows, seed: u64) -> u64 {
     let closed = |m: &BTreeMap<(String, i64), i64>| -> BTreeMap<(String, i64), i64> {
         m.iter()
             .filter(|((k, start), _)| {
-                start + windows.size_ms + windows.grace_ms <= stream_time.of(k)
+                start + windows.size_ms() + windows.grace_ms() <= stream_time.of(k)
             })
             .map(|(k, v)| (k.clone(), *v))
             .collect()
@@ -103,7 +103,7 @@ fn check(windows: TimeWindows, seed: u64) -> u64 {
     for (topic, oracle) in [("final-counts", &counts), ("final-sums", &sums)] {
         let out = driver.output_topic(
             topic,
-            WindowedSerde::new(StringSerde, windows.size_ms),
+            WindowedSerde::new(StringSerde, windows.size_ms()),
             I64Serde,
         );
         let mut emitted = BTreeMap::new();

@@ -126,7 +126,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         let retention_ms = materialized
             .retention_ms
             .unwrap_or(DEFAULT_RETENTION_MS)
-            .max(w.gap_ms + w.grace_ms);
+            .max(w.gap_ms.saturating_add(w.grace_ms));
         windowed_aggregation(
             &self.grouped,
             WindowedAggregation {
@@ -137,7 +137,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                 table_keys: Arc::new(|ks| Arc::new(SessionWindowedSerde::shared(ks))),
                 // A record at up to end + gap can still extend a session, and is accepted
                 // while that end is within grace of stream time: only past both is it final.
-                close_after_ms: w.gap_ms + w.grace_ms + 1,
+                close_after_ms: w.close_after_ms(),
                 emit: self.emit,
                 changelog: crate::state::ChangelogFormat::Session,
             },

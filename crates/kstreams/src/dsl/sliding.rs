@@ -35,7 +35,7 @@ where
         .materialized
         .retention_ms
         .unwrap_or(DEFAULT_RETENTION_MS)
-        .max(d + w.grace_ms);
+        .max(d.saturating_add(w.grace_ms));
     let graph = grouped.graph();
     let (Some(input_serde), Some(ks)) = (grouped.value_serde(), grouped.key_serde()) else {
         graph.borrow_mut().error(TopologyError::MissingSerde {
@@ -65,7 +65,7 @@ where
             table_keys: Arc::new(move |ks| Arc::new(WindowedSerde::shared(ks, d))),
             // A window [s, s + d] (inclusive) is final once stream time minus grace has
             // passed its end.
-            close_after_ms: w.grace_ms + 1,
+            close_after_ms: w.grace_ms.saturating_add(1),
             emit,
             changelog: crate::state::ChangelogFormat::Window,
         },

@@ -153,7 +153,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         let retention_ms = materialized
             .retention_ms
             .unwrap_or(DEFAULT_RETENTION_MS)
-            .max(w.size_ms + w.grace_ms);
+            .max(w.size_ms.saturating_add(w.grace_ms));
         windowed_aggregation(
             &self.grouped,
             WindowedAggregation {

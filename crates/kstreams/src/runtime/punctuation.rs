@@ -56,8 +56,11 @@ impl Schedules {
         for s in self.list.iter_mut().filter(|s| s.kind == kind) {
             if s.next <= now {
                 fired.push((s.node, s.id));
-                let missed = (now - s.next) / s.interval;
-                s.next += (missed + 1) * s.interval;
+                // Saturating: at the end of time the schedule stays due at `i64::MAX`.
+                let missed = now.saturating_sub(s.next) / s.interval;
+                s.next = s
+                    .next
+                    .saturating_add(missed.saturating_add(1).saturating_mul(s.interval));
             }
         }
         fired

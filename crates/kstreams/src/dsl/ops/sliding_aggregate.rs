@@ -64,7 +64,7 @@ where
         let close = stream_time.saturating_sub(self.windows.grace_ms);
         // Window ends are inclusive: a window is open while its end is at or after stream
         // time minus grace. The last window holding t ends at t + d.
-        if t + d < close {
+        if t.saturating_add(d) < close {
             ctx.record_dropped("record for closed sliding windows (late beyond the grace period)");
             return Ok(());
         }
@@ -78,42 +78,51 @@ where
         self.seq = self.seq.wrapping_add(1);
         records.put(&expiry::record_key(&self.key_buf, t, self.seq), &r.value, t)?;
         // Every record any touched window can hold: windows start at t - d at the
-        // earliest and end at t + 1 + d at the latest.
+        // earliest and end at t + 1 + d at the latest. All of it saturates, so a timestamp
+        // near i64::MAX reaches to i64::MAX rather than wrapping.
+        let (earliest, latest) = (
+            t.saturating_sub(d).saturating_sub(1),
+            t.saturating_add(d.saturating_mul(2)).saturating_add(1),
+        );
         let reach: Vec<(i64, V)> = records
             .range(
-                &expiry::record_key(&self.key_buf, (t - d - 1).max(0), 0),
-                &expiry::record_key(&self.key_buf, t + 2 * d + 1, u32::MAX),
+                &expiry::record_key(&self.key_buf, earliest.max(0), 0),
+                &expiry::record_key(&self.key_buf, latest, u32::MAX),
             )?
             .into_iter()
             .map(|(_, v)| (v.timestamp, v.value))
             .collect();
         let mut starts = BTreeSet::new();
         for (ts, _) in &reach {
-            if (t..=t + d).contains(ts) {
+            if (t..=t.saturating_add(d)).contains(ts) {
                 // The window ending at this record holds t.
-                starts.insert((ts - d).max(0));
+                starts.insert(ts.saturating_sub(d).max(0));
             }
-            if (t - d - 1..t).contains(ts) {
+            if (earliest..t).contains(ts) {
                 // The window starting just after this record holds t.
                 starts.insert(ts + 1);
             }
         }
         // This record's own window after it, if any record falls into it; its content
-        // does not include t, so an existing one is unchanged.
-        let after = Windowed {
-            key: key.clone(),
-            window: Window {
-                start: t + 1,
-                end: t + 1 + d,
-            },
-        };
-        if reach.iter().any(|(ts, _)| *ts > t && *ts <= t + 1 + d) && store.get(&after)?.is_none() {
-            starts.insert(t + 1);
+        // does not include t, so an existing one is unchanged. At i64::MAX there is no after.
+        if let Some(after_start) = t.checked_add(1) {
+            let after = Windowed {
+                key: key.clone(),
+                window: Window {
+                    start: after_start,
+                    end: after_start.saturating_add(d),
+                },
+            };
+            if reach.iter().any(|(ts, _)| *ts > t && *ts <= after.window.end)
+                && store.get(&after)?.is_none()
+            {
+                starts.insert(after_start);
+            }
         }
         for start in starts {
             let window = Window {
                 start,
-                end: start + d,
+                end: start.saturating_add(d),
             };
             if window.end < close {
                 continue;
@@ -161,7 +170,11 @@ impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
         if let Some(from) = self.window_expiry.due(cutoff, w.difference_ms.max(1)) {
             expiry::delete_front(ctx.task.stores.get(&self.store_name)?, from, cutoff)?;
         }
-        let step = 2 * w.difference_ms + w.grace_ms + 1;
+        let step = w
+            .difference_ms
+            .saturating_mul(2)
+            .saturating_add(w.grace_ms)
+            .saturating_add(1);
         let record_cutoff = stream_time.saturating_sub(step);
         if self.record_expiry.due(record_cutoff, step).is_some() {
             let handle = ctx.task.stores.get(&self.records_name)?;

@@ -176,24 +176,24 @@ where
     /// The other side's timestamps a record at `ts` joins with.
     fn reach(&self, ts: i64) -> (i64, i64) {
         let w = self.windows;
-        if self.is_left {
-            (ts - w.before_ms, ts + w.after_ms)
+        let (earlier, later) = if self.is_left {
+            (w.before_ms, w.after_ms)
         } else {
-            (ts - w.after_ms, ts + w.before_ms)
-        }
+            (w.after_ms, w.before_ms)
+        };
+        (ts.saturating_sub(earlier), ts.saturating_add(later))
     }
 
     /// How long after its own time a record may still find a partner: the latest partner
     /// (at the far end of its window) is itself on time until its own window and grace
     /// pass. Only then is a lone record emitted, so a partner never follows a `None` result.
     fn final_after(&self) -> i64 {
-        let w = self.windows;
-        w.before_ms + w.after_ms + w.grace_ms
+        self.windows.retention_ms()
     }
 
     /// Emits, with a null partner, the parked records whose window and grace have passed.
     fn emit_lone_records(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<()> {
-        let horizon = ctx.stream_time() - self.final_after();
+        let horizon = ctx.stream_time().saturating_sub(self.final_after());
         let Some(parked) = self.parked.as_mut() else {
             return Ok(());
         };
@@ -239,8 +239,7 @@ where
 
     /// Deletes this side's records older than any record that could still join them.
     fn expire<A, B>(&mut self, ctx: &mut ProcessorContext<'_, A, B>) -> Result<()> {
-        let w = self.windows;
-        let retention = w.before_ms + w.after_ms + w.grace_ms;
+        let retention = self.windows.retention_ms();
         let cutoff = ctx.stream_time().saturating_sub(retention);
         if self.expiry.due(cutoff, retention).is_some() {
             let handle = ctx.task.stores.get(&self.this_store)?;

@@ -45,11 +45,13 @@ where
         for start in w.window_starts(r.timestamp) {
             let window = Window {
                 start,
-                end: start + w.size_ms,
+                end: w.window_end(start),
             };
             // A window closes when stream time reaches its end plus the grace period;
             // later records for it are dropped and counted, as in Kafka Streams.
-            if stream_time >= window.end + w.grace_ms {
+            // Subtracting from stream time rather than adding to the end saturates on the
+            // safe side: a window whose end was capped at i64::MAX never closes.
+            if stream_time.saturating_sub(w.grace_ms) >= window.end {
                 ctx.record_dropped("record for a closed window (late beyond the grace period)");
                 continue;
             }

@@ -456,7 +456,7 @@ impl KafkaStreams {
             self.shared.set_state(State::PendingShutdown);
         }
         self.shared.running.store(false, Ordering::Release);
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline(timeout);
         loop {
             let handles: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.handles));
             if handles.is_empty() {
@@ -571,7 +571,7 @@ fn spawn_thread(env: Env, handles: Arc<Mutex<Vec<JoinHandle<()>>>>, next: Arc<At
                             thread = index,
                             "replacing the failed stream thread in {backoff:?}"
                         );
-                        let deadline = Instant::now() + backoff;
+                        let deadline = crate::time::deadline(backoff);
                         while shared.is_running() && Instant::now() < deadline {
                             std::thread::sleep(Duration::from_millis(50));
                         }

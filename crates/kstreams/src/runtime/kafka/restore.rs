@@ -32,7 +32,7 @@ pub(crate) fn watermarks<C: rdkafka::consumer::ConsumerContext>(
     partition: i32,
     timeout: Duration,
 ) -> Result<(i64, i64)> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::time::deadline(timeout);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match consumer.fetch_watermarks(topic, partition, left.max(Duration::from_millis(100))) {

@@ -65,7 +65,7 @@ pub(crate) fn cluster_topics(
     client: &MetadataClient,
     timeout: Duration,
 ) -> Result<HashMap<String, u32>> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::time::deadline(timeout);
     let md = loop {
         let slice = deadline
             .saturating_duration_since(Instant::now())
@@ -117,7 +117,7 @@ pub(crate) fn prepare(
         .create_with_context(ClientErrors::default())
         .map_err(kafka("creating the metadata client"))?;
     let app = config.application_id.as_str();
-    let deadline = Instant::now() + config.startup_timeout;
+    let deadline = crate::time::deadline(config.startup_timeout);
     let mut existing = cluster_topics(&metadata, config.startup_timeout)?;
     for t in topology
         .external_source_topics()

@@ -26,6 +26,8 @@
 
 pub mod dsl;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod processor;
 pub mod runtime;
 pub mod serde;

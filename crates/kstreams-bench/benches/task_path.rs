@@ -8,9 +8,10 @@
 //! Run: `cargo bench -p kstreams-bench --bench task_path`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use kstreams::internals::{FjallDatabase, InputRecord, Task, TaskConfig};
 use kstreams::processor::Headers;
-use kstreams::runtime::{InputRecord, Task, TaskConfig, TaskId};
-use kstreams::state::{CacheBudget, FjallDatabase, MemoryBudget};
+use kstreams::runtime::TaskId;
+use kstreams::state::{CacheBudget, MemoryBudget};
 use kstreams_bench::peers::workloads::{input_record, kstreams_topology, Workload};
 use kstreams_bench::{CountingCollector, Purchase};
 use std::hint::black_box;

@@ -3,7 +3,7 @@
 pub mod peers;
 
 use kstreams::error::StreamsError;
-use kstreams::runtime::{OutgoingRecord, RecordCollector};
+use kstreams::internals::{OutgoingRecord, RecordCollector};
 
 /// A collector that counts what a sink would send and keeps nothing: the cost it adds is
 /// that of reading the serialized bytes, as a producer's copy into its batch would.

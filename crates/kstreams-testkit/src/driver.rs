@@ -1,17 +1,18 @@
 //! The driver: tasks, topic logs, and the loop that feeds repartition topics back.
 
 use kstreams::error::StreamsError;
+use kstreams::internals::{
+    FjallDatabase, InputRecord, OutgoingRecord, RecordCollector, Task, TaskConfig,
+};
 use kstreams::processor::{
     DeserializationExceptionHandler, Headers, LogAndFail, ProcessingExceptionHandler,
     ProductionExceptionHandler, SharedDeserializationHandler, SharedProcessingHandler,
     SharedProductionHandler,
 };
 use kstreams::runtime::partitioner::partition_for_key;
-use kstreams::runtime::{
-    InputRecord, OutgoingRecord, RecordCollector, Task, TaskConfig, TaskId, TaskMetrics,
-};
+use kstreams::runtime::{TaskId, TaskMetrics};
 use kstreams::serde::Serde;
-use kstreams::state::{FjallDatabase, MemoryBudget, StoreHandle, StoreInit};
+use kstreams::state::{MemoryBudget, StoreHandle, StoreInit};
 use kstreams::topology::GlobalStores;
 use kstreams::Topology;
 use std::cell::RefCell;

@@ -3,8 +3,65 @@
 //! Every error that concerns a record names where the record came from: topic, partition,
 //! offset and, where it applies, the field (key or value). Errors are `#[non_exhaustive]`
 //! so that later releases can add variants without breaking matches.
+//!
+//! [`StreamsError`] is what running a topology returns; its record-level variants carry an
+//! [`Origin`] and, for serde failures, a [`Field`]. It wraps a [`SerdeError`] or a
+//! [`StoreError`] as its `source`. Each type's documentation shows how to match it.
 
 use std::fmt;
+
+/// An error of the Kafka client underneath (librdkafka), wrapped so that kstreams' API
+/// does not change with the client library's.
+///
+/// Its `Display` is the client's message; [`code_name`](Self::code_name) gives the broker's
+/// or librdkafka's error code where there is one, for decisions a message should not drive.
+///
+/// ```
+/// use kstreams::error::{ClientError, StreamsError};
+///
+/// fn denied(e: &StreamsError) -> bool {
+///     matches!(e, StreamsError::Kafka { source, .. }
+///         if source.code_name().as_deref() == Some("TopicAuthorizationFailed"))
+/// }
+/// # let _ = denied;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientError(rdkafka::error::KafkaError);
+
+impl ClientError {
+    /// The error code's name, as librdkafka names it (`TopicAuthorizationFailed`,
+    /// `InvalidProducerEpoch`, `OperationTimedOut`, ...), if the error carries a code.
+    pub fn code_name(&self) -> Option<String> {
+        self.0.rdkafka_error_code().map(|c| format!("{c:?}"))
+    }
+
+    /// Whether the client reports the error as fatal: the client cannot go on and must be
+    /// recreated (a fenced transactional producer, for example).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            &self.0,
+            rdkafka::error::KafkaError::Transaction(e) if e.is_fatal()
+        )
+    }
+}
+
+impl From<rdkafka::error::KafkaError> for ClientError {
+    fn from(e: rdkafka::error::KafkaError) -> Self {
+        ClientError(e)
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0)
+    }
+}
 
 /// Result alias used throughout kstreams.
 pub type Result<T, E = StreamsError> = std::result::Result<T, E>;
@@ -49,6 +106,33 @@ impl fmt::Display for Origin {
 }
 
 /// A serializer or deserializer failed.
+///
+/// Serdes return it; the runtime wraps it in a [`StreamsError`] that says which record and
+/// which field ([`StreamsError::Deserialization`], [`StreamsError::Serialization`]), or in
+/// a [`StoreError::Serde`]. A serde of your own returns it too, usually as
+/// [`SerdeError::Invalid`]:
+///
+/// ```
+/// use kstreams::error::SerdeError;
+/// use kstreams::serde::{I64Serde, JsonSerde, Nullable, Serde};
+///
+/// // "12" as text, where 8 big-endian bytes were expected.
+/// match I64Serde.deserialize(b"12") {
+///     Err(SerdeError::Invalid { expected, reason }) => {
+///         assert_eq!(expected, "i64");
+///         println!("rejected: {reason}");
+///     }
+///     other => panic!("expected an invalid i64, got {other:?}"),
+/// }
+/// // Kafka's null is no i64, unless the serde is wrapped in `Nullable`.
+/// assert!(matches!(I64Serde.null_value(), Err(SerdeError::UnexpectedNull { .. })));
+/// assert_eq!(Nullable(I64Serde).null_value()?, None);
+/// assert!(matches!(
+///     JsonSerde::<Vec<i64>>::new().deserialize(b"[1, 2"),
+///     Err(SerdeError::Json(_))
+/// ));
+/// # Ok::<(), SerdeError>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SerdeError {
@@ -72,6 +156,52 @@ pub enum SerdeError {
 }
 
 /// A state store operation failed.
+///
+/// Store calls in a processor return it, and `?` passes it on. While a record is being
+/// processed, the task reports it as [`StreamsError::Store`], with the [`Origin`] of that
+/// record. Here a processor asks for its store with the wrong value type:
+///
+/// ```
+/// use kstreams::error::StoreError;
+/// use kstreams::prelude::*;
+/// use kstreams::state::Stores;
+/// use kstreams_testkit::TestDriver;
+///
+/// struct Buggy;
+///
+/// impl Processor<String, String> for Buggy {
+///     fn process(
+///         &mut self,
+///         ctx: &mut ProcessorContext<'_, String, String>,
+///         _record: Record<String, String>,
+///     ) -> kstreams::Result<()> {
+///         // The store holds i64 counts, not strings.
+///         let _counts = ctx.key_value_store::<String, String>("counts")?;
+///         Ok(())
+///     }
+/// }
+///
+/// let builder = StreamsBuilder::new();
+/// builder.add_state_store(Stores::key_value_store_builder(
+///     Stores::in_memory_key_value_store("counts"),
+///     StringSerde,
+///     I64Serde,
+/// ));
+/// builder
+///     .stream("events", Consumed::with(StringSerde, StringSerde))
+///     .process(|| Buggy, &["counts"]);
+/// let driver = TestDriver::new(builder.build()?)?;
+/// let events = driver.input_topic("events", StringSerde, StringSerde);
+///
+/// match events.pipe_input("alice".to_string(), "login".to_string()) {
+///     Err(StreamsError::Store { origin, source: StoreError::WrongType { name, .. } }) => {
+///         assert_eq!(name, "counts");
+///         assert_eq!((origin.topic.as_str(), origin.offset), ("events", 0));
+///     }
+///     other => panic!("expected a store error, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -149,6 +279,43 @@ pub enum TopologyError {
 }
 
 /// Errors raised while processing records.
+///
+/// A record-level error names the record: its [`Origin`] (topic, partition, offset) and,
+/// for serde failures, the [`Field`]. The `Display` text carries the same. Match the
+/// variants you handle and keep a wildcard arm, since the enum is `#[non_exhaustive]`.
+/// Here a producer wrote an amount as text where the topic holds big-endian `i64`s,
+/// and the default handler (`LogAndFail`) stops on it:
+///
+/// ```
+/// use kstreams::error::{Field, SerdeError};
+/// use kstreams::prelude::*;
+/// use kstreams_testkit::TestDriver;
+///
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream("amounts", Consumed::with(StringSerde, I64Serde))
+///     .to("amounts-copy", Produced::with(StringSerde, I64Serde));
+/// let driver = TestDriver::new(builder.build()?)?;
+/// driver
+///     .input_topic("amounts", StringSerde, I64Serde)
+///     .pipe_input("alice".to_string(), 30)?;
+///
+/// let err = driver
+///     .pipe_raw("amounts", Some(b"bob"), Some(b"12"), 1_000)
+///     .unwrap_err();
+/// match &err {
+///     StreamsError::Deserialization { origin, field, source } => {
+///         assert_eq!((origin.topic.as_str(), origin.partition, origin.offset), ("amounts", 0, 1));
+///         assert_eq!(*field, Field::Value);
+///         assert!(matches!(source, SerdeError::Invalid { expected: "i64", .. }));
+///     }
+///     other => panic!("expected a deserialization error, got {other}"),
+/// }
+/// assert!(err
+///     .to_string()
+///     .starts_with("cannot deserialize value of record at topic amounts, partition 0, offset 1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StreamsError {
@@ -229,7 +396,7 @@ pub enum StreamsError {
         context: String,
         /// The client's error.
         #[source]
-        source: rdkafka::error::KafkaError,
+        source: ClientError,
     },
     /// A source topic does not exist on the cluster.
     #[error("source topic {0:?} does not exist; create it before starting the application")]

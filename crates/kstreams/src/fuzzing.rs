@@ -125,7 +125,7 @@ fn record(bytes: &[u8]) -> (&[u8], Option<&[u8]>, i64) {
 const NOW: i64 = -7;
 
 /// `ChangelogFormat::restored_from` for each layout, on a changelog record made of the
-/// bytes (see [`record`]); what it restores must log back as the same record.
+/// bytes (see `record`); what it restores must log back as the same record.
 pub fn changelog_restored_from(bytes: &[u8]) {
     let (key, value, time) = record(bytes);
     for format in FORMATS {
@@ -158,7 +158,7 @@ pub fn changelog_restored_from(bytes: &[u8]) {
 }
 
 /// `ChangelogFormat::logged_as` for each layout, on a store write made of the bytes (see
-/// [`record`]; its time is the writing record's); the changelog record must restore the
+/// `record`; its time is the writing record's); the changelog record must restore the
 /// same write.
 pub fn changelog_logged_as(bytes: &[u8]) {
     let (key, value, now) = record(bytes);

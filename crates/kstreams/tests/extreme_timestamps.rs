@@ -81,7 +81,9 @@ fn time_windows(windows: TimeWindows) {
             "final",
             Produced::with(WindowedSerde::new(StringSerde, windows.size_ms()), I64Serde),
         );
-    let driver = TestDriver::builder(builder.build().unwrap()).build().unwrap();
+    let driver = TestDriver::builder(builder.build().unwrap())
+        .build()
+        .unwrap();
     let input = driver.input_topic("in", StringSerde, I64Serde);
     for t in TIMES {
         input.pipe_input_at("k".to_string(), 1, t).unwrap();
@@ -105,7 +107,11 @@ fn time_windows(windows: TimeWindows) {
         .collect();
     for topic in ["suppressed", "final"] {
         let mut out: Vec<((i64, i64), i64)> = driver
-            .output_topic(topic, WindowedSerde::new(StringSerde, windows.size_ms()), I64Serde)
+            .output_topic(
+                topic,
+                WindowedSerde::new(StringSerde, windows.size_ms()),
+                I64Serde,
+            )
             .read_records()
             .into_iter()
             .map(|r| {
@@ -151,7 +157,9 @@ fn sessions_at_the_end_of_time() {
             Duration::MAX,
         ))
         .count(Materialized::named("sessions"));
-    let driver = TestDriver::builder(builder.build().unwrap()).build().unwrap();
+    let driver = TestDriver::builder(builder.build().unwrap())
+        .build()
+        .unwrap();
     let input = driver.input_topic("in", StringSerde, I64Serde);
     for t in TIMES {
         input.pipe_input_at("k".to_string(), 1, t).unwrap();
@@ -171,7 +179,9 @@ fn sliding_windows_at_the_end_of_time() {
             Duration::MAX,
         ))
         .count(Materialized::named("sliding"));
-    let driver = TestDriver::builder(builder.build().unwrap()).build().unwrap();
+    let driver = TestDriver::builder(builder.build().unwrap())
+        .build()
+        .unwrap();
     let input = driver.input_topic("in", StringSerde, I64Serde);
     for t in TIMES {
         input.pipe_input_at("k".to_string(), 1, t).unwrap();
@@ -212,12 +222,17 @@ fn stream_stream_joins_at_the_end_of_time() {
         StreamJoined::with(StringSerde, StringSerde, StringSerde),
     )
     .to("outer", Produced::with(StringSerde, StringSerde));
-    let driver = TestDriver::builder(builder.build().unwrap()).build().unwrap();
+    let driver = TestDriver::builder(builder.build().unwrap())
+        .build()
+        .unwrap();
     let l = driver.input_topic("left", StringSerde, StringSerde);
     let r = driver.input_topic("right", StringSerde, StringSerde);
-    l.pipe_input_at("k".to_string(), "a".to_string(), 1_000).unwrap();
-    l.pipe_input_at("k".to_string(), "b".to_string(), MAX - 3).unwrap();
-    r.pipe_input_at("k".to_string(), "c".to_string(), MAX).unwrap();
+    l.pipe_input_at("k".to_string(), "a".to_string(), 1_000)
+        .unwrap();
+    l.pipe_input_at("k".to_string(), "b".to_string(), MAX - 3)
+        .unwrap();
+    r.pipe_input_at("k".to_string(), "c".to_string(), MAX)
+        .unwrap();
     let joined: Vec<_> = driver
         .output_topic("joined", StringSerde, StringSerde)
         .read_records()
@@ -268,7 +283,9 @@ fn stream_time_punctuation_at_the_end_of_time() {
         .stream("in", Consumed::with(StringSerde, I64Serde))
         .process(|| EveryTenMs, &[])
         .to("ticks", Produced::with(StringSerde, I64Serde));
-    let driver = TestDriver::builder(builder.build().unwrap()).build().unwrap();
+    let driver = TestDriver::builder(builder.build().unwrap())
+        .build()
+        .unwrap();
     let input = driver.input_topic("in", StringSerde, I64Serde);
     for t in TIMES {
         input.pipe_input_at("k".to_string(), 1, t).unwrap();

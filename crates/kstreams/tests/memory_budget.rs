@@ -5,10 +5,13 @@
 //! Its own test binary, so the process's peak RSS is this test's alone.
 
 use kstreams::error::StreamsError;
+use kstreams::internals::{
+    FjallDatabase, InputRecord, OutgoingRecord, RecordCollector, Task, TaskConfig,
+};
 use kstreams::processor::Headers;
-use kstreams::runtime::{InputRecord, OutgoingRecord, RecordCollector, Task, TaskConfig, TaskId};
+use kstreams::runtime::TaskId;
 use kstreams::serde::StringSerde;
-use kstreams::state::{CacheBudget, FjallDatabase, MemoryBudget};
+use kstreams::state::{CacheBudget, MemoryBudget};
 use kstreams::{Consumed, Grouped, Materialized, StreamsBuilder};
 
 struct Discard;

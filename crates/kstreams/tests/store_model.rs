@@ -2,8 +2,9 @@
 //! compared with a BTreeMap, with the database closed and reopened in the middle of the
 //! sequence (as fjall's own recovery tests reopen the store).
 
+use kstreams::internals::{FjallDatabase, FjallStore};
 use kstreams::runtime::TaskId;
-use kstreams::state::{FjallDatabase, FjallStore, KeyValueBytesStore, MemoryBudget};
+use kstreams::state::{KeyValueBytesStore, MemoryBudget};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::ops::Bound;

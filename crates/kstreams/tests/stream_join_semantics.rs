@@ -147,8 +147,8 @@ const AROUND_GRACE: [Input; 8] = [
     (40, "L", Some("B")),  // joins a (10 apart)
     (28, "R", Some("b")),  // out of order, on time (28 + 10 + 5 >= 40); no left in [18, 38]
     (26, "L", Some("C")),  // out of order, on time (26 + 10 + 5 >= 40): joins b and a
-    (24, "L", Some("D")),  // late (24 + 10 + 5 < 40): joins b and a, which are kept, but is not kept
-    (60, "L", Some("E")),  // no partner: waits
+    (24, "L", Some("D")), // late (24 + 10 + 5 < 40): joins b and a, which are kept, but is not kept
+    (60, "L", Some("E")), // no partner: waits
     (100, "L", Some("F")), // stream time 100: E (60 + 25 < 100) is final
 ];
 

@@ -5,10 +5,11 @@
 //! Run: `cargo run --release -p kstreams-bench --bin task_path [records]`
 
 use kstreams::dsl::{EmitStrategy, TimeWindows, WindowedSerde};
+use kstreams::internals::{FjallDatabase, InputRecord, Task, TaskConfig};
 use kstreams::processor::Headers;
-use kstreams::runtime::{InputRecord, Task, TaskConfig, TaskId};
+use kstreams::runtime::TaskId;
 use kstreams::serde::{I64Serde, Nullable, StringSerde};
-use kstreams::state::{CacheBudget, FjallDatabase, MemoryBudget};
+use kstreams::state::{CacheBudget, MemoryBudget};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
 use kstreams_bench::{CountingCollector, Rng};
 use std::time::{Duration, Instant};

@@ -22,6 +22,38 @@ use std::sync::Arc;
 /// records. Key-changing operations (`map`, `flat_map`, `select_key`, `group_by`, `process`)
 /// mark the stream for repartitioning: a later stateful operation first writes it through a
 /// `<application.id>-<name>-repartition` topic, as Kafka Streams does.
+///
+/// A stream comes from [`StreamsBuilder::stream`](crate::StreamsBuilder::stream), and each
+/// operation returns a new one. Here one stream of orders feeds two branches, and the
+/// `TestDriver` of `kstreams-testkit` runs the topology without a broker:
+///
+/// ```
+/// use kstreams::prelude::*;
+/// use kstreams_testkit::TestDriver;
+///
+/// let builder = StreamsBuilder::new();
+/// let orders: KStream<String, i64> =
+///     builder.stream("orders", Consumed::with(StringSerde, I64Serde));
+/// // Large orders go to review...
+/// orders
+///     .filter(|_customer, amount| *amount >= 1_000)
+///     .to("orders-to-review", Produced::with(StringSerde, I64Serde));
+/// // ...and every order gets a receipt line.
+/// orders
+///     .map_values(|amount| format!("charged {amount}"))
+///     .to("receipts", Produced::with(StringSerde, StringSerde));
+///
+/// let driver = TestDriver::new(builder.build()?)?;
+/// let input = driver.input_topic("orders", StringSerde, I64Serde);
+/// input.pipe_input("alice".to_string(), 250)?;
+/// input.pipe_input("bob".to_string(), 4_000)?;
+///
+/// let review = driver.output_topic("orders-to-review", StringSerde, I64Serde);
+/// assert_eq!(review.read_key_values(), [(Some("bob".to_string()), 4_000)]);
+/// let receipts = driver.output_topic("receipts", StringSerde, StringSerde);
+/// assert_eq!(receipts.read_values(), ["charged 250", "charged 4000"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct KStream<K, V> {
     pub(crate) graph: Rc<RefCell<Graph>>,
     pub(crate) node: NodeId,

@@ -19,6 +19,42 @@ use std::sync::Arc;
 ///
 /// Nodes of a table forward [`Change`]s (new and old value), so downstream aggregations can
 /// subtract what an update replaced.
+///
+/// Here a table of each user's region, read from a topic, is re-grouped by region and
+/// counted. When alice moves, her old region loses her: an update, not a new event. The
+/// `TestDriver` of `kstreams-testkit` runs the topology without a broker:
+///
+/// ```
+/// use kstreams::prelude::*;
+/// use kstreams_testkit::TestDriver;
+///
+/// let builder = StreamsBuilder::new();
+/// let regions: KTable<String, String> = builder.table(
+///     "user-regions",
+///     Consumed::with(StringSerde, StringSerde),
+///     Materialized::named("user-regions"),
+/// );
+/// let users_per_region: KTable<String, i64> = regions
+///     .group_by(
+///         |user, region| (region.clone(), user.clone()),
+///         Grouped::with(StringSerde, StringSerde),
+///     )
+///     .count(Materialized::named("users-per-region"));
+/// assert_eq!(users_per_region.queryable_store_name(), Some("users-per-region"));
+///
+/// let driver = TestDriver::new(builder.build()?)?;
+/// let input = driver.input_topic("user-regions", StringSerde, StringSerde);
+/// input.pipe_input("alice".to_string(), "europe".to_string())?;
+/// input.pipe_input("bob".to_string(), "asia".to_string())?;
+/// input.pipe_input("alice".to_string(), "asia".to_string())?;
+///
+/// let store = driver
+///     .key_value_store::<String, i64>("users-per-region")
+///     .expect("the count is materialized");
+/// assert_eq!(store.get(&"asia".to_string())?, Some(2));
+/// assert_eq!(store.get(&"europe".to_string())?, Some(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct KTable<K, V> {
     pub(crate) graph: Rc<RefCell<Graph>>,
     pub(crate) node: NodeId,

@@ -13,7 +13,42 @@ use crate::serde::{Serde, SharedSerde};
 use crate::state::{KeyValueBytesStoreSupplier, Stores};
 use std::sync::Arc;
 
-/// How a source topic is read: serdes, a name, a deserialization handler.
+/// How a source topic is read: serdes, a name, a deserialization handler, and where event
+/// time comes from.
+///
+/// Here the source node gets a name of its own (shown by
+/// [`Topology::describe`](crate::Topology::describe)), and records without a valid
+/// timestamp are skipped and counted instead of stopping the task:
+///
+/// ```
+/// use kstreams::prelude::*;
+/// use kstreams::processor::InvalidTimestamp;
+/// use kstreams_testkit::TestDriver;
+///
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream(
+///         "clicks",
+///         Consumed::with(StringSerde, StringSerde)
+///             .with_name("clicks-source")
+///             .on_invalid_timestamp(InvalidTimestamp::SkipAndCount),
+///     )
+///     .to("clicks-copy", Produced::with(StringSerde, StringSerde));
+/// let topology = builder.build()?;
+/// assert!(topology
+///     .describe()
+///     .to_string()
+///     .contains("Source: clicks-source (topics: [clicks])"));
+///
+/// let driver = TestDriver::new(topology)?;
+/// let clicks = driver.input_topic("clicks", StringSerde, StringSerde);
+/// clicks.pipe_input_at("alice".to_string(), "/home".to_string(), 1_000)?;
+/// clicks.pipe_input_at("bob".to_string(), "/cart".to_string(), -1)?; // no timestamp
+/// let copy = driver.output_topic("clicks-copy", StringSerde, StringSerde);
+/// assert_eq!(copy.read_values(), ["/home"]);
+/// assert_eq!(driver.metrics().dropped, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use]
 pub struct Consumed<K, V> {
     pub(crate) key_serde: SharedSerde<K>,
@@ -61,7 +96,41 @@ impl<K: 'static, V: 'static> Consumed<K, V> {
     }
 }
 
-/// How records are written to a topic.
+/// How records are written to a topic: serdes, a partitioner, a name for the sink node.
+///
+/// Without a partitioner a record goes to the partition of its serialized key (murmur2,
+/// as the Java producer). Here a partitioner sends every order of the `eu` region to
+/// partition 0 and leaves the others to the default:
+///
+/// ```
+/// use kstreams::prelude::*;
+/// use kstreams_testkit::TestDriver;
+///
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream("orders", Consumed::with(StringSerde, StringSerde))
+///     .to(
+///         "orders-by-region",
+///         Produced::with(StringSerde, StringSerde).with_partitioner(
+///             |_topic: &str, _key: Option<&String>, region: &String, _partitions: u32| {
+///                 (region == "eu").then_some(0)
+///             },
+///         ),
+///     );
+///
+/// let driver = TestDriver::builder(builder.build()?)
+///     .partitions("orders", 4)
+///     .partitions("orders-by-region", 4)
+///     .build()?;
+/// let orders = driver.input_topic("orders", StringSerde, StringSerde);
+/// for order in ["o-1", "o-2", "o-3"] {
+///     orders.pipe_input(order.to_string(), "eu".to_string())?;
+/// }
+/// let out = driver.output_topic("orders-by-region", StringSerde, StringSerde);
+/// let partitions: Vec<u32> = out.read_records().iter().map(|r| r.partition).collect();
+/// assert_eq!(partitions, [0, 0, 0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use]
 pub struct Produced<K, V> {
     pub(crate) key_serde: Option<SharedSerde<K>>,
@@ -107,6 +176,36 @@ impl<K: 'static, V: 'static> Produced<K, V> {
 }
 
 /// Serdes and a name for the repartition topic of a grouping.
+///
+/// A grouping that changes the key writes the stream through a repartition topic first,
+/// so that each key's records meet in one task. The serdes say how to write the new key
+/// and the values there; the name makes the topic's name stable when the topology
+/// changes elsewhere:
+///
+/// ```
+/// use kstreams::prelude::*;
+///
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream("page-views", Consumed::with(StringSerde, StringSerde))
+///     .group_by(
+///         |_user, page| page.clone(),
+///         Grouped::with(StringSerde, StringSerde).with_name("views-by-page"),
+///     )
+///     .count(Materialized::named("views-per-page"));
+/// let topology = builder.build()?;
+///
+/// let internal: Vec<String> = topology
+///     .internal_topics("site", &|_| Some(3))?
+///     .into_iter()
+///     .map(|t| t.name)
+///     .collect();
+/// assert_eq!(
+///     internal,
+///     ["site-views-by-page-repartition", "site-views-per-page-changelog"]
+/// );
+/// # Ok::<(), StreamsError>(())
+/// ```
 #[must_use]
 pub struct Grouped<K, V> {
     pub(crate) key_serde: Option<SharedSerde<K>>,
@@ -161,6 +260,54 @@ impl<K: 'static, V: 'static> Grouped<K, V> {
 ///
 /// The engine is the persistent one (fjall) unless [`in_memory`](Self::in_memory) or
 /// [`with_store`](Self::with_store) says otherwise.
+///
+/// The name makes the store queryable (interactive queries, the test driver) and names
+/// its changelog topic, `<application.id>-<name>-changelog`. The serdes are needed where
+/// the stored type is new to the topology, such as an aggregate's. Here each customer's
+/// spending is aggregated into a struct stored as JSON, in memory, under a name:
+///
+/// ```
+/// use kstreams::prelude::*;
+/// use kstreams_testkit::TestDriver;
+///
+/// #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+/// struct Spending {
+///     orders: u32,
+///     total: i64,
+/// }
+///
+/// let builder = StreamsBuilder::new();
+/// let spending: KTable<String, Spending> = builder
+///     .stream("orders", Consumed::with(StringSerde, I64Serde))
+///     .group_by_key(Grouped::default())
+///     .aggregate(
+///         Spending::default,
+///         |_customer, amount, so_far| Spending {
+///             orders: so_far.orders + 1,
+///             total: so_far.total + amount,
+///         },
+///         Materialized::named("spending")
+///             .with_value_serde(JsonSerde::new())
+///             .in_memory(),
+///     );
+/// assert_eq!(spending.queryable_store_name(), Some("spending"));
+/// let topology = builder.build()?;
+/// assert_eq!(
+///     topology.internal_topics("shop", &|_| Some(1))?[0].name,
+///     "shop-spending-changelog"
+/// );
+///
+/// let driver = TestDriver::new(topology)?;
+/// let orders = driver.input_topic("orders", StringSerde, I64Serde);
+/// orders.pipe_input("alice".to_string(), 30)?;
+/// orders.pipe_input("alice".to_string(), 12)?;
+/// let store = driver.key_value_store::<String, Spending>("spending").unwrap();
+/// assert_eq!(
+///     store.get(&"alice".to_string())?,
+///     Some(Spending { orders: 2, total: 42 })
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use]
 pub struct Materialized<K, V> {
     pub(crate) name: Option<String>,

@@ -11,6 +11,7 @@ use std::time::Duration;
 /// What drives a punctuation: the task's stream time (the highest record timestamp seen),
 /// or the wall clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PunctuationType {
     /// Advances only with data. Fires as soon as data arrives, then on a grid of the
     /// interval aligned to 0; a jump over several intervals fires once.
@@ -33,6 +34,69 @@ pub struct PunctuatorId(pub(crate) u64);
 /// Kafka Streams registers punctuation callbacks as closures; here a processor schedules
 /// with [`ProcessorContext::schedule`] and receives the calls in [`Processor::punctuate`],
 /// which avoids a closure borrowing the processor.
+///
+/// A processor plugs into the DSL with [`KStream::process`](crate::KStream::process), which
+/// also connects the stores it uses. This one drops retried payments: it remembers every
+/// payment id it has forwarded in a store, so the memory survives a restart or a move to
+/// another instance (the store is changelogged). The `TestDriver` of `kstreams-testkit`
+/// runs it without a broker:
+///
+/// ```
+/// use kstreams::prelude::*;
+/// use kstreams::state::{KeyValueStore, Stores};
+/// use kstreams_testkit::TestDriver;
+///
+/// /// Forwards the first payment of each id; drops the retries.
+/// #[derive(Default)]
+/// struct DropRetries {
+///     seen: Option<KeyValueStore<String, i64>>,
+/// }
+///
+/// impl Processor<String, String> for DropRetries {
+///     fn init(&mut self, ctx: &mut ProcessorContext<'_, String, String>) -> kstreams::Result<()> {
+///         self.seen = Some(ctx.key_value_store("seen-payments")?);
+///         Ok(())
+///     }
+///
+///     fn process(
+///         &mut self,
+///         ctx: &mut ProcessorContext<'_, String, String>,
+///         payment: Record<String, String>,
+///     ) -> kstreams::Result<()> {
+///         let seen = self.seen.as_mut().expect("init runs first");
+///         let Some(id) = &payment.key else {
+///             ctx.record_dropped("payment without an id");
+///             return Ok(());
+///         };
+///         if seen.get(id)?.is_some() {
+///             return Ok(());
+///         }
+///         seen.put(id, &payment.timestamp)?;
+///         ctx.forward(payment)
+///     }
+/// }
+///
+/// let builder = StreamsBuilder::new();
+/// builder.add_state_store(Stores::key_value_store_builder(
+///     Stores::persistent_key_value_store("seen-payments"),
+///     StringSerde,
+///     I64Serde,
+/// ));
+/// builder
+///     .stream("payments", Consumed::with(StringSerde, StringSerde))
+///     .process(DropRetries::default, &["seen-payments"])
+///     .to("payments-once", Produced::with(StringSerde, StringSerde));
+///
+/// let driver = TestDriver::new(builder.build()?)?;
+/// let payments = driver.input_topic("payments", StringSerde, StringSerde);
+/// payments.pipe_input("p-1".to_string(), "alice pays 20".to_string())?;
+/// payments.pipe_input("p-1".to_string(), "alice pays 20".to_string())?; // a retry
+/// payments.pipe_input("p-2".to_string(), "bob pays 5".to_string())?;
+///
+/// let once = driver.output_topic("payments-once", StringSerde, StringSerde);
+/// assert_eq!(once.read_values(), ["alice pays 20", "bob pays 5"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Processor<KIn, VIn, KOut = KIn, VOut = VIn>: 'static {
     /// Called once before the first record: fetch stores and schedule punctuations here.
     fn init(&mut self, _ctx: &mut ProcessorContext<'_, KOut, VOut>) -> Result<()> {
@@ -62,6 +126,81 @@ pub trait Processor<KIn, VIn, KOut = KIn, VOut = VIn>: 'static {
 }
 
 /// A processor's view of its task: forwarding, stores, time, record metadata.
+///
+/// Every [`Processor`] method gets one. Besides [`forward`](Self::forward), it gives the
+/// processor its connected stores, the input record's origin
+/// ([`record_metadata`](Self::record_metadata)), and schedules
+/// ([`schedule`](Self::schedule)). This processor counts page views per page in a store
+/// and, once a minute of wall-clock time, forwards every page's total, as Kafka Streams'
+/// word-count processor does:
+///
+/// ```
+/// use kstreams::prelude::*;
+/// use kstreams::processor::{PunctuationType, PunctuatorId};
+/// use kstreams::state::Stores;
+/// use kstreams_testkit::TestDriver;
+/// use std::time::Duration;
+///
+/// struct ViewCounter;
+///
+/// impl Processor<String, String, String, i64> for ViewCounter {
+///     fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> kstreams::Result<()> {
+///         ctx.schedule(Duration::from_secs(60), PunctuationType::WallClockTime);
+///         Ok(())
+///     }
+///
+///     fn process(
+///         &mut self,
+///         ctx: &mut ProcessorContext<'_, String, i64>,
+///         view: Record<String, String>,
+///     ) -> kstreams::Result<()> {
+///         let page = view.value;
+///         let mut counts = ctx.key_value_store::<String, i64>("views")?;
+///         let count = counts.get(&page)?.unwrap_or(0) + 1;
+///         counts.put(&page, &count)
+///             .map_err(|e| ctx.error(format!("counting a view of {page}: {e}")))
+///     }
+///
+///     fn punctuate(
+///         &mut self,
+///         ctx: &mut ProcessorContext<'_, String, i64>,
+///         _id: PunctuatorId,
+///         now: i64,
+///     ) -> kstreams::Result<()> {
+///         let counts = ctx.key_value_store::<String, i64>("views")?;
+///         for (page, count) in counts.all()? {
+///             ctx.forward(Record::new(Some(page), count, now))?;
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let builder = StreamsBuilder::new();
+/// builder.add_state_store(Stores::key_value_store_builder(
+///     Stores::in_memory_key_value_store("views"),
+///     StringSerde,
+///     I64Serde,
+/// ));
+/// builder
+///     .stream("page-views", Consumed::with(StringSerde, StringSerde))
+///     .process(|| ViewCounter, &["views"])
+///     .to("views-per-page", Produced::with(StringSerde, I64Serde));
+///
+/// let driver = TestDriver::new(builder.build()?)?;
+/// let views = driver.input_topic("page-views", StringSerde, StringSerde);
+/// for (user, page) in [("alice", "/home"), ("bob", "/home"), ("alice", "/cart")] {
+///     views.pipe_input(user.to_string(), page.to_string())?;
+/// }
+/// let totals = driver.output_topic("views-per-page", StringSerde, I64Serde);
+/// assert!(totals.is_empty(), "nothing before the minute is up");
+///
+/// driver.advance_wall_clock_time(Duration::from_secs(60))?;
+/// assert_eq!(
+///     totals.read_key_values(),
+///     [(Some("/cart".to_string()), 1), (Some("/home".to_string()), 2)]
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ProcessorContext<'a, K, V> {
     pub(crate) task: &'a mut TaskContext,
     pub(crate) node: &'a super::node::NodeInfo,

@@ -2,6 +2,7 @@
 
 /// Counters of one task, named after Kafka Streams' task metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskMetrics {
     /// Records handed to the task (`process-total`).
     pub processed: u64,

@@ -1,21 +1,21 @@
-//! Running topologies: tasks, the shared task step, partitioning.
+//! Running topologies: [`kafka::KafkaStreams`] on a cluster, task ids and metrics, and
+//! Kafka's default partitioner.
 //!
-//! A [`Task`] is one subtopology instantiated for one partition. Its step (`process` one
-//! raw record, then punctuate) is the same under the test driver and the Kafka runtime;
-//! only the [`RecordCollector`] behind it differs.
+//! Underneath, a task is one subtopology instantiated for one partition. Its step
+//! (process one raw record, then punctuate) is the same under the test driver
+//! (`kstreams-testkit`) and the Kafka runtime; only where its output goes differs.
 
-pub mod collector;
+pub(crate) mod collector;
 pub(crate) mod context;
 pub mod kafka;
 mod metrics;
 pub mod partitioner;
 pub(crate) mod punctuation;
-mod task;
+pub(crate) mod task;
 
-pub use crate::processor::source::InputRecord;
-pub use collector::{OutgoingRecord, RecordCollector};
+pub(crate) use crate::processor::source::InputRecord;
 pub use metrics::TaskMetrics;
-pub use task::{Task, TaskConfig};
+pub(crate) use task::{Task, TaskConfig};
 
 use std::fmt;
 

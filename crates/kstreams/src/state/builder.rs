@@ -134,6 +134,51 @@ impl Stores {
 
 /// A store declaration: engine supplier, serdes and logging. Add it to a topology with
 /// [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store).
+///
+/// Made by [`Stores`]. By default a store is logged to a compacted changelog topic,
+/// `<application.id>-<store>-changelog`, from which a task restores it after a restart or
+/// on another instance; the topology lists that topic among the internal topics to
+/// create. A store whose contents can be rebuilt otherwise can turn logging off:
+///
+/// ```
+/// use kstreams::serde::{I64Serde, StringSerde};
+/// use kstreams::state::Stores;
+/// use kstreams::{Consumed, StreamsBuilder};
+/// # use kstreams::processor::{Processor, ProcessorContext, Record};
+/// # struct Noop;
+/// # impl Processor<String, String> for Noop {
+/// #     fn process(&mut self, _: &mut ProcessorContext<'_, String, String>, _: Record<String, String>) -> kstreams::Result<()> {
+/// #         Ok(())
+/// #     }
+/// # }
+///
+/// let logged = Stores::key_value_store_builder(
+///     Stores::persistent_key_value_store("balances"),
+///     StringSerde,
+///     I64Serde,
+/// );
+/// let scratch = Stores::key_value_store_builder(
+///     Stores::in_memory_key_value_store("scratch"),
+///     StringSerde,
+///     I64Serde,
+/// )
+/// .with_logging_disabled();
+///
+/// let builder = StreamsBuilder::new();
+/// builder.add_state_store(logged).add_state_store(scratch);
+/// builder
+///     .stream("payments", Consumed::with(StringSerde, StringSerde))
+///     .process(|| Noop, &["balances", "scratch"]);
+/// let topology = builder.build()?;
+///
+/// let internal: Vec<String> = topology
+///     .internal_topics("bank", &|_| Some(6))?
+///     .into_iter()
+///     .map(|t| t.name)
+///     .collect();
+/// assert_eq!(internal, ["bank-balances-changelog"]);
+/// # Ok::<(), kstreams::StreamsError>(())
+/// ```
 #[must_use]
 pub struct StoreBuilder<K, V> {
     pub(crate) supplier: Arc<dyn KeyValueBytesStoreSupplier>,

@@ -25,12 +25,12 @@
 //! ```
 
 mod builder;
-mod caching;
-mod changelog;
+pub(crate) mod caching;
+pub(crate) mod changelog;
 mod changelog_format;
 mod composite;
 mod memory;
-mod persistent;
+pub(crate) mod persistent;
 mod registry;
 mod typed;
 
@@ -38,12 +38,14 @@ pub(crate) use builder::StoreDef;
 pub use builder::{
     InMemoryStoreSupplier, KeyValueBytesStoreSupplier, StoreBuilder, StoreInit, Stores,
 };
-pub use caching::{CacheBudget, CachingStore};
-pub use changelog::ChangeLoggingStore;
+pub use caching::CacheBudget;
+pub(crate) use caching::CachingStore;
+pub(crate) use changelog::ChangeLoggingStore;
 pub(crate) use changelog_format::ChangelogFormat;
 pub use composite::CompositeReadOnlyStore;
 pub use memory::InMemoryKeyValueStore;
-pub use persistent::{FjallDatabase, FjallStore, MemoryBudget};
+pub(crate) use persistent::FjallDatabase;
+pub use persistent::MemoryBudget;
 pub use registry::StoreHandle;
 pub(crate) use registry::StoreRegistry;
 pub use typed::{

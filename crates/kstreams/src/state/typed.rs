@@ -155,6 +155,66 @@ impl<K: 'static, V: 'static> StoreAccess<K, V> {
 /// A typed key-value store for processors (Kafka's `KeyValueStore<K, V>`).
 ///
 /// Reads and writes run the store's serdes; the engine holds bytes.
+///
+/// Declare the store with [`Stores::key_value_store_builder`](super::Stores::key_value_store_builder),
+/// add it with [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store),
+/// connect it in [`KStream::process`](crate::KStream::process), and get it in the processor
+/// from [`ProcessorContext::key_value_store`](crate::processor::ProcessorContext::key_value_store).
+/// Each task has its own copy, holding the keys of its partition. Here each user's
+/// shopping cart lives in the store until checkout:
+///
+/// ```
+/// use kstreams::prelude::*;
+/// use kstreams::state::Stores;
+/// use kstreams_testkit::TestDriver;
+///
+/// /// Collects a user's items; on "checkout", emits and forgets the cart.
+/// struct Carts;
+///
+/// impl Processor<String, String> for Carts {
+///     fn process(
+///         &mut self,
+///         ctx: &mut ProcessorContext<'_, String, String>,
+///         event: Record<String, String>,
+///     ) -> kstreams::Result<()> {
+///         let mut carts = ctx.key_value_store::<String, Vec<String>>("carts")?;
+///         let Some(user) = event.key.clone() else { return Ok(()) };
+///         if event.value == "checkout" {
+///             if let Some(items) = carts.delete(&user)? {
+///                 ctx.forward(event.with_value(items.join(", ")))?;
+///             }
+///         } else {
+///             let mut items = carts.get(&user)?.unwrap_or_default();
+///             items.push(event.value);
+///             carts.put(&user, &items)?;
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let builder = StreamsBuilder::new();
+/// builder.add_state_store(Stores::key_value_store_builder(
+///     Stores::persistent_key_value_store("carts"),
+///     StringSerde,
+///     JsonSerde::<Vec<String>>::new(),
+/// ));
+/// builder
+///     .stream("cart-events", Consumed::with(StringSerde, StringSerde))
+///     .process(|| Carts, &["carts"])
+///     .to("orders", Produced::with(StringSerde, StringSerde));
+///
+/// let driver = TestDriver::new(builder.build()?)?;
+/// let events = driver.input_topic("cart-events", StringSerde, StringSerde);
+/// for (user, event) in [("alice", "book"), ("bob", "pen"), ("alice", "lamp"), ("alice", "checkout")] {
+///     events.pipe_input(user.to_string(), event.to_string())?;
+/// }
+/// let orders = driver.output_topic("orders", StringSerde, StringSerde);
+/// assert_eq!(orders.read_key_values(), [(Some("alice".to_string()), "book, lamp".to_string())]);
+///
+/// let carts = driver.key_value_store::<String, Vec<String>>("carts").unwrap();
+/// assert_eq!(carts.all()?, [("bob".to_string(), vec!["pen".to_string()])]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct KeyValueStore<K, V> {
     access: StoreAccess<K, V>,
 }
@@ -205,6 +265,63 @@ fn strip<K, V>(
 /// A typed store whose values carry the timestamp of their last update. The DSL keeps its
 /// tables and aggregates in these, in Kafka Streams' layout: 8-byte big-endian timestamp,
 /// then the value bytes.
+///
+/// Declare one with [`Stores::timestamped_key_value_store_builder`](super::Stores::timestamped_key_value_store_builder)
+/// and get it in a processor from
+/// [`ProcessorContext::timestamped_key_value_store`](crate::processor::ProcessorContext::timestamped_key_value_store).
+/// The timestamps let a processor tell a late record from a newer one. Here the store
+/// keeps each sensor's latest reading, and a reading older than the stored one, arriving
+/// out of order, is ignored:
+///
+/// ```
+/// use kstreams::prelude::*;
+/// use kstreams::state::{Stores, ValueAndTimestamp};
+/// use kstreams_testkit::TestDriver;
+///
+/// /// Forwards a sensor's reading only if it is newer than the last one kept.
+/// struct Latest;
+///
+/// impl Processor<String, f64> for Latest {
+///     fn process(
+///         &mut self,
+///         ctx: &mut ProcessorContext<'_, String, f64>,
+///         reading: Record<String, f64>,
+///     ) -> kstreams::Result<()> {
+///         let mut latest = ctx.timestamped_key_value_store::<String, f64>("latest-readings")?;
+///         let Some(sensor) = &reading.key else { return Ok(()) };
+///         if let Some(ValueAndTimestamp { timestamp, .. }) = latest.get(sensor)? {
+///             if timestamp > reading.timestamp {
+///                 return Ok(()); // out of order: an older reading than the one kept
+///             }
+///         }
+///         latest.put(sensor, &reading.value, reading.timestamp)?;
+///         ctx.forward(reading)
+///     }
+/// }
+///
+/// let builder = StreamsBuilder::new();
+/// builder.add_state_store(Stores::timestamped_key_value_store_builder(
+///     Stores::in_memory_key_value_store("latest-readings"),
+///     StringSerde,
+///     F64Serde,
+/// ));
+/// builder
+///     .stream("readings", Consumed::with(StringSerde, F64Serde))
+///     .process(|| Latest, &["latest-readings"])
+///     .to("current-readings", Produced::with(StringSerde, F64Serde));
+///
+/// let driver = TestDriver::new(builder.build()?)?;
+/// let readings = driver.input_topic("readings", StringSerde, F64Serde);
+/// readings.pipe_input_at("boiler".to_string(), 71.5, 1_000)?;
+/// readings.pipe_input_at("boiler".to_string(), 74.0, 3_000)?;
+/// readings.pipe_input_at("boiler".to_string(), 72.0, 2_000)?; // late
+///
+/// let current = driver.output_topic("current-readings", StringSerde, F64Serde);
+/// assert_eq!(current.read_values(), [71.5, 74.0]);
+/// let store = driver.key_value_store::<String, f64>("latest-readings").unwrap();
+/// assert_eq!(store.get(&"boiler".to_string())?, Some(74.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct TimestampedKeyValueStore<K, V> {
     access: StoreAccess<K, V>,
 }
@@ -237,6 +354,42 @@ impl<K: 'static, V: 'static> TimestampedKeyValueStore<K, V> {
 
 /// A read-only typed view, for the test driver and interactive queries. Reads timestamped
 /// stores without their timestamps, as Kafka's `keyValueStore()` query type does.
+///
+/// A read-only view covers one task's copy of a store, that is one partition. Queries
+/// usually want the whole store, so interactive queries
+/// ([`KafkaStreams::store`](crate::KafkaStreams::store)) and the test driver hand out a
+/// [`CompositeReadOnlyStore`](super::CompositeReadOnlyStore), one read-only view per local
+/// partition, with the same reads. Here a table of account balances, spread over four
+/// partitions, is queried through the test driver of `kstreams-testkit`:
+///
+/// ```
+/// use kstreams::prelude::*;
+/// use kstreams_testkit::TestDriver;
+///
+/// let builder = StreamsBuilder::new();
+/// builder.table(
+///     "balances",
+///     Consumed::with(StringSerde, I64Serde),
+///     Materialized::named("balances"),
+/// );
+/// let driver = TestDriver::builder(builder.build()?)
+///     .partitions("balances", 4)
+///     .build()?;
+/// let updates = driver.input_topic("balances", StringSerde, I64Serde);
+/// updates.pipe_input("alice".to_string(), 100)?;
+/// updates.pipe_input("bob".to_string(), 20)?;
+/// updates.pipe_input("alice".to_string(), 70)?;
+///
+/// // The table's store is timestamped; the read-only views return plain values.
+/// let balances = driver.key_value_store::<String, i64>("balances").unwrap();
+/// assert_eq!(balances.get(&"alice".to_string())?, Some(70));
+/// assert_eq!(balances.get(&"carol".to_string())?, None);
+/// let mut all = balances.all()?;
+/// all.sort();
+/// assert_eq!(all, [("alice".to_string(), 70), ("bob".to_string(), 20)]);
+/// assert_eq!(balances.entries_per_partition().len(), 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ReadOnlyKeyValueStore<K, V> {
     access: StoreAccess<K, V>,
 }

@@ -6,6 +6,7 @@ use std::fmt;
 
 /// One node as described.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NodeDescription {
     /// A source node and its topics.
     Source {

@@ -83,6 +83,7 @@ impl Topology {
     }
 
     /// The stores of a subtopology.
+    #[doc(hidden)]
     pub fn stores_of(&self, subtopology: u32) -> Vec<StoreInfo> {
         self.subtopologies
             .get(subtopology as usize)
@@ -150,6 +151,7 @@ impl Topology {
 
     /// Partition count of every subtopology: the maximum over its source topics, where
     /// `partitions_of` knows the external topics and internal ones follow from upstream.
+    #[doc(hidden)]
     pub fn partition_counts(
         &self,
         application_id: &str,
@@ -202,6 +204,7 @@ impl Topology {
 
     /// Opens this topology's global stores (empty when it has none), to be filled from the
     /// global topics before tasks are created and shared by all of them.
+    #[doc(hidden)]
     pub fn open_global_stores(
         &self,
         init: &crate::state::StoreInit<'_>,
@@ -212,6 +215,7 @@ impl Topology {
 
     /// Creates the task for one partition of one subtopology. The same task code runs under
     /// the test driver and the Kafka runtime.
+    #[doc(hidden)]
     pub fn create_task(
         &self,
         id: TaskId,

@@ -113,7 +113,9 @@ where
                     end: after_start.saturating_add(d),
                 },
             };
-            if reach.iter().any(|(ts, _)| *ts > t && *ts <= after.window.end)
+            if reach
+                .iter()
+                .any(|(ts, _)| *ts > t && *ts <= after.window.end)
                 && store.get(&after)?.is_none()
             {
                 starts.insert(after_start);

@@ -43,7 +43,10 @@ impl TimeWindows {
     /// If `size` is under a millisecond.
     pub fn of_size_and_grace(size: Duration, grace: Duration) -> Self {
         let size_ms = duration_ms(size);
-        assert!(size_ms > 0, "window size must be at least 1 ms, got {size:?}");
+        assert!(
+            size_ms > 0,
+            "window size must be at least 1 ms, got {size:?}"
+        );
         TimeWindows {
             size_ms,
             advance_ms: size_ms,
@@ -87,7 +90,12 @@ impl TimeWindows {
     /// A negative timestamp is in no window.
     pub fn window_starts(&self, timestamp: i64) -> Vec<i64> {
         let (size, advance) = (self.size_ms, self.advance_ms);
-        let first = timestamp.saturating_sub(size).saturating_add(advance).max(0) / advance * advance;
+        let first = timestamp
+            .saturating_sub(size)
+            .saturating_add(advance)
+            .max(0)
+            / advance
+            * advance;
         // `checked_add` ends the sequence where the next start would not fit in an i64;
         // a wrapped start would be negative, below `timestamp`, and never end it.
         std::iter::successors(Some(first), |s| s.checked_add(advance))
@@ -125,7 +133,10 @@ impl SessionWindows {
     /// If `gap` is under a millisecond, as Kafka Streams throws for a gap of zero.
     pub fn of_inactivity_gap_and_grace(gap: Duration, grace: Duration) -> Self {
         let gap_ms = duration_ms(gap);
-        assert!(gap_ms > 0, "session inactivity gap must be at least 1 ms, got {gap:?}");
+        assert!(
+            gap_ms > 0,
+            "session inactivity gap must be at least 1 ms, got {gap:?}"
+        );
         SessionWindows {
             gap_ms,
             grace_ms: duration_ms(grace),
@@ -315,7 +326,8 @@ mod tests {
     #[test]
     #[should_panic(expected = "window advance must be between 1 ms and the size")]
     fn an_advance_of_zero_is_refused() {
-        let _ = TimeWindows::of_size_with_no_grace(Duration::from_secs(1)).advance_by(Duration::ZERO);
+        let _ =
+            TimeWindows::of_size_with_no_grace(Duration::from_secs(1)).advance_by(Duration::ZERO);
     }
 
     #[test]
@@ -328,7 +340,8 @@ mod tests {
     fn reaches_saturate() {
         let w = JoinWindows::of_time_difference_and_grace(Duration::MAX, Duration::MAX);
         assert_eq!(w.retention_ms(), i64::MAX);
-        let s = SessionWindows::of_inactivity_gap_and_grace(Duration::MAX, Duration::from_millis(1));
+        let s =
+            SessionWindows::of_inactivity_gap_and_grace(Duration::MAX, Duration::from_millis(1));
         assert_eq!(s.close_after_ms(), i64::MAX);
     }
 }

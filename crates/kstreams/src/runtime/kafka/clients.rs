@@ -10,7 +10,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
 use rdkafka::ClientContext;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,12 +22,24 @@ use std::time::Duration;
 /// consumer. `client.id` names the client like Kafka Streams does; the user's
 /// `client_config` goes on top of kstreams' defaults.
 fn client(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+    base_client(
+        &config.bootstrap_servers,
+        &format!("{}-{client_id}", config.application_id),
+        &config.client_config,
+    )
+}
+
+/// The one place a librdkafka configuration starts from: bootstrap servers, `client.id`,
+/// then the user's settings on top (so they may override the id too).
+fn base_client(
+    bootstrap_servers: &str,
+    client_id: &str,
+    client_config: &BTreeMap<String, String>,
+) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &config.bootstrap_servers).set(
-        "client.id",
-        format!("{}-{client_id}", config.application_id),
-    );
-    for (k, v) in &config.client_config {
+    c.set("bootstrap.servers", bootstrap_servers)
+        .set("client.id", client_id);
+    for (k, v) in client_config {
         c.set(k, v);
     }
     c
@@ -50,6 +62,20 @@ fn without_consumer_settings(mut c: ClientConfig) -> ClientConfig {
 
 pub(crate) fn admin_config(config: &StreamsConfig) -> ClientConfig {
     without_consumer_settings(client(config, "admin"))
+}
+
+/// The admin client of a tool that has no application id (the [`Admin`](super::Admin)
+/// facade built from bootstrap servers and client settings): `client.id` is
+/// `kstreams-admin` unless the settings name another.
+pub(crate) fn standalone_admin_config(
+    bootstrap_servers: &str,
+    client_config: &BTreeMap<String, String>,
+) -> ClientConfig {
+    without_consumer_settings(base_client(
+        bootstrap_servers,
+        "kstreams-admin",
+        client_config,
+    ))
 }
 
 /// A consumer outside the group, assigned partitions by hand (restore and global

@@ -32,6 +32,7 @@ pub enum ProcessingGuarantee {
 
 /// Where a new consumer group starts in a partition with no committed offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum AutoOffsetReset {
     /// From the beginning (Kafka Streams' default).
     #[default]
@@ -69,6 +70,7 @@ pub enum AutoOffsetReset {
 /// ```
 #[derive(Clone)]
 #[must_use]
+#[non_exhaustive]
 pub struct StreamsConfig {
     /// `application.id`: the consumer group, and the prefix of internal topics.
     pub application_id: String,

@@ -21,7 +21,10 @@ pub(crate) const GLOBAL_TASK: TaskId = TaskId {
 };
 
 fn kafka(context: String) -> impl FnOnce(rdkafka::error::KafkaError) -> StreamsError {
-    move |source| StreamsError::Kafka { context, source }
+    move |source| StreamsError::Kafka {
+        context,
+        source: source.into(),
+    }
 }
 
 fn apply(stores: &GlobalStores, m: &rdkafka::message::BorrowedMessage<'_>) -> Result<()> {

@@ -24,6 +24,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod admin;
 pub(crate) mod checkpoint;
 mod clients;
 pub(crate) mod commit_metadata;
@@ -37,6 +38,7 @@ mod restore;
 mod thread;
 mod topics;
 
+pub use admin::*;
 pub use config::{AutoOffsetReset, ProcessingGuarantee, StreamsConfig};
 
 use crate::error::{Result, StreamsError};
@@ -51,6 +53,7 @@ use std::time::{Duration, Instant};
 
 /// Client states, as Kafka Streams' `KafkaStreams.State`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
     /// Built, not started.
     Created,
@@ -70,6 +73,7 @@ pub enum State {
 
 /// What to do when a stream thread fails (Kafka's `StreamThreadExceptionResponse`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StreamThreadExceptionResponse {
     /// Start a new thread in its place; it rejoins the group and resumes from the last
     /// committed offsets.
@@ -228,7 +232,76 @@ pub struct ClientMetrics {
     pub delivery_errors_skipped: u64,
 }
 
-/// A running kstreams application instance.
+/// A running kstreams application instance: it runs a [`Topology`] against a Kafka
+/// cluster, and answers interactive queries on the stores of the tasks it owns.
+///
+/// Build it from a topology and a [`StreamsConfig`], [`start`](Self::start) it, and
+/// [`close`](Self::close) it for a final commit. While it runs,
+/// [`store`](Self::store) reads a materialized store across the local tasks: the
+/// application's state, queried where it is computed.
+///
+/// Here an instance counts words on the embedded broker (librdkafka's in-process mock)
+/// and is queried for a count. The words `kafka`, `streams`, `kafka` are already in the
+/// `words` topic, written by an rdkafka producer (hidden).
+///
+/// ```
+/// use kstreams::prelude::*;
+/// use kstreams::runtime::kafka::{EmbeddedCluster, NewTopic};
+/// use std::time::{Duration, Instant};
+/// # use rdkafka::config::ClientConfig;
+/// # use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = EmbeddedCluster::start()?;
+/// let admin = cluster.admin()?;
+/// admin.create_topics(&[NewTopic::new("words", 1)])?;
+/// # let producer: BaseProducer = ClientConfig::new()
+/// #     .set("bootstrap.servers", cluster.bootstrap_servers())
+/// #     .create()?;
+/// # for word in ["kafka", "streams", "kafka"] {
+/// #     producer
+/// #         .send(BaseRecord::to("words").key(word).payload(word))
+/// #         .map_err(|(e, _)| e)?;
+/// # }
+/// # producer.flush(Duration::from_secs(10))?;
+///
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream("words", Consumed::with(StringSerde, StringSerde))
+///     .group_by_key(Grouped::default())
+///     .count(Materialized::named("counts"));
+/// let topology = builder.build()?;
+/// // The embedded broker cannot create topics on request: create the store's changelog
+/// // here (on a real cluster, `start` does it).
+/// for t in topology.internal_topics("word-count", &|_| Some(1))? {
+///     admin.create_topics(&[NewTopic::new(t.name, t.partitions)])?;
+/// }
+/// # let state_dir = std::env::temp_dir().join(format!("kstreams-doc-{}", std::process::id()));
+///
+/// let config = StreamsConfig::new("word-count", cluster.bootstrap_servers())
+///     .state_dir(&state_dir)
+///     .commit_interval(Duration::from_millis(100));
+/// let streams = KafkaStreams::new(topology, config);
+/// streams.start()?;
+///
+/// // Interactive query: poll the running instance's store until the count arrives.
+/// let deadline = Instant::now() + Duration::from_secs(60);
+/// let count = loop {
+///     let count = streams
+///         .store::<String, i64>("counts")
+///         .and_then(|store| store.get(&"kafka".to_string()).ok().flatten());
+///     if count == Some(2) || Instant::now() > deadline {
+///         break count;
+///     }
+///     std::thread::sleep(Duration::from_millis(100));
+/// };
+/// assert_eq!(count, Some(2));
+/// streams.close();
+/// assert_eq!(streams.state(), State::NotRunning);
+/// # let _ = std::fs::remove_dir_all(&state_dir);
+/// # Ok(())
+/// # }
+/// ```
 pub struct KafkaStreams {
     topology: Arc<Topology>,
     config: Arc<StreamsConfig>,

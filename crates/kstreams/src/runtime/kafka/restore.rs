@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 fn kafka(context: String) -> impl FnOnce(rdkafka::error::KafkaError) -> StreamsError {
-    move |source| StreamsError::Kafka { context, source }
+    move |source| StreamsError::Kafka {
+        context,
+        source: source.into(),
+    }
 }
 
 /// A consumer outside the group, assigned to changelog partitions by hand.
@@ -44,7 +47,7 @@ pub(crate) fn watermarks<C: rdkafka::consumer::ConsumerContext>(
             Err(e) => {
                 return Err(StreamsError::Kafka {
                     context: format!("reading end offsets of {topic}-{partition}"),
-                    source: e,
+                    source: e.into(),
                 })
             }
         }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 fn kafka(context: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> StreamsError + '_ {
     move |source| StreamsError::Kafka {
         context: context.to_string(),
-        source,
+        source: source.into(),
     }
 }
 
@@ -56,7 +56,25 @@ impl ConsumerContext for ClientErrors {}
 /// A client for metadata requests only (no group, no assignment): unlike the admin client,
 /// polling it serves librdkafka's error events, so start-up can tell an authentication
 /// failure from a broker that is slow to answer.
-type MetadataClient = BaseConsumer<ClientErrors>;
+pub(crate) type MetadataClient = BaseConsumer<ClientErrors>;
+
+/// A metadata request that failed: what was asked (with librdkafka's reason for a fatal
+/// client error) and the request's own error. The runtime and the admin facade each turn
+/// it into their error type.
+#[derive(Debug)]
+pub(crate) struct MetadataFailure {
+    pub(crate) context: String,
+    pub(crate) source: KafkaError,
+}
+
+impl From<MetadataFailure> for StreamsError {
+    fn from(f: MetadataFailure) -> Self {
+        StreamsError::Kafka {
+            context: f.context,
+            source: f.source.into(),
+        }
+    }
+}
 
 /// Partition counts of every topic on the cluster. Asks for all topics, never for named
 /// ones, so that a broker with auto-creation does not create anything. An authentication
@@ -64,7 +82,7 @@ type MetadataClient = BaseConsumer<ClientErrors>;
 pub(crate) fn cluster_topics(
     client: &MetadataClient,
     timeout: Duration,
-) -> Result<HashMap<String, u32>> {
+) -> std::result::Result<HashMap<String, u32>, MetadataFailure> {
     let deadline = crate::time::deadline(timeout);
     let md = loop {
         let slice = deadline
@@ -82,13 +100,13 @@ pub(crate) fn cluster_topics(
                     .unwrap_or_else(|p| p.into_inner())
                     .take();
                 if let Some(reason) = fatal {
-                    return Err(StreamsError::Kafka {
+                    return Err(MetadataFailure {
                         context: format!("fetching metadata: {reason}"),
                         source: e,
                     });
                 }
                 if Instant::now() >= deadline {
-                    return Err(StreamsError::Kafka {
+                    return Err(MetadataFailure {
                         context: "fetching metadata".into(),
                         source: e,
                     });
@@ -177,7 +195,7 @@ pub(crate) fn prepare(
                 Err((name, code)) => {
                     return Err(StreamsError::Kafka {
                         context: format!("creating internal topic {name}"),
-                        source: rdkafka::error::KafkaError::AdminOp(code),
+                        source: rdkafka::error::KafkaError::AdminOp(code).into(),
                     })
                 }
             }

@@ -139,7 +139,7 @@ impl ThreadState {
             },
             _ => StreamsError::Kafka {
                 context: "exactly-once transaction".into(),
-                source: e,
+                source: e.into(),
             },
         }
     }

@@ -57,7 +57,7 @@ fn now_ms() -> i64 {
 fn kafka(context: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> StreamsError + '_ {
     move |source| StreamsError::Kafka {
         context: context.to_string(),
-        source,
+        source: source.into(),
     }
 }
 

@@ -150,7 +150,7 @@ pub(super) fn main_loop(
                         context: format!(
                             "rewinding {topic}-{partition} until its task is restored"
                         ),
-                        source: e,
+                        source: e.into(),
                     });
                 }
                 continue;
@@ -255,7 +255,7 @@ impl PersistentErrors {
         let fail = || {
             Err(crate::error::StreamsError::Kafka {
                 context: "the consumer failed for good".into(),
-                source: e.clone(),
+                source: e.clone().into(),
             })
         };
         match e.rdkafka_error_code() {

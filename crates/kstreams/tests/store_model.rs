@@ -1,10 +1,11 @@
 //! Model-based test of the persistent engine: random puts, deletes, gets and range scans
 //! compared with a BTreeMap, with the database closed and reopened in the middle of the
-//! sequence (as fjall's own recovery tests reopen the store).
+//! sequence (as fjall's own recovery tests reopen the store). Restoration's batched writes
+//! (`restore_batch`, one fjall write batch) are among the operations.
 
 use kstreams::internals::{FjallDatabase, FjallStore};
 use kstreams::runtime::TaskId;
-use kstreams::state::{KeyValueBytesStore, MemoryBudget};
+use kstreams::state::{KeyValueBytesStore, MemoryBudget, RestoreBatch};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -17,6 +18,8 @@ enum Op {
     Delete(Vec<u8>),
     Get(Vec<u8>),
     Range(Option<Vec<u8>>, Option<Vec<u8>>),
+    /// Restored writes, oldest first: the later of two writes to a key wins.
+    Restore(Vec<(Vec<u8>, Option<Vec<u8>>)>),
     Reopen,
 }
 
@@ -30,6 +33,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => key().prop_map(Op::Delete),
         2 => key().prop_map(Op::Get),
         2 => (prop::option::of(key()), prop::option::of(key())).prop_map(|(a, b)| Op::Range(a, b)),
+        2 => prop::collection::vec(
+            (key(), prop::option::of(prop::collection::vec(any::<u8>(), 0..20))),
+            0..30
+        ).prop_map(Op::Restore),
         1 => Just(Op::Reopen),
     ]
 }
@@ -81,6 +88,17 @@ proptest! {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
                     prop_assert_eq!(got, want);
+                }
+                Op::Restore(writes) => {
+                    let mut batch = RestoreBatch::default();
+                    for (k, v) in &writes {
+                        batch.push(&[k], v.as_deref().map(|v| [v]).as_ref().map(|v| &v[..]));
+                        match v {
+                            Some(v) => model.insert(k.clone(), v.clone()),
+                            None => model.remove(k),
+                        };
+                    }
+                    store.restore_batch(&batch).unwrap();
                 }
                 Op::Reopen => {
                     store.flush().unwrap();

@@ -348,6 +348,22 @@ impl Task {
         Ok(())
     }
 
+    /// The layout `store`'s changelog records have, to turn them back into store writes.
+    pub(crate) fn changelog_format(&self, store: &str) -> Result<crate::state::ChangelogFormat> {
+        Ok(self.ctx.stores.get(store)?.changelog_format)
+    }
+
+    /// Applies a batch of store writes made from changelog records
+    /// ([`changelog_format`](Self::changelog_format)) to a store before processing starts.
+    pub(crate) fn restore_batch(
+        &mut self,
+        store: &str,
+        batch: &crate::state::RestoreBatch,
+    ) -> Result<()> {
+        self.ctx.stores.get(store)?.lock().restore_batch(batch)?;
+        Ok(())
+    }
+
     /// Sets the wall clock and runs wall-clock punctuation that became due.
     pub fn punctuate_wall_clock(&mut self, now_ms: i64) -> Result<()> {
         self.ctx.wall_clock_ms = now_ms;

@@ -6,7 +6,7 @@
 //! Streams, it does not hold back records forwarded downstream: processors still see every
 //! update.
 
-use super::{ChangeSink, KeyValueBytesStore, KeyValueIter};
+use super::{ChangeSink, KeyValueBytesStore, KeyValueIter, RestoreBatch};
 use crate::error::{StoreError, StreamsError};
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -237,6 +237,16 @@ impl KeyValueBytesStore for CachingStore {
             self.charge(0, cost);
         }
         self.inner.restore(key, value)
+    }
+
+    fn restore_batch(&mut self, batch: &RestoreBatch) -> Result<(), StoreError> {
+        for (key, _) in batch.iter() {
+            if let Some(e) = self.entries.remove(key) {
+                let cost = key.len() + e.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
+                self.charge(0, cost);
+            }
+        }
+        self.inner.restore_batch(batch)
     }
 
     fn drain_logged(&mut self, f: &mut ChangeSink<'_>) -> Result<(), StreamsError> {

@@ -1,6 +1,6 @@
 //! Change logging: every write to a logged store is also sent to its changelog topic.
 
-use super::{ChangeSink, KeyValueBytesStore, KeyValueIter};
+use super::{ChangeSink, KeyValueBytesStore, KeyValueIter, RestoreBatch};
 use crate::error::{StoreError, StreamsError};
 use std::ops::Bound;
 
@@ -68,6 +68,9 @@ impl KeyValueBytesStore for ChangeLoggingStore {
     fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
         // Restoring replays the changelog: writing it back would duplicate it.
         self.inner.restore(key, value)
+    }
+    fn restore_batch(&mut self, batch: &RestoreBatch) -> Result<(), StoreError> {
+        self.inner.restore_batch(batch)
     }
     fn drain_logged(&mut self, f: &mut ChangeSink<'_>) -> Result<(), StreamsError> {
         let mut at = 0;

@@ -17,6 +17,7 @@
 //! the time of the record that wrote it, kstreams with the session's end (which it also
 //! keeps as the stored value's time). Restoration reads neither.
 
+use super::RestoreBatch;
 use crate::error::StoreError;
 
 /// The changelog layout of a store.
@@ -102,6 +103,49 @@ impl ChangelogFormat {
         })
     }
 
+    /// Appends to `batch` the store write a changelog record of `timestamp` stands for, as
+    /// [`restored_from`](Self::restored_from) does but without allocating per record.
+    pub(crate) fn restore_into(
+        self,
+        store: &str,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+        batch: &mut RestoreBatch,
+    ) -> Result<(), StoreError> {
+        let ts = timestamp.to_be_bytes();
+        match self {
+            ChangelogFormat::Raw => batch.push(&[key], value.map(|v| [v]).as_ref().map(|v| &v[..])),
+            ChangelogFormat::Timestamped => {
+                batch.push(&[key], value.map(|v| [&ts[..], v]).as_ref().map(|v| &v[..]))
+            }
+            ChangelogFormat::Window => {
+                if key.len() < TIME + SEQNUM.len() {
+                    return Err(corrupt(store, "a window changelog key", key.len()));
+                }
+                let k = &key[..key.len() - TIME - SEQNUM.len()];
+                let start = &key[k.len()..k.len() + TIME];
+                batch.push(
+                    &[start, k],
+                    value.map(|v| [&ts[..], v]).as_ref().map(|v| &v[..]),
+                )
+            }
+            ChangelogFormat::Session => {
+                if key.len() < 2 * TIME {
+                    return Err(corrupt(store, "a session changelog key", key.len()));
+                }
+                let len = ((key.len() - 2 * TIME) as u32).to_be_bytes();
+                // The session's end, from the key: what kstreams keeps as its time.
+                let end = &key[key.len() - 2 * TIME..key.len() - TIME];
+                batch.push(
+                    &[&len[..], key],
+                    value.map(|v| [end, v]).as_ref().map(|v| &v[..]),
+                )
+            }
+        }
+        Ok(())
+    }
+
     /// The store write a changelog record of `timestamp` stands for: key, and value
     /// (`None`: delete).
     pub(crate) fn restored_from(
@@ -150,6 +194,31 @@ impl ChangelogFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restoring_into_a_batch_gives_what_restored_from_gives() {
+        let window_key = [&b"k"[..], &7i64.to_be_bytes(), &[0, 0, 0, 1]].concat();
+        let session_key = [&b"k"[..], &9i64.to_be_bytes(), &3i64.to_be_bytes()].concat();
+        for (f, key) in [
+            (ChangelogFormat::Raw, &b"k"[..]),
+            (ChangelogFormat::Timestamped, &b"k"[..]),
+            (ChangelogFormat::Window, &window_key[..]),
+            (ChangelogFormat::Session, &session_key[..]),
+        ] {
+            for value in [Some(&b"v"[..]), None] {
+                let mut batch = RestoreBatch::default();
+                f.restore_into("s", key, value, 42, &mut batch).unwrap();
+                let (k, v) = f.restored_from("s", key, value, 42).unwrap();
+                let got: Vec<_> = batch.iter().collect();
+                assert_eq!(got, vec![(&k[..], v.as_deref())], "{f:?} {value:?}");
+            }
+        }
+        let mut batch = RestoreBatch::default();
+        assert!(ChangelogFormat::Window
+            .restore_into("s", b"short", None, 0, &mut batch)
+            .is_err());
+        assert!(batch.is_empty());
+    }
 
     fn stored(ts: i64, v: &[u8]) -> Vec<u8> {
         [&ts.to_be_bytes()[..], v].concat()

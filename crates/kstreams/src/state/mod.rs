@@ -32,6 +32,7 @@ mod composite;
 mod memory;
 pub(crate) mod persistent;
 mod registry;
+mod restore_batch;
 mod typed;
 
 pub(crate) use builder::StoreDef;
@@ -48,6 +49,7 @@ pub(crate) use persistent::FjallDatabase;
 pub use persistent::MemoryBudget;
 pub use registry::StoreHandle;
 pub(crate) use registry::StoreRegistry;
+pub use restore_batch::RestoreBatch;
 pub use typed::{
     KeyValueStore, ReadOnlyKeyValueStore, TimestampedKeyValueStore, ValueAndTimestamp,
 };
@@ -105,6 +107,13 @@ pub trait KeyValueBytesStore: Send {
             Some(v) => self.put(key, v),
             None => self.delete(key).map(|_| ()),
         }
+    }
+    /// Applies a batch of changelog records during restoration, oldest first, without
+    /// logging them. By default one [`restore`](Self::restore) each; an engine with a
+    /// cheaper bulk write overrides it (fjall writes a batch with one journal write instead
+    /// of one per record).
+    fn restore_batch(&mut self, batch: &RestoreBatch) -> Result<(), StoreError> {
+        batch.iter().try_for_each(|(k, v)| self.restore(k, v))
     }
     /// Hands the writes logged since the last call to `f`, oldest first, and forgets them
     /// (change-logging wrappers only; engines log nothing).

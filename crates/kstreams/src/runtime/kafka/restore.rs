@@ -4,6 +4,7 @@
 use super::StreamsConfig;
 use crate::error::{Result, StreamsError};
 use crate::runtime::{Task, TaskId};
+use crate::state::{ChangelogFormat, RestoreBatch};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -71,6 +72,24 @@ struct Pending {
     /// The end was reached; records already fetched past it are still applied, then the
     /// partition is released.
     reached: bool,
+    /// The layout of the changelog's records, to turn them into store writes.
+    format: ChangelogFormat,
+    /// Store writes not applied yet; empty between steps.
+    batch: RestoreBatch,
+}
+
+impl Pending {
+    /// Applies the batched writes to the store.
+    fn flush(&mut self, tasks: &mut BTreeMap<TaskId, Task>) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        if let Some(task) = tasks.get_mut(&self.task) {
+            task.restore_batch(&self.store, &self.batch)?;
+        }
+        self.batch.clear();
+        Ok(())
+    }
 }
 
 /// Where a finished changelog partition ended: its task, store, topic, and the next
@@ -104,6 +123,13 @@ pub(crate) struct Restorer {
 
 /// How long one step may restore before the thread goes back to its own consumer.
 const STEP: Duration = Duration::from_millis(50);
+
+/// A partition's writes are applied to its store in batches of this many records or
+/// bytes, whichever comes first, and at the end of every step: large enough that a
+/// store's per-write cost (fjall's journal write) is paid once per batch, small enough
+/// that the buffered writes of every restoring partition stay within a few MiB.
+const BATCH_RECORDS: usize = 4096;
+const BATCH_BYTES: usize = 512 << 10;
 
 impl Restorer {
     /// A restorer with its consumer.
@@ -158,6 +184,7 @@ impl Restorer {
                 });
                 continue;
             }
+            let format = task.changelog_format(&store)?;
             assign
                 .add_partition_offset(&topic, partition, Offset::Offset(start))
                 .map_err(kafka(format!("assigning {topic}-{partition}")))?;
@@ -172,6 +199,8 @@ impl Restorer {
                     applied: 0,
                     started: Instant::now(),
                     reached: false,
+                    format,
+                    batch: RestoreBatch::default(),
                 },
             );
         }
@@ -245,6 +274,9 @@ impl Restorer {
                 };
                 apply(&mut self.pending, &mut self.last_progress, tasks, &m)?;
             }
+        }
+        for p in self.pending.values_mut() {
+            p.flush(tasks)?;
         }
         let applied_now: u64 = self.pending.values().map(|p| p.applied).sum();
         let applied = applied_now - applied_before;
@@ -332,9 +364,13 @@ fn apply(
         // A partition released in this step: what is left of it is not needed.
         return Ok(());
     };
-    if let (Some(k), Some(task)) = (m.key(), tasks.get_mut(&p.task)) {
+    if let Some(k) = m.key() {
         let ts = m.timestamp().to_millis().unwrap_or(-1);
-        task.restore(&p.store, k, m.payload(), ts)?;
+        p.format
+            .restore_into(&p.store, k, m.payload(), ts, &mut p.batch)?;
+        if p.batch.len() >= BATCH_RECORDS || p.batch.bytes() >= BATCH_BYTES {
+            p.flush(tasks)?;
+        }
     }
     p.applied += 1;
     p.position = p.position.max(m.offset() + 1);

@@ -7,8 +7,8 @@
 
 use crate::detectors;
 use crate::generate::GeneratorConfig;
-use crate::topics;
-use kstreams_testkit::broker::TestBroker;
+use crate::topics::{self, TopicError};
+use kstreams::runtime::kafka::Admin;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -61,10 +61,10 @@ pub fn run(
     commit_ms: u64,
     cfg: GeneratorConfig,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let broker = TestBroker::connect(Some(bootstrap));
-    topics::create_all(&broker, partitions as i32)?;
+    let admin = Admin::new(bootstrap).map_err(TopicError::connect)?;
+    topics::create_all(&admin, partitions)?;
     let exe = std::env::current_exe()?;
-    let dir = std::env::temp_dir().join(TestBroker::unique("records-bench"));
+    let dir = std::env::temp_dir().join(topics::unique("records-bench"));
     let spawn = |args: &[&str], name: &str| -> std::io::Result<Proc> {
         let child = Command::new(&exe)
             .args(args)
@@ -90,7 +90,7 @@ pub fn run(
 
     let metrics: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", TestBroker::unique("records-bench"))
+        .set("group.id", topics::unique("records-bench"))
         .set("auto.offset.reset", "latest")
         .create()?;
     metrics.subscribe(&[topics::METRICS])?;

@@ -14,8 +14,7 @@ use crate::notify::NotifyConfig;
 use crate::publish::{self, send};
 use crate::roles::{self, RoleSettings, Running};
 use crate::score::{self, DetectorScore};
-use crate::topics;
-use kstreams_testkit::broker::TestBroker;
+use crate::topics::{self, Cluster};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -110,7 +109,7 @@ fn read_topic(
 ) -> std::thread::JoinHandle<()> {
     let consumer: Option<BaseConsumer> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", TestBroker::unique("records-demo-reader"))
+        .set("group.id", topics::unique("records-demo-reader"))
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "20")
         .create()
@@ -137,20 +136,20 @@ fn read_topic(
 
 /// Runs the demo.
 pub fn run(cfg: DemoConfig) -> Result<Summary, Box<dyn std::error::Error>> {
-    let broker = TestBroker::connect(cfg.bootstrap.as_deref());
-    let embedded = broker.mock().is_some();
-    let run_id = TestBroker::unique("demo");
+    let cluster = Cluster::start(cfg.bootstrap.as_deref())?;
+    let admin = cluster.admin();
+    let run_id = topics::unique("demo");
     let state_dir = std::env::temp_dir().join(format!("records-{run_id}"));
-    topics::create_all(&broker, cfg.partitions as i32)?;
+    topics::create_all(admin, cfg.partitions)?;
     let settings = RoleSettings {
-        bootstrap: broker.bootstrap().to_string(),
+        bootstrap: cluster.bootstrap().to_string(),
         state_dir: state_dir.clone(),
         commit: Duration::from_millis(500),
-        create_internal_topics: embedded,
+        create_internal_topics: cluster.is_embedded(),
         partitions: cfg.partitions,
         instance: "demo".into(),
     };
-    let producer = publish::producer(broker.bootstrap())?;
+    let producer = publish::producer(cluster.bootstrap())?;
     let mut generator = Generator::new(cfg.generator.clone());
     let customers: Vec<Customer> = generator.customers().to_vec();
     for c in &customers {
@@ -163,13 +162,13 @@ pub fn run(cfg: DemoConfig) -> Result<Summary, Box<dyn std::error::Error>> {
     }
     producer.flush(Duration::from_secs(60))?;
 
-    let ingest = roles::ingest(&settings, &broker)?;
+    let ingest = roles::ingest(&settings, admin)?;
     let detectors: Vec<Running> = detectors::all()
         .iter()
-        .map(|d| roles::detector(&settings, &broker, d.as_ref()))
+        .map(|d| roles::detector(&settings, admin, d.as_ref()))
         .collect::<Result<_, _>>()?;
-    let notify = roles::notify(&settings, &broker, NotifyConfig::default())?;
-    let metrics = roles::metrics_agg(&settings, &broker)?;
+    let notify = roles::notify(&settings, admin, NotifyConfig::default(), Vec::new())?;
+    let metrics = roles::metrics_agg(&settings, admin)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let alerts: Arc<Mutex<Vec<Alert>>> = Arc::default();
@@ -178,7 +177,7 @@ pub fn run(cfg: DemoConfig) -> Result<Summary, Box<dyn std::error::Error>> {
         {
             let a = alerts.clone();
             read_topic(
-                broker.bootstrap(),
+                cluster.bootstrap(),
                 topics::ALERTS,
                 cfg.partitions,
                 stop.clone(),
@@ -192,7 +191,7 @@ pub fn run(cfg: DemoConfig) -> Result<Summary, Box<dyn std::error::Error>> {
         {
             let l = latencies.clone();
             read_topic(
-                broker.bootstrap(),
+                cluster.bootstrap(),
                 topics::NOTIFICATIONS,
                 cfg.partitions,
                 stop.clone(),

@@ -7,6 +7,7 @@
 //! stopped and redeployed alone.
 
 pub mod bench;
+pub mod cli;
 pub mod demo;
 pub mod detectors;
 pub mod generate;

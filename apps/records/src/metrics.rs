@@ -5,12 +5,17 @@
 //! tombstone removes its share. Totals are served in Prometheus' text format.
 
 use crate::topics;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
 use kstreams::runtime::kafka::KafkaStreams;
 use kstreams::serde::{F64Serde, Nullable, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,11 +101,18 @@ pub fn topology() -> kstreams::Result<Topology> {
 
 /// The totals in Prometheus' text exposition format.
 pub fn prometheus_text(streams: &KafkaStreams) -> String {
+    let totals = streams
+        .store::<String, f64>(TOTALS)
+        .and_then(|store| store.all().ok())
+        .unwrap_or_default();
+    prometheus_format(&totals)
+}
+
+/// `totals` (metric name, value) in Prometheus' text exposition format, each a gauge
+/// `records_<name>`, characters other than ASCII letters and digits made `_`.
+pub fn prometheus_format(totals: &[(String, f64)]) -> String {
     let mut out = String::new();
-    let Some(store) = streams.store::<String, f64>(TOTALS) else {
-        return out;
-    };
-    for (name, value) in store.all().unwrap_or_default() {
+    for (name, value) in totals {
         let metric: String = name
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -112,32 +124,114 @@ pub fn prometheus_text(streams: &KafkaStreams) -> String {
     out
 }
 
-/// Serves `GET /metrics` at `addr` until `stop`.
+/// The content type of Prometheus' text format.
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// The Prometheus endpoint, served by axum on its own thread (a current-thread tokio
+/// runtime) until its stop flag is set.
+#[derive(Debug)]
+pub struct MetricsServer {
+    addr: SocketAddr,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// The address it listens on (with the port chosen, if `:0` was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Waits until it has stopped: the stop flag was set and the open requests answered.
+    pub fn join(self) -> std::thread::Result<()> {
+        self.thread.join()
+    }
+}
+
+/// Serves the totals of `streams` at `GET /metrics` on `addr` until `stop`.
 pub fn serve_prometheus(
     addr: &str,
     streams: Arc<KafkaStreams>,
     stop: Arc<AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
+) -> std::io::Result<MetricsServer> {
+    serve(addr, move || prometheus_text(&streams), stop)
+}
+
+/// Serves what `render` returns at `GET /metrics` on `addr` (as Prometheus' text format)
+/// until `stop`; every other path is 404. The address is bound before this returns, so a
+/// taken port is an error here.
+pub fn serve(
+    addr: &str,
+    render: impl Fn() -> String + Send + Sync + 'static,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<MetricsServer> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
-    std::thread::Builder::new()
-        .name("prometheus".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut conn, _)) => {
-                        let _ = conn.set_nonblocking(false);
-                        let mut buf = [0u8; 1024];
-                        let _ = conn.read(&mut buf);
-                        let body = prometheus_text(&streams);
-                        let _ = write!(
-                            conn,
-                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
+    let local = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    let render = Arc::new(render);
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let render = render.clone();
+            async move {
+                // Reading the store is blocking work: off the runtime's only thread.
+                match tokio::task::spawn_blocking(move || render()).await {
+                    Ok(body) => ([(CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], body).into_response(),
+                    Err(e) => {
+                        tracing::error!("rendering metrics: {e}");
+                        StatusCode::INTERNAL_SERVER_ERROR.into_response()
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
                 }
             }
-        })
+        }),
+    );
+    let thread = std::thread::Builder::new()
+        .name("prometheus".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!("metrics endpoint on {local}: {e}");
+                        return;
+                    }
+                };
+                let stopped = async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                };
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!("metrics endpoint on {local}: {e}");
+                }
+            })
+        })?;
+    Ok(MetricsServer {
+        addr: local,
+        thread,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_in_the_text_format() {
+        let text = prometheus_format(&[
+            ("ingest_read".into(), 12.0),
+            ("detector_amount-spike alerts".into(), 2.5),
+        ]);
+        assert_eq!(
+            text,
+            "# TYPE records_ingest_read gauge\nrecords_ingest_read 12\n\
+             # TYPE records_detector_amount_spike_alerts gauge\nrecords_detector_amount_spike_alerts 2.5\n"
+        );
+    }
 }

@@ -2,8 +2,8 @@
 //! rate or as fast as possible), then the ground truth.
 
 use crate::generate::{Generator, GeneratorConfig};
-use crate::topics;
-use kstreams_testkit::broker::TestBroker;
+use crate::topics::{self, TopicError};
+use kstreams::runtime::kafka::Admin;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -52,10 +52,14 @@ pub fn run(
     cfg: GeneratorConfig,
     rate: u64,
 ) -> Result<String, Box<dyn std::error::Error>> {
-    let broker = TestBroker::connect(Some(bootstrap));
-    if let Err(e) = topics::create_all(&broker, partitions as i32) {
-        // A broker without CreateTopics (the embedded one) has them created by its owner.
-        tracing::warn!("creating topics: {e}; assuming they exist");
+    let admin = Admin::new(bootstrap).map_err(TopicError::connect)?;
+    match topics::create_all(&admin, partitions) {
+        Ok(()) => {}
+        // Records and customers must be co-partitioned: no going on with other counts.
+        Err(e @ TopicError::PartitionMismatch { .. }) => return Err(e.into()),
+        // A broker without CreateTopics (an embedded one, owned by another process) has
+        // them created by its owner.
+        Err(e) => tracing::warn!("{e}; assuming the topics exist"),
     }
     let producer = producer(bootstrap)?;
     let mut generator = Generator::new(cfg);

@@ -6,10 +6,11 @@ use crate::detectors::{self, Detector};
 use crate::ingest::{self, IngestCounters};
 use crate::metrics::{self, counter, Counter};
 use crate::notify::{self, NotifyConfig, NotifyCounters};
+use crate::topics::{self, TopicError};
 use kstreams::processor::LogAndContinue;
+use kstreams::runtime::kafka::Admin;
 use kstreams::runtime::kafka::{KafkaStreams, StreamsConfig};
 use kstreams::Topology;
-use kstreams_testkit::broker::TestBroker;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
@@ -24,12 +25,24 @@ pub struct RoleSettings {
     pub state_dir: PathBuf,
     /// Commit interval.
     pub commit: Duration,
-    /// Whether internal topics must be created by hand (the in-process mock broker).
+    /// Whether internal topics must be created by hand, through the admin client the roles
+    /// are given (the embedded cluster, which has no CreateTopics).
     pub create_internal_topics: bool,
     /// Partitions of every topic.
     pub partitions: u32,
     /// Instance name, for metrics.
     pub instance: String,
+}
+
+/// Why a role did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    /// Its internal topics could not be created.
+    #[error(transparent)]
+    Topics(#[from] TopicError),
+    /// Its topology could not be built, or its client did not start.
+    #[error(transparent)]
+    Streams(#[from] kstreams::StreamsError),
 }
 
 /// A running role.
@@ -66,18 +79,15 @@ impl Running {
 /// Starts a role from its topology and counters.
 fn start(
     s: &RoleSettings,
-    broker: &TestBroker,
+    admin: &Admin,
     name: &str,
     application_id: &str,
     topology: Topology,
     mut counters: Vec<Counter>,
     max_task_idle: Duration,
-) -> kstreams::Result<Running> {
+) -> Result<Running, RoleError> {
     if s.create_internal_topics {
-        let n = s.partitions;
-        broker
-            .prepare_internal_topics(&topology, application_id, &|_| Some(n))
-            .map_err(kstreams::StreamsError::InvalidState)?;
+        topics::create_internal(admin, &topology, application_id, s.partitions)?;
     }
     let config = StreamsConfig::new(application_id, &s.bootstrap)
         .commit_interval(s.commit)
@@ -87,16 +97,6 @@ fn start(
         .deserialization_handler(LogAndContinue)
         .consumer_config("fetch.wait.max.ms", "20")
         .max_task_idle(max_task_idle);
-    // A broker that answers a fetch from inside a batch with the next batch would skip
-    // records each time a paused partition resumes: keep fetching everything there.
-    let config = if kstreams_testkit::broker::broker_has_gap("midbatch") {
-        tracing::warn!(
-            "broker gap midbatch: partitions are never paused, so memory grows with backlog"
-        );
-        config.buffered_records_per_partition(0)
-    } else {
-        config
-    };
     let streams = Arc::new(KafkaStreams::new(topology, config));
     streams.start()?;
     let st = streams.clone();
@@ -123,7 +123,7 @@ fn start(
 }
 
 /// Starts `ingest`.
-pub fn ingest(s: &RoleSettings, broker: &TestBroker) -> kstreams::Result<Running> {
+pub fn ingest(s: &RoleSettings, admin: &Admin) -> Result<Running, RoleError> {
     let c = Arc::new(IngestCounters::default());
     let counters = vec![
         counter("read", &c.read),
@@ -132,7 +132,7 @@ pub fn ingest(s: &RoleSettings, broker: &TestBroker) -> kstreams::Result<Running
     ];
     start(
         s,
-        broker,
+        admin,
         "ingest",
         "records-ingest",
         ingest::topology(c)?,
@@ -144,16 +144,12 @@ pub fn ingest(s: &RoleSettings, broker: &TestBroker) -> kstreams::Result<Running
 }
 
 /// Starts one detector.
-pub fn detector(
-    s: &RoleSettings,
-    broker: &TestBroker,
-    d: &dyn Detector,
-) -> kstreams::Result<Running> {
+pub fn detector(s: &RoleSettings, admin: &Admin, d: &dyn Detector) -> Result<Running, RoleError> {
     let alerts = Arc::new(AtomicU64::new(0));
     let topology = detectors::topology(d, alerts.clone())?;
     start(
         s,
-        broker,
+        admin,
         &format!("detector_{}", d.name().replace('-', "_")),
         &detectors::application_id(d),
         topology,
@@ -162,22 +158,25 @@ pub fn detector(
     )
 }
 
-/// Starts `notify`.
+/// Starts `notify`. `extra` are the counters of what runs alongside it (the webhook
+/// deliverer's), reported with notify's own.
 pub fn notify(
     s: &RoleSettings,
-    broker: &TestBroker,
+    admin: &Admin,
     cfg: NotifyConfig,
-) -> kstreams::Result<Running> {
+    extra: Vec<Counter>,
+) -> Result<Running, RoleError> {
     let c = Arc::new(NotifyCounters::default());
-    let counters = vec![
+    let mut counters = vec![
         counter("alerts", &c.alerts),
         counter("notified", &c.notified),
         counter("deduplicated", &c.deduplicated),
         counter("rate_limited", &c.rate_limited),
     ];
+    counters.extend(extra);
     start(
         s,
-        broker,
+        admin,
         "notify",
         "records-notify",
         notify::topology(cfg, c)?,
@@ -187,10 +186,10 @@ pub fn notify(
 }
 
 /// Starts `metrics-agg`.
-pub fn metrics_agg(s: &RoleSettings, broker: &TestBroker) -> kstreams::Result<Running> {
+pub fn metrics_agg(s: &RoleSettings, admin: &Admin) -> Result<Running, RoleError> {
     start(
         s,
-        broker,
+        admin,
         "metrics_agg",
         "records-metrics-agg",
         metrics::topology()?,

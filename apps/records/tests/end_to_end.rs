@@ -1,17 +1,17 @@
-//! The platform as separate processes against one broker (the in-process mock unless
-//! `KSTREAMS_BOOTSTRAP` names another): generate, ingest, the four detectors, notify and
+//! The platform as separate processes against one broker (the library's embedded cluster
+//! unless `KSTREAMS_BOOTSTRAP` names another): generate, ingest, the four detectors, notify and
 //! metrics-agg each run as their own `records` process. Every count reconciles: records in
 //! = valid + dead-lettered, every dead letter names its reason and source, and every
 //! injected anomaly is alerted by its detector (a miss is listed with what the detector
 //! saw of that customer).
 
-use kstreams_testkit::broker::TestBroker;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use records::model::{Alert, DeadLetter, Enriched, Truth};
-use records::{detectors, ingest, metrics, notify, score, topics};
+use records::topics::{self, Cluster};
+use records::{detectors, ingest, metrics, notify, score};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,7 +77,7 @@ fn read_until(
 ) -> Vec<Vec<u8>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", TestBroker::unique("e2e-reader"))
+        .set("group.id", topics::unique("e2e-reader"))
         .set("enable.auto.commit", "false")
         .create()
         .expect("reader");
@@ -106,12 +106,14 @@ fn parse<T: serde::de::DeserializeOwned>(values: &[Vec<u8>]) -> Vec<T> {
 
 #[test]
 fn roles_as_processes_reconcile_every_count() {
-    let broker = TestBroker::from_env();
-    let b = broker.bootstrap().to_string();
-    topics::create_all(&broker, PARTITIONS as i32).unwrap();
-    if broker.mock().is_some() {
+    let bootstrap = std::env::var("KSTREAMS_BOOTSTRAP")
+        .ok()
+        .filter(|b| !b.is_empty());
+    let cluster = Cluster::start(bootstrap.as_deref()).unwrap();
+    let b = cluster.bootstrap().to_string();
+    topics::create_all(cluster.admin(), PARTITIONS).unwrap();
+    if cluster.is_embedded() {
         // The embedded broker has no CreateTopics: internal topics are made here.
-        let n = |_: &str| Some(PARTITIONS);
         let alerts = Arc::default();
         let mut apps = vec![
             (
@@ -134,10 +136,10 @@ fn roles_as_processes_reconcile_every_count() {
             ));
         }
         for (app, t) in &apps {
-            broker.prepare_internal_topics(t, app, &n).unwrap();
+            topics::create_internal(cluster.admin(), t, app, PARTITIONS).unwrap();
         }
     }
-    let dir = std::env::temp_dir().join(TestBroker::unique("records-e2e"));
+    let dir = std::env::temp_dir().join(topics::unique("records-e2e"));
     let partitions = PARTITIONS.to_string();
     let connect = |instance: &str| -> Vec<String> {
         vec![

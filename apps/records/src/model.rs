@@ -101,10 +101,12 @@ pub struct DeadLetter {
     pub value: Option<String>,
 }
 
-/// One injected anomaly, for scoring (`records-truth`).
+/// One labelled episode, for scoring (`records-truth`): an injected anomaly, or a benign
+/// look-alike (ordinary behaviour that shares features with an anomaly, which no detector
+/// should alert on).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Truth {
-    /// The detector that should find it.
+    /// The detector that should find it; `benign` for a look-alike.
     pub detector: String,
     /// The customer.
     pub customer_id: String,
@@ -114,4 +116,15 @@ pub struct Truth {
     pub from_ts: i64,
     /// See `from_ts`.
     pub to_ts: i64,
+    /// For a benign look-alike, its kind (`travel`, `large-purchase`, ...); `None` for an
+    /// anomaly (and absent from anomalies in JSON, as before look-alikes existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookalike: Option<String>,
+}
+
+impl Truth {
+    /// Whether this is a benign look-alike rather than an anomaly.
+    pub fn is_lookalike(&self) -> bool {
+        self.lookalike.is_some()
+    }
 }

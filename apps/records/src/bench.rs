@@ -1,9 +1,11 @@
 //! `records bench`: the platform at volume, each role its own process against one broker.
 //!
 //! Starts ingest, every detector and notify as child processes, generates `records`
-//! records as fast as the broker takes them, and measures the wall time until every record
-//! has gone through ingest, every detector and notify (from the counters the roles report
-//! to `metrics`), the throughput, and each process's peak resident memory.
+//! records as fast as the broker takes them (or at `--rate` records per second), and
+//! measures the wall time until every record has gone through ingest, every detector and
+//! notify (from the counters the roles report to `metrics`), the throughput, each
+//! process's peak resident memory, and the latency from a record's creation to the
+//! notification it caused.
 
 use crate::detectors;
 use crate::generate::GeneratorConfig;
@@ -14,7 +16,120 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The creation time (`sent_ms`) a record of a pipeline topic carries: at the top level
+/// (alerts, notifications) or in its `record` (enriched records).
+fn sent_ms(value: &[u8]) -> Option<i64> {
+    let v: serde_json::Value = serde_json::from_slice(value).ok()?;
+    v.get("sent_ms")
+        .or_else(|| v.get("record").and_then(|r| r.get("sent_ms")))
+        .and_then(serde_json::Value::as_i64)
+}
+
+/// Reads `topic` from its end as of now, until `stop`, and returns the latency of each
+/// record created at or after `since_ms`: now minus its creation time, ms. Returns once the
+/// reader is assigned, so none is missed.
+fn latency_reader(
+    bootstrap: &str,
+    topic: &str,
+    since_ms: i64,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<Vec<f64>>, Box<dyn std::error::Error>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", topics::unique("records-bench-latency"))
+        .set("auto.offset.reset", "latest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // The assignment, and the start at the end, happen inside poll.
+    while consumer.assignment().map_or(0, |a| a.count()) == 0 {
+        consumer.poll(Duration::from_millis(100));
+        if Instant::now() > deadline {
+            return Err(
+                format!("the latency reader of {topic} got no assignment within 60 s").into(),
+            );
+        }
+    }
+    Ok(std::thread::spawn(move || {
+        let mut latencies = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                if let Some(sent) = m.payload().and_then(sent_ms).filter(|t| *t >= since_ms) {
+                    latencies.push((now_ms() - sent) as f64);
+                }
+            }
+        }
+        latencies
+    }))
+}
+
+/// Waits until ingest has committed every customer profile written so far (its group's
+/// committed offsets on `customers` reach the partitions' ends), so that the records sent
+/// after are measured in the steady state, not behind the initial load of the table.
+fn customers_loaded(bootstrap: &str, timeout: Duration) -> Result<(), String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", crate::roles::INGEST_APPLICATION_ID)
+        .create()
+        .map_err(|e| format!("checking ingest's progress: {e}"))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topics::CUSTOMERS), Duration::from_secs(30))
+        .map_err(|e| format!("reading the partitions of {}: {e}", topics::CUSTOMERS))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in &partitions {
+        tpl.add_partition(topics::CUSTOMERS, *p);
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let committed = consumer
+            .committed_offsets(tpl.clone(), Duration::from_secs(10))
+            .map_err(|e| format!("reading ingest's committed offsets: {e}"))?;
+        let behind = partitions.iter().any(|p| {
+            let end = consumer
+                .fetch_watermarks(topics::CUSTOMERS, *p, Duration::from_secs(10))
+                .map_or(i64::MAX, |(_, high)| high);
+            let at = committed
+                .find_partition(topics::CUSTOMERS, *p)
+                .and_then(|e| e.offset().to_raw())
+                .unwrap_or(-1);
+            at < end
+        });
+        if !behind {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "ingest did not load the customer profiles within {timeout:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
 
 /// One child process.
 struct Proc {
@@ -59,6 +174,7 @@ pub fn run(
     bootstrap: &str,
     partitions: u32,
     commit_ms: u64,
+    rate: u64,
     cfg: GeneratorConfig,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let admin = Admin::new(bootstrap).map_err(TopicError::connect)?;
@@ -95,11 +211,24 @@ pub fn run(
         .create()?;
     metrics.subscribe(&[topics::METRICS])?;
     let records = cfg.records;
+    let stop_reader = Arc::new(AtomicBool::new(false));
+    // Each stage's output, so that the table shows where the time goes.
+    let since = now_ms();
+    let stages = [
+        ("ingest", topics::ENRICHED),
+        ("detectors", topics::ALERTS),
+        ("notify", topics::NOTIFICATIONS),
+    ];
+    let readers = stages
+        .iter()
+        .map(|(_, t)| latency_reader(bootstrap, t, since, stop_reader.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
     let started = Instant::now();
     let generator = {
         let (b, cfg) = (bootstrap.to_string(), cfg.clone());
         std::thread::spawn(move || {
-            crate::publish::run(&b, partitions, cfg, 0).map_err(|e| e.to_string())
+            let loaded = || customers_loaded(&b, Duration::from_secs(300));
+            crate::publish::run(&b, partitions, cfg, rate, &loaded).map_err(|e| e.to_string())
         })
     };
     // Latest value of every counter, by metric name (summed over instances).
@@ -171,6 +300,15 @@ pub fn run(
         p.sample();
     }
     let report = generator.join().map_err(|_| "generator panicked")??;
+    // The last notifications reach the reader a moment after notify counted them.
+    std::thread::sleep(Duration::from_secs(2));
+    stop_reader.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for r in readers {
+        let mut l = r.join().map_err(|_| "latency reader panicked")?;
+        l.sort_by(f64::total_cmp);
+        latencies.push(l);
+    }
     println!("{report}");
     println!(
         "{} {records} records through ingest, {} detectors and notify in {secs:.1} s: {:.0} records/s",
@@ -178,6 +316,25 @@ pub fn run(
         detectors::all().len(),
         records as f64 / secs
     );
+    println!(
+        "latency from a record's creation to each stage's output{}:",
+        if rate > 0 {
+            format!(", sent at {rate} records/s")
+        } else {
+            ", sent as fast as the broker takes them".to_string()
+        }
+    );
+    println!("| output of | records | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|");
+    for ((stage, topic), l) in stages.iter().zip(&latencies) {
+        println!(
+            "| {stage} ({topic}) | {} | {:.0} | {:.0} | {:.0} |",
+            l.len(),
+            quantile(l, 0.5),
+            quantile(l, 0.99),
+            l.last().copied().unwrap_or(f64::NAN)
+        );
+    }
     println!("| process | peak RSS MiB |");
     println!("|---|---|");
     for p in &procs {

@@ -65,6 +65,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     ..Default::default()
                 },
                 rate,
+                &|| Ok(()),
             )?;
             println!("{report}");
         }
@@ -74,10 +75,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             customers,
             partitions,
             commit_ms,
+            rate,
         } => records::bench::run(
             &bootstrap,
             partitions,
             commit_ms,
+            rate,
             GeneratorConfig {
                 records,
                 customers,
@@ -143,6 +146,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             partitions,
             seed,
             peak,
+            rate,
         } => {
             let summary = demo::run(DemoConfig {
                 bootstrap,
@@ -154,6 +158,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     ..Default::default()
                 },
                 partitions,
+                rate,
                 ..Default::default()
             })?;
             demo::print(&summary);

@@ -122,6 +122,9 @@ fn start(
     })
 }
 
+/// Ingest's application id, so its consumer group.
+pub const INGEST_APPLICATION_ID: &str = "records-ingest";
+
 /// Starts `ingest`.
 pub fn ingest(s: &RoleSettings, admin: &Admin) -> Result<Running, RoleError> {
     let c = Arc::new(IngestCounters::default());
@@ -134,12 +137,16 @@ pub fn ingest(s: &RoleSettings, admin: &Admin) -> Result<Running, RoleError> {
         s,
         admin,
         "ingest",
-        "records-ingest",
+        INGEST_APPLICATION_ID,
         ingest::topology(c)?,
         counters,
-        // Records and customer profiles are joined in time order: a record waits (up to
-        // a second) for the profiles written before it, rather than finding no customer.
-        Duration::from_secs(1),
+        // Records and customer profiles are joined in time order. With 0, as in Kafka
+        // Streams, a record still waits for profiles that are on the broker but not
+        // fetched yet (the partition's end offset is ahead of its position); a larger
+        // value would also hold every record that long whenever the customers partition
+        // is caught up, which is most of the time: at 1 s it made ingest's latency p50
+        // 580 ms, p99 3 s at 870 records/s (records bench --rate 870).
+        Duration::ZERO,
     )
 }
 

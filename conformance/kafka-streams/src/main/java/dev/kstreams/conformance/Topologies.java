@@ -1,5 +1,7 @@
 package dev.kstreams.conformance;
 
+import static dev.kstreams.conformance.Values.*;
+
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -233,60 +235,6 @@ final class Topologies {
 
     // ---------------------------------------------------------------- helpers
 
-    /** num(v) of the README. */
-    static long num(final String v) {
-        return Long.parseLong(v);
-    }
-
-    /** The number after the one-letter prefix of "L12" / "R7"; 0 if it does not parse ("F"). */
-    static long suffixNum(final String v) {
-        if (v == null || v.length() < 2) {
-            return 0L;
-        }
-        try {
-            return Long.parseLong(v.substring(1));
-        } catch (final NumberFormatException e) {
-            return 0L;
-        }
-    }
-
-    /** The words of v: split on ' ', empty strings dropped; none for null. */
-    static List<String> words(final String v) {
-        if (v == null) {
-            return List.of();
-        }
-        final List<String> words = new ArrayList<>();
-        for (final String w : v.split(" ")) {
-            if (!w.isEmpty()) {
-                words.add(w);
-            }
-        }
-        return words;
-    }
-
-    /** The first word of v, or null if it has none. */
-    static String firstWord(final String v) {
-        final List<String> words = words(v);
-        return words.isEmpty() ? null : words.get(0);
-    }
-
-    private static <V> Materialized<String, V, KeyValueStore<Bytes, byte[]>> kvStore(final String store, final Serde<V> valueSerde) {
-        return Materialized.<String, V, KeyValueStore<Bytes, byte[]>>as(store)
-            .withKeySerde(S)
-            .withValueSerde(valueSerde);
-    }
-
-    private static Materialized<String, Long, WindowStore<Bytes, byte[]>> windowStore(final String store) {
-        return Materialized.<String, Long, WindowStore<Bytes, byte[]>>as(store)
-            .withKeySerde(S)
-            .withValueSerde(L);
-    }
-
-    private static Materialized<String, Long, SessionStore<Bytes, byte[]>> sessionStore(final String store) {
-        return Materialized.<String, Long, SessionStore<Bytes, byte[]>>as(store)
-            .withKeySerde(S)
-            .withValueSerde(L);
-    }
 
     private KStream<String, String> stream(final StreamsBuilder b, final String topic) {
         return b.stream(in(topic), Consumed.with(S, S));
@@ -353,7 +301,7 @@ final class Topologies {
     /** 5. stream(in-text).flatMapValues(words).groupBy(w).count(). */
     private void wordCount(final StreamsBuilder b) {
         stream(b, "in-text")
-            .flatMapValues(Topologies::words)
+            .flatMapValues(Values::words)
             .groupBy((k, w) -> w, Grouped.with(S, S))
             .count(kvStore("word-count-store", L))
             .toStream()
@@ -387,23 +335,13 @@ final class Topologies {
             .to(out(), producedLong());
     }
 
-    /**
-     * The longer text, the greater one on equal lengths: independent of the order the
-     * repartition topic interleaves the three input partitions in, so final values compare.
-     */
-    static String longerThenGreater(final String a, final String v) {
-        if (v.length() != a.length()) {
-            return v.length() > a.length() ? v : a;
-        }
-        return v.compareTo(a) >= 0 ? v : a;
-    }
 
     /** 8. stream(in-text).selectKey(first word).groupByKey().reduce(longer, then greater). */
     private void selectkeyReduce(final StreamsBuilder b) {
         stream(b, "in-text")
             .selectKey((k, v) -> firstWord(v))
             .groupByKey(Grouped.with(S, S))
-            .reduce(Topologies::longerThenGreater, kvStore("selectkey-reduce-store", S))
+            .reduce(Values::longerThenGreater, kvStore("selectkey-reduce-store", S))
             .toStream()
             .to(out(), producedString());
     }
@@ -437,7 +375,7 @@ final class Topologies {
     private void streamReduce(final StreamsBuilder b) {
         stream(b, "in-nums")
             .filter((k, v) -> v != null)
-            .mapValues(Topologies::num)
+            .mapValues(Values::num)
             .groupByKey(Grouped.with(S, L))
             .reduce(Math::max, kvStore("stream-reduce-store", L))
             .toStream()
@@ -454,14 +392,6 @@ final class Topologies {
             .to(out(), producedString());
     }
 
-    /** The last 5 comma-separated items of s. */
-    static String lastFive(final String s) {
-        final String[] items = s.split(",", -1);
-        if (items.length <= 5) {
-            return s;
-        }
-        return String.join(",", Arrays.copyOfRange(items, items.length - 5, items.length));
-    }
 
     /** 13. table(in-nums).groupBy(("r" + floorMod(num(v), 3), v)).count(). */
     private void tableCount(final StreamsBuilder b) {

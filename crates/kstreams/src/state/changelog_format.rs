@@ -147,7 +147,8 @@ impl ChangelogFormat {
     }
 
     /// The store write a changelog record of `timestamp` stands for: key, and value
-    /// (`None`: delete).
+    /// (`None`: delete). One record of [`restore_into`](Self::restore_into), which holds
+    /// the layouts.
     pub(crate) fn restored_from(
         self,
         store: &str,
@@ -155,39 +156,13 @@ impl ChangelogFormat {
         value: Option<&[u8]>,
         timestamp: i64,
     ) -> Result<(Vec<u8>, Option<Vec<u8>>), StoreError> {
-        let key = match self {
-            ChangelogFormat::Raw | ChangelogFormat::Timestamped => key.to_vec(),
-            ChangelogFormat::Window => {
-                if key.len() < TIME + SEQNUM.len() {
-                    return Err(corrupt(store, "a window changelog key", key.len()));
-                }
-                let k = &key[..key.len() - TIME - SEQNUM.len()];
-                let start = &key[k.len()..k.len() + TIME];
-                [start, k].concat()
-            }
-            ChangelogFormat::Session => {
-                if key.len() < 2 * TIME {
-                    return Err(corrupt(store, "a session changelog key", key.len()));
-                }
-                let k = key.len() - 2 * TIME;
-                let mut out = Vec::with_capacity(4 + key.len());
-                out.extend_from_slice(&(k as u32).to_be_bytes());
-                out.extend_from_slice(key);
-                out
-            }
-        };
-        let value = value.map(|v| match self {
-            ChangelogFormat::Raw => v.to_vec(),
-            ChangelogFormat::Timestamped | ChangelogFormat::Window => {
-                [&timestamp.to_be_bytes()[..], v].concat()
-            }
-            // The session's end, from the key: what kstreams keeps as its time.
-            ChangelogFormat::Session => {
-                let end = &key[key.len() - 2 * TIME..key.len() - TIME];
-                [end, v].concat()
-            }
-        });
-        Ok((key, value))
+        let mut batch = RestoreBatch::default();
+        self.restore_into(store, key, value, timestamp, &mut batch)?;
+        let (k, v) = batch
+            .iter()
+            .next()
+            .ok_or_else(|| corrupt(store, "a changelog record", key.len()))?;
+        Ok((k.to_vec(), v.map(<[u8]>::to_vec)))
     }
 }
 
@@ -196,9 +171,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn restoring_into_a_batch_gives_what_restored_from_gives() {
+    fn restoring_into_a_batch_appends_after_what_it_holds() {
         let window_key = [&b"k"[..], &7i64.to_be_bytes(), &[0, 0, 0, 1]].concat();
         let session_key = [&b"k"[..], &9i64.to_be_bytes(), &3i64.to_be_bytes()].concat();
+        let mut batch = RestoreBatch::default();
+        let mut want = Vec::new();
         for (f, key) in [
             (ChangelogFormat::Raw, &b"k"[..]),
             (ChangelogFormat::Timestamped, &b"k"[..]),
@@ -206,13 +183,15 @@ mod tests {
             (ChangelogFormat::Session, &session_key[..]),
         ] {
             for value in [Some(&b"v"[..]), None] {
-                let mut batch = RestoreBatch::default();
                 f.restore_into("s", key, value, 42, &mut batch).unwrap();
-                let (k, v) = f.restored_from("s", key, value, 42).unwrap();
-                let got: Vec<_> = batch.iter().collect();
-                assert_eq!(got, vec![(&k[..], v.as_deref())], "{f:?} {value:?}");
+                want.push(f.restored_from("s", key, value, 42).unwrap());
             }
         }
+        let got: Vec<_> = batch
+            .iter()
+            .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+            .collect();
+        assert_eq!(got, want);
         let mut batch = RestoreBatch::default();
         assert!(ChangelogFormat::Window
             .restore_into("s", b"short", None, 0, &mut batch)

@@ -274,13 +274,10 @@ impl KeyValueBytesStore for FjallStore {
         // and until the checkpoint moves a crash restores it again from the changelog.
         let mut writes = self.db.db.batch().durability(None);
         for (key, value) in batch.iter() {
-            let mut k = Vec::with_capacity(key.len() + 1);
-            k.push(KEY_PREFIX);
-            k.extend_from_slice(key);
-            match value {
+            self.with_key(key, |k| match value {
                 Some(v) => writes.insert(&self.ks, k, v),
                 None => writes.remove(&self.ks, k),
-            }
+            });
         }
         writes.commit().map_err(|e| engine_err(&self.name, e))?;
         self.account(batch.bytes() + batch.len() * 32);

@@ -7,8 +7,10 @@
 //! process's peak resident memory, and the latency from a record's creation to the
 //! notification it caused.
 
+use crate::demo::quantile;
 use crate::detectors;
 use crate::generate::GeneratorConfig;
+use crate::publish::now_ms;
 use crate::topics::{self, TopicError};
 use kstreams::runtime::kafka::Admin;
 use rdkafka::config::ClientConfig;
@@ -19,13 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use std::time::{Duration, Instant};
 
 /// The creation time (`sent_ms`) a record of a pipeline topic carries: at the top level
 /// (alerts, notifications) or in its `record` (enriched records).
@@ -122,13 +118,6 @@ fn customers_loaded(bootstrap: &str, timeout: Duration) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 /// One child process.

@@ -11,6 +11,7 @@ use crate::detectors;
 use crate::generate::{Generator, GeneratorConfig};
 use crate::model::{Alert, Customer, Notification, Truth};
 use crate::notify::NotifyConfig;
+use crate::publish::now_ms;
 use crate::publish::{self, send};
 use crate::roles::{self, RoleSettings, Running};
 use crate::score::{self, DetectorScore};
@@ -23,7 +24,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// What the demo runs.
 #[derive(Debug, Clone)]
@@ -93,13 +94,8 @@ impl Summary {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+/// The `q` quantile of sorted values (nearest rank); NaN when there are none.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -416,9 +416,7 @@ impl Admin {
     /// Waits until the metadata shows every topic of `created` with its partitions; one
     /// created meanwhile by someone else with another count is a mismatch.
     fn await_created(&self, created: &[&NewTopic]) -> AdminResult<()> {
-        let deadline = crate::time::deadline(self.timeout);
-        loop {
-            let now = self.topic_map()?;
+        self.await_metadata("creating", |now| {
             let mut waiting = Vec::new();
             for t in created {
                 match now.get(&t.name) {
@@ -427,13 +425,27 @@ impl Admin {
                     None => waiting.push(t.name.clone()),
                 }
             }
-            if waiting.is_empty() {
+            Ok(waiting)
+        })
+    }
+
+    /// Reads the cluster's topics until `waiting` finds none left to wait for (or fails),
+    /// for at most the timeout; `operation` names what is waited for in the error.
+    fn await_metadata(
+        &self,
+        operation: &'static str,
+        waiting: impl Fn(&HashMap<String, u32>) -> AdminResult<Vec<String>>,
+    ) -> AdminResult<()> {
+        let deadline = crate::time::deadline(self.timeout);
+        loop {
+            let topics = waiting(&self.topic_map()?)?;
+            if topics.is_empty() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(AdminError::Timeout {
-                    operation: "creating",
-                    topics: waiting,
+                    operation,
+                    topics,
                     timeout: self.timeout,
                 });
             }
@@ -474,26 +486,13 @@ impl Admin {
                 }
             }
         }
-        let deadline = crate::time::deadline(self.timeout);
-        loop {
-            let now = self.topic_map()?;
-            let left: Vec<String> = names
+        self.await_metadata("deleting", |now| {
+            Ok(names
                 .iter()
                 .filter(|n| now.contains_key(**n))
                 .map(|n| n.to_string())
-                .collect();
-            if left.is_empty() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(AdminError::Timeout {
-                    operation: "deleting",
-                    topics: left,
-                    timeout: self.timeout,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+                .collect())
+        })
     }
 }
 

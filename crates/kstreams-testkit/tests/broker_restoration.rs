@@ -95,12 +95,14 @@ fn state_dir(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_restore_longer_than_max_poll_interval_causes_no_rebalance() {
-    let s = setup("long-restore", 4);
-    let (keys, rounds) = (4_000, 100);
-    write_changelog(&s, 4, keys, rounds);
+    // 8 partitions of 100,000 records each (the mock keeps about 5 MiB a partition): since
+    // restoration writes in batches, 400,000 records could restore within the 6 s.
+    let s = setup("long-restore", 8);
+    let (keys, rounds) = (8_000, 100);
+    write_changelog(&s, 8, keys, rounds);
     // Six seconds between polls (the least a broker's group.min.session.timeout.ms lets
     // the session, and so the poll interval, be) is all the thread may take: less than
-    // restoring 400,000 records takes. Inside the rebalance callback, the consumer would
+    // restoring 800,000 records takes. Inside the rebalance callback, the consumer would
     // miss it, leave the group and rebalance.
     let config = StreamsConfig::new(&s.app, s.broker.bootstrap())
         .state_dir(state_dir("lr"))

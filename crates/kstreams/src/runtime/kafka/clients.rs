@@ -144,6 +144,9 @@ pub(crate) fn producer_config(
 ) -> ClientConfig {
     let mut c =
         without_consumer_settings(client(config, &format!("StreamThread-{thread}-producer")));
+    for (k, v) in &config.producer_config {
+        c.set(k, v);
+    }
     // kstreams' producer defaults, under the user's settings.
     let mut default = |k: &str, v: &str| {
         if c.get(k).is_none() {

@@ -100,6 +100,9 @@ pub struct StreamsConfig {
     pub client_config: BTreeMap<String, String>,
     /// librdkafka settings for consumers only, applied after `client_config`.
     pub consumer_config: BTreeMap<String, String>,
+    /// librdkafka settings for producers only (Kafka Streams' `producer.` prefix), applied
+    /// after `client_config` and before the runtime's own guarantees.
+    pub producer_config: BTreeMap<String, String>,
     /// `replication.factor` of the internal topics created at start-up; -1 (the default,
     /// as in Kafka Streams 3.0 and later) takes the broker's `default.replication.factor`.
     pub replication_factor: i32,
@@ -143,6 +146,7 @@ impl StreamsConfig {
             dead_letter_topic: None,
             client_config: BTreeMap::new(),
             consumer_config: BTreeMap::new(),
+            producer_config: BTreeMap::new(),
             replication_factor: -1,
             startup_timeout: Duration::from_secs(30),
             memory_budget: MemoryBudget::default(),
@@ -235,6 +239,25 @@ impl StreamsConfig {
         self.consumer_config.insert(key.into(), value.into());
         self
     }
+    /// Passes a librdkafka setting to producers only (`compression.type` or `linger.ms`,
+    /// say, which a consumer would warn about). Settings the runtime's guarantees rest
+    /// on (`acks`, idempotence under exactly-once) are refused by
+    /// [`validate`](Self::validate) here too.
+    ///
+    /// ```
+    /// use kstreams::runtime::kafka::StreamsConfig;
+    ///
+    /// let config = StreamsConfig::new("app", "broker:9092")
+    ///     .producer_config("compression.type", "lz4")
+    ///     .producer_config("linger.ms", "10");
+    /// assert!(config.validate().is_ok());
+    /// let err = config.producer_config("acks", "1").validate().unwrap_err();
+    /// assert!(err.to_string().contains("acks=1"), "{err}");
+    /// ```
+    pub fn producer_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.producer_config.insert(key.into(), value.into());
+        self
+    }
     /// Sets the memory budget of the state stores.
     pub fn memory_budget(mut self, budget: MemoryBudget) -> Self {
         self.memory_budget = budget;
@@ -258,7 +281,8 @@ impl StreamsConfig {
                 "client setting {key}={value} cannot be used: {why}"
             )))
         };
-        for (key, value) in self.client_config.iter().chain(&self.consumer_config) {
+        let all = self.client_config.iter().chain(&self.consumer_config);
+        for (key, value) in all.chain(&self.producer_config) {
             let key_l = key.to_ascii_lowercase();
             if let Some((_, why)) = OWNED.iter().find(|(k, _)| *k == key_l) {
                 return refuse(key, value, why);
@@ -384,6 +408,7 @@ impl std::fmt::Debug for StreamsConfig {
             .field("dead_letter_topic", &self.dead_letter_topic)
             .field("client_config", &redacted(&self.client_config))
             .field("consumer_config", &redacted(&self.consumer_config))
+            .field("producer_config", &redacted(&self.producer_config))
             .field("replication_factor", &self.replication_factor)
             .field("startup_timeout", &self.startup_timeout)
             .field("memory_budget", &self.memory_budget)

@@ -87,6 +87,15 @@ pub enum AdminError {
         #[source]
         source: ClientError,
     },
+    /// The cluster could not describe the topic's configs (no such topic, say).
+    #[error("describing the configs of topic {topic}: {source}")]
+    DescribeFailed {
+        /// The topic.
+        topic: String,
+        /// The broker's answer.
+        #[source]
+        source: ClientError,
+    },
     /// The cluster refused to delete the topic.
     #[error("deleting topic {topic}: {source}")]
     DeleteFailed {
@@ -450,6 +459,41 @@ impl Admin {
                 });
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The configs of `topic` as the cluster applies them (`cleanup.policy`,
+    /// `retention.ms`, `compression.type`, ...), its defaults included: what a topic
+    /// created by [`create_topics`](Self::create_topics) really got.
+    ///
+    /// The embedded broker has no topic configs: [`AdminError::Unsupported`].
+    pub fn topic_config(&self, topic: &str) -> AdminResult<BTreeMap<String, String>> {
+        check_name(topic)?;
+        #[cfg(feature = "embedded")]
+        if self.embedded.is_some() {
+            return Err(AdminError::Unsupported("describe topic configs"));
+        }
+        let spec = [rdkafka::admin::ResourceSpecifier::Topic(topic)];
+        let results =
+            futures_executor::block_on(self.admin.describe_configs(&spec, &self.options()))
+                .map_err(|source| AdminError::Request {
+                    operation: format!("describing topic {topic} on {}", self.bootstrap),
+                    source: source.into(),
+                })?;
+        let failed = |code| AdminError::DescribeFailed {
+            topic: topic.to_string(),
+            source: KafkaError::AdminOp(code).into(),
+        };
+        match results.into_iter().next() {
+            // A topic always has configs (the broker's defaults at least); Kafka answers
+            // a missing one with none rather than with an error code.
+            Some(Ok(resource)) if !resource.entries.is_empty() => Ok(resource
+                .entries
+                .into_iter()
+                .filter_map(|e| Some((e.name, e.value?)))
+                .collect()),
+            Some(Err(code)) => Err(failed(code)),
+            Some(Ok(_)) | None => Err(failed(RDKafkaErrorCode::UnknownTopicOrPartition)),
         }
     }
 

@@ -165,3 +165,35 @@ fn the_embedded_cluster_serves_clients_and_creates_with_several_brokers() {
     drop(cluster);
     assert_eq!(admin.partition_count("replicated").unwrap(), Some(6));
 }
+
+#[test]
+fn topic_config_reads_what_creation_set_or_says_the_embedded_broker_cannot() {
+    let (cluster, admin) = admin();
+    let name = unique("admin-configs");
+    let topic = NewTopic::new(&name, 1)
+        .config("retention.ms", "3600000")
+        .config("compression.type", "lz4");
+    admin.create_topics(&[topic]).unwrap();
+    if cluster.is_some() {
+        let err = admin.topic_config(&name).unwrap_err();
+        assert!(matches!(err, AdminError::Unsupported(_)), "{err:?}");
+        return;
+    }
+    let configs = admin.topic_config(&name).unwrap();
+    assert_eq!(
+        configs.get("retention.ms").map(String::as_str),
+        Some("3600000")
+    );
+    assert_eq!(
+        configs.get("compression.type").map(String::as_str),
+        Some("lz4")
+    );
+    // A default the creation did not set is reported too.
+    assert_eq!(
+        configs.get("cleanup.policy").map(String::as_str),
+        Some("delete")
+    );
+    let missing = unique("admin-no-such-topic");
+    let err = admin.topic_config(&missing).unwrap_err();
+    assert!(err.to_string().contains(&missing), "{err}");
+}

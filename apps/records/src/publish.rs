@@ -42,6 +42,7 @@ pub fn producer(bootstrap: &str) -> Result<BaseProducer, rdkafka::error::KafkaEr
         .set("bootstrap.servers", bootstrap)
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
+        .set("compression.type", crate::topics::COMPRESSION)
         .set("queue.buffering.max.messages", "500000")
         .create()
 }

@@ -96,6 +96,7 @@ fn start(
         // record that still fails to read is skipped and counted, never a stop.
         .deserialization_handler(LogAndContinue)
         .consumer_config("fetch.wait.max.ms", "20")
+        .producer_config("compression.type", topics::COMPRESSION)
         .max_task_idle(max_task_idle);
     let streams = Arc::new(KafkaStreams::new(topology, config));
     streams.start()?;
@@ -159,6 +160,29 @@ pub fn detector(s: &RoleSettings, admin: &Admin, d: &dyn Detector) -> Result<Run
         admin,
         &format!("detector_{}", d.name().replace('-', "_")),
         &detectors::application_id(d),
+        topology,
+        vec![counter("alerts", &alerts)],
+        Duration::ZERO,
+    )
+}
+
+/// Starts detector `d` as application `application_id`, its alerts going to `output`:
+/// a new application reads the enriched records from the earliest offset, so it replays
+/// the history, then follows the live stream.
+pub fn detector_as(
+    s: &RoleSettings,
+    admin: &Admin,
+    d: &dyn Detector,
+    application_id: &str,
+    output: &str,
+) -> Result<Running, RoleError> {
+    let alerts = Arc::new(AtomicU64::new(0));
+    let topology = detectors::topology_to(d, output, alerts.clone())?;
+    start(
+        s,
+        admin,
+        &format!("replay_{}", d.name().replace('-', "_")),
+        application_id,
         topology,
         vec![counter("alerts", &alerts)],
         Duration::ZERO,

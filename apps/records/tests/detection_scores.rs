@@ -6,7 +6,7 @@
 use kstreams::serde::{JsonSerde, StringSerde};
 use kstreams_testkit::TestDriver;
 use records::detectors;
-use records::generate::{lookalikes, Generator, GeneratorConfig};
+use records::generate::{kinds, lookalikes, Generator, GeneratorConfig};
 use records::model::{Alert, CustomerRecord, Enriched};
 use records::score::{self, DetectorScore};
 use records::topics;
@@ -86,9 +86,22 @@ fn detectors_find_the_anomalies_and_some_lookalikes_but_never_plain_traffic() {
             s.other_false.len(),
             kinds.join(", ")
         );
-        assert!(s.injected >= 20, "{}: {} injected", s.detector, s.injected);
+        // Card tests last minutes, most of these 60,000 records at this density: only those
+        // starting early fit, so fewer are injected.
+        let least = if s.detector == kinds::CARD_TESTING {
+            5
+        } else {
+            20
+        };
+        assert!(
+            s.injected >= least,
+            "{}: {} injected",
+            s.detector,
+            s.injected
+        );
         // The injected anomalies are blatant (12-30x the spend, 20 records in 30 s, a far
-        // country on a new device, 3 months to a year dormant): a sane detector finds them.
+        // country on a new device, 3 months to a year dormant, 4 amounts under 1.00 within
+        // two minutes): a sane detector finds them.
         assert!(s.recall() >= 0.95, "{}: recall {}", s.detector, s.recall());
         // Plain traffic never looks anomalous; every false alert is on a look-alike.
         assert!(

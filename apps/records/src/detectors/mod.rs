@@ -5,6 +5,7 @@
 //! Adding one means a file implementing [`Detector`] and a line in [`all`].
 
 mod amount_spike;
+mod card_testing;
 mod dormant;
 mod new_country_device;
 mod velocity;
@@ -39,6 +40,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(velocity::Velocity::default()),
         Box::new(new_country_device::NewCountryDevice),
         Box::new(dormant::Dormant::default()),
+        Box::new(card_testing::CardTesting::default()),
     ]
 }
 
@@ -54,6 +56,16 @@ pub fn application_id(d: &dyn Detector) -> String {
 
 /// The detector's whole application: `records-enriched` in, `alerts` out, counting alerts.
 pub fn topology(d: &dyn Detector, alerts: Arc<AtomicU64>) -> kstreams::Result<Topology> {
+    topology_to(d, topics::ALERTS, alerts)
+}
+
+/// [`topology`] with its alerts going to `output` instead of `alerts` (a replay of the
+/// history whose alerts must not reach customers).
+pub fn topology_to(
+    d: &dyn Detector,
+    output: &str,
+    alerts: Arc<AtomicU64>,
+) -> kstreams::Result<Topology> {
     let builder = StreamsBuilder::new();
     let records = builder.stream(
         topics::ENRICHED,
@@ -64,7 +76,7 @@ pub fn topology(d: &dyn Detector, alerts: Arc<AtomicU64>) -> kstreams::Result<To
             alerts.fetch_add(1, Ordering::Relaxed);
         })
         .to(
-            topics::ALERTS,
+            output,
             Produced::with(StringSerde, JsonSerde::<Alert>::new()),
         );
     Ok(builder.build()?)

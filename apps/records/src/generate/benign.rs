@@ -145,7 +145,7 @@ impl Generator {
             customer: c,
             left: n - 1,
             episode,
-            shopping: true,
+            kind: super::Burst::Shopping,
         });
         Some(r)
     }

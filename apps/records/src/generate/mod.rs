@@ -83,7 +83,21 @@ pub mod kinds {
     pub const NEW_COUNTRY_DEVICE: &str = "new-country-device";
     /// A long-dormant account suddenly active.
     pub const DORMANT: &str = "dormant";
+    /// Card testing: a stolen card tried with a few tiny amounts minutes apart, before the
+    /// real spending starts.
+    pub const CARD_TESTING: &str = "card-testing";
+    /// Every kind, in the order the generator rolls them.
+    pub const ALL: [&str; 5] = [
+        AMOUNT_SPIKE,
+        NEW_COUNTRY_DEVICE,
+        VELOCITY,
+        DORMANT,
+        CARD_TESTING,
+    ];
 }
+
+/// Records in a card test, and the range of the wait between two of them, ms.
+const CARD_TEST: (usize, std::ops::Range<i64>) = (4, 10_000..40_000);
 
 /// Benign look-alikes: what [`Truth::lookalike`] holds. Each shares some features with an
 /// anomaly without being one.
@@ -171,7 +185,18 @@ pub struct Generated {
     pub ts: i64,
 }
 
-/// A record still to come of a burst (a velocity anomaly or a shopping spree).
+/// What a burst is made of.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Burst {
+    /// A velocity anomaly: ordinary records at a fixed short spacing.
+    Velocity,
+    /// A shopping spree (a look-alike): ordinary records at random short gaps.
+    Shopping,
+    /// Card testing: tiny amounts, tens of seconds apart.
+    CardTest,
+}
+
+/// A record still to come of a burst.
 #[derive(Debug, Clone)]
 struct Pending {
     due: i64,
@@ -179,8 +204,8 @@ struct Pending {
     left: usize,
     /// Index of its episode in the truth.
     episode: usize,
-    /// A shopping spree (random gaps, ordinary records) rather than a velocity anomaly.
-    shopping: bool,
+    /// What kind of burst.
+    kind: Burst,
 }
 
 /// The generator: customers, then a stream of records.
@@ -427,17 +452,17 @@ impl Generator {
         // A burst record that is due goes first, so event time stays in order.
         if self.pending.front().is_some_and(|p| p.due <= now) {
             let p = self.pending.pop_front()?;
-            let r = if p.shopping {
-                self.ordinary(p.customer, p.due, wall_ms)
-            } else {
-                self.record(p.customer, p.due, wall_ms)
+            let r = match p.kind {
+                Burst::Shopping => self.ordinary(p.customer, p.due, wall_ms),
+                Burst::Velocity => self.record(p.customer, p.due, wall_ms),
+                Burst::CardTest => self.card_test(p.customer, p.due, wall_ms),
             };
             self.attach(p.episode, &r);
             if p.left > 1 {
-                let gap = if p.shopping {
-                    self.shopping_gap()
-                } else {
-                    self.cfg.burst.1
+                let gap = match p.kind {
+                    Burst::Shopping => self.shopping_gap(),
+                    Burst::Velocity => self.cfg.burst.1,
+                    Burst::CardTest => self.card_test_gap(),
                 };
                 self.schedule(Pending {
                     due: p.due + gap,
@@ -481,7 +506,7 @@ impl Generator {
                         customer: c,
                         left: n as usize - 1,
                         episode,
-                        shopping: false,
+                        kind: Burst::Velocity,
                     });
                     return Some(self.valid(r));
                 }
@@ -492,6 +517,24 @@ impl Generator {
                 self.anomaly(kinds::DORMANT, c, &r);
                 return Some(self.valid(r));
             }
+        } else if roll < 5.0 * a {
+            let (n, gaps) = CARD_TEST;
+            if self.fits((n as i64 * gaps.end) as f64) {
+                if let Some(c) = self.fresh_customer() {
+                    let r = self.card_test(c, now, wall_ms);
+                    self.anomaly(kinds::CARD_TESTING, c, &r);
+                    let episode = self.truth.len() - 1;
+                    let due = now + self.card_test_gap();
+                    self.schedule(Pending {
+                        due,
+                        customer: c,
+                        left: n - 1,
+                        episode,
+                        kind: Burst::CardTest,
+                    });
+                    return Some(self.valid(r));
+                }
+            }
         }
         if let Some(r) = self.lookalike(now, wall_ms) {
             return Some(self.valid(r));
@@ -499,6 +542,19 @@ impl Generator {
         let c = self.active_customer();
         let r = self.ordinary(c, now, wall_ms);
         Some(self.valid(r))
+    }
+
+    /// A record of a card test: customer `c`'s usual place and device, an amount of 0.01
+    /// to 1.00.
+    fn card_test(&mut self, c: usize, ts: i64, wall_ms: i64) -> CustomerRecord {
+        let mut r = self.record(c, ts, wall_ms);
+        r.amount = round_cents(0.01 + 0.99 * self.rng.unit());
+        r
+    }
+
+    fn card_test_gap(&mut self) -> i64 {
+        let gaps = CARD_TEST.1;
+        gaps.start + self.rng.below((gaps.end - gaps.start) as u64) as i64
     }
 
     /// Invalid records injected so far.

@@ -10,6 +10,7 @@
 use crate::demo::quantile;
 use crate::detectors;
 use crate::generate::GeneratorConfig;
+use crate::procs::{await_caught_up, Launcher};
 use crate::publish::now_ms;
 use crate::topics::{self, TopicError};
 use kstreams::runtime::kafka::Admin;
@@ -17,7 +18,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 /// The creation time (`sent_ms`) a record of a pipeline topic carries: at the top level
 /// (alerts, notifications) or in its `record` (enriched records).
-fn sent_ms(value: &[u8]) -> Option<i64> {
+pub(crate) fn sent_ms(value: &[u8]) -> Option<i64> {
     let v: serde_json::Value = serde_json::from_slice(value).ok()?;
     v.get("sent_ms")
         .or_else(|| v.get("record").and_then(|r| r.get("sent_ms")))
@@ -72,92 +72,6 @@ fn latency_reader(
     }))
 }
 
-/// Waits until ingest has committed every customer profile written so far (its group's
-/// committed offsets on `customers` reach the partitions' ends), so that the records sent
-/// after are measured in the steady state, not behind the initial load of the table.
-fn customers_loaded(bootstrap: &str, timeout: Duration) -> Result<(), String> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", crate::roles::INGEST_APPLICATION_ID)
-        .create()
-        .map_err(|e| format!("checking ingest's progress: {e}"))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topics::CUSTOMERS), Duration::from_secs(30))
-        .map_err(|e| format!("reading the partitions of {}: {e}", topics::CUSTOMERS))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in &partitions {
-        tpl.add_partition(topics::CUSTOMERS, *p);
-    }
-    let deadline = Instant::now() + timeout;
-    loop {
-        let committed = consumer
-            .committed_offsets(tpl.clone(), Duration::from_secs(10))
-            .map_err(|e| format!("reading ingest's committed offsets: {e}"))?;
-        let behind = partitions.iter().any(|p| {
-            let end = consumer
-                .fetch_watermarks(topics::CUSTOMERS, *p, Duration::from_secs(10))
-                .map_or(i64::MAX, |(_, high)| high);
-            let at = committed
-                .find_partition(topics::CUSTOMERS, *p)
-                .and_then(|e| e.offset().to_raw())
-                .unwrap_or(-1);
-            at < end
-        });
-        if !behind {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "ingest did not load the customer profiles within {timeout:?}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// One child process.
-struct Proc {
-    name: String,
-    child: Child,
-    peak_kib: u64,
-}
-
-impl Proc {
-    /// Refreshes the peak resident memory (VmHWM) from /proc.
-    fn sample(&mut self) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
-        if let Some(kib) = status.ok().and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        }) {
-            self.peak_kib = self.peak_kib.max(kib);
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Runs the benchmark and prints its figures.
 pub fn run(
     bootstrap: &str,
@@ -168,30 +82,12 @@ pub fn run(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let admin = Admin::new(bootstrap).map_err(TopicError::connect)?;
     topics::create_all(&admin, partitions)?;
-    let exe = std::env::current_exe()?;
-    let dir = std::env::temp_dir().join(topics::unique("records-bench"));
-    let spawn = |args: &[&str], name: &str| -> std::io::Result<Proc> {
-        let child = Command::new(&exe)
-            .args(args)
-            .args(["--bootstrap", bootstrap, "--instance", name, "--partitions"])
-            .arg(partitions.to_string())
-            .arg("--commit-ms")
-            .arg(commit_ms.to_string())
-            .arg("--state-dir")
-            .arg(dir.join(name))
-            .stdout(Stdio::null())
-            .spawn()?;
-        Ok(Proc {
-            name: name.to_string(),
-            child,
-            peak_kib: 0,
-        })
-    };
-    let mut procs = vec![spawn(&["ingest"], "ingest")?];
+    let launcher = Launcher::new(bootstrap, partitions, commit_ms)?;
+    let mut procs = vec![launcher.spawn(&["ingest"], "ingest")?];
     for d in detectors::all() {
-        procs.push(spawn(&["detector", d.name()], d.name())?);
+        procs.push(launcher.spawn(&["detector", d.name()], d.name())?);
     }
-    procs.push(spawn(&["notify"], "notify")?);
+    procs.push(launcher.spawn(&["notify"], "notify")?);
 
     let metrics: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -216,7 +112,16 @@ pub fn run(
     let generator = {
         let (b, cfg) = (bootstrap.to_string(), cfg.clone());
         std::thread::spawn(move || {
-            let loaded = || customers_loaded(&b, Duration::from_secs(300));
+            // Records sent once ingest has loaded the profiles are measured in the steady
+            // state, not behind the initial load of the table.
+            let loaded = || {
+                await_caught_up(
+                    &b,
+                    crate::roles::INGEST_APPLICATION_ID,
+                    topics::CUSTOMERS,
+                    Duration::from_secs(300),
+                )
+            };
             crate::publish::run(&b, partitions, cfg, rate, &loaded).map_err(|e| e.to_string())
         })
     };
@@ -327,9 +232,7 @@ pub fn run(
     println!("| process | peak RSS MiB |");
     println!("|---|---|");
     for p in &procs {
-        println!("| {} | {:.0} |", p.name, p.peak_kib as f64 / 1024.0);
+        println!("| {} | {:.0} |", p.name, p.peak_mib());
     }
-    drop(procs);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

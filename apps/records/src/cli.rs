@@ -113,6 +113,45 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         rate: u64,
     },
+    /// Hot deployment at a fixed rate, every role its own process against --bootstrap: adds
+    /// the fifth detector, rolling-restarts velocity's two instances, stops and starts
+    /// new-country-device, and prints the untouched roles' throughput and latency in every
+    /// phase and every detector's reconciliation with the ground truth.
+    HotDeploy {
+        /// Broker (host:port).
+        #[arg(long)]
+        bootstrap: String,
+        /// Records per second (the talk's seasonal peak is about 870).
+        #[arg(long, default_value_t = 870)]
+        rate: u64,
+        /// Length of each of the five phases, s.
+        #[arg(long, default_value_t = 60)]
+        phase_secs: u64,
+        /// Customers.
+        #[arg(long, default_value_t = 100_000)]
+        customers: usize,
+        /// Partitions of every topic.
+        #[arg(long, default_value_t = 8)]
+        partitions: u32,
+        /// Commit interval of every role, ms.
+        #[arg(long, default_value_t = 1000)]
+        commit_ms: u64,
+    },
+    /// A new detector on the history: runs detector NAME as a new application that reads
+    /// `records-enriched` from the earliest offset, catches up, then follows the live
+    /// stream; its alerts go to `alerts-replay`. Prints the catch-up rate.
+    Replay {
+        /// The detector's name.
+        name: String,
+        #[command(flatten)]
+        connect: Connect,
+        /// Measure the catch-up over the first N records of history only (default: all).
+        #[arg(long)]
+        records: Option<u64>,
+        /// Follow the live stream this long after catching up, s.
+        #[arg(long, default_value_t = 0)]
+        follow_secs: u64,
+    },
     /// Validates, dead-letters and enriches records.
     Ingest {
         #[command(flatten)]

@@ -87,6 +87,45 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 ..Default::default()
             },
         )?,
+        Command::HotDeploy {
+            bootstrap,
+            rate,
+            phase_secs,
+            customers,
+            partitions,
+            commit_ms,
+        } => records::hotdeploy::run(records::hotdeploy::HotDeployConfig {
+            bootstrap,
+            partitions,
+            commit_ms,
+            rate,
+            phase: std::time::Duration::from_secs(phase_secs),
+            customers,
+        })?,
+        Command::Replay {
+            name,
+            connect,
+            records,
+            follow_secs,
+        } => {
+            let admin = Admin::new(&connect.bootstrap)?;
+            let replay = records::replay::Replay::start(&connect.settings(), &admin, &name)?;
+            let report = replay.await_history(records, std::time::Duration::from_secs(24 * 3600));
+            let report = match report {
+                Ok(r) => r,
+                Err(e) => {
+                    replay.stop();
+                    return Err(e);
+                }
+            };
+            records::replay::print(&name, &report);
+            std::thread::sleep(std::time::Duration::from_secs(follow_secs));
+            let (live, alerts) = replay.stop();
+            println!(
+                "then {live} live records; {alerts} alerts to {}",
+                records::replay::OUTPUT
+            );
+        }
         Command::Ingest { connect } => run_role(&connect, roles::ingest)?,
         Command::Detector { name, connect } => {
             let d = detectors::by_name(&name).ok_or_else(|| {

@@ -78,6 +78,20 @@ pub(crate) fn standalone_admin_config(
     ))
 }
 
+/// librdkafka's prefetch queue of a consumer, KiB, unless the user sets
+/// `queued.max.messages.kbytes`. librdkafka's default, 64 MiB, fills whenever a consumer
+/// is behind (a catch-up, a replay, a restore) and then is most of a lagging instance's
+/// memory; tasks take records from it a batch at a time, so a smaller queue only costs
+/// fetches that are smaller and more frequent.
+pub(crate) const PREFETCH_KIB: u32 = 16 * 1024;
+
+/// kstreams' consumer defaults, under the user's settings.
+fn consumer_defaults(c: &mut ClientConfig) {
+    if c.get("queued.max.messages.kbytes").is_none() {
+        c.set("queued.max.messages.kbytes", PREFETCH_KIB.to_string());
+    }
+}
+
 /// A consumer outside the group, assigned partitions by hand (restore and global
 /// consumers). A group id is required for assign/unassign; it never joins the group.
 fn assigning_consumer(config: &StreamsConfig, client_id: &str, group: &str) -> ClientConfig {
@@ -88,6 +102,7 @@ fn assigning_consumer(config: &StreamsConfig, client_id: &str, group: &str) -> C
     for (k, v) in &config.consumer_config {
         c.set(k, v);
     }
+    consumer_defaults(&mut c);
     c
 }
 
@@ -130,6 +145,7 @@ pub(crate) fn consumer_config(config: &StreamsConfig, thread: usize) -> ClientCo
     for (k, v) in &config.consumer_config {
         c.set(k, v);
     }
+    consumer_defaults(&mut c);
     c
 }
 
@@ -359,5 +375,31 @@ mod tests {
         serve_delivery_reports(&producer);
         assert_eq!(producer.context().reports.load(Ordering::Relaxed), 8);
         assert_eq!(producer.in_flight_count(), 0);
+    }
+
+    #[test]
+    fn consumers_get_a_bounded_prefetch_queue_and_producers_their_own_settings() {
+        let config = StreamsConfig::new("app", "broker:9092")
+            .producer_config("compression.type", "lz4")
+            .producer_config("linger.ms", "25");
+        let prefetch = |c: &ClientConfig| c.get("queued.max.messages.kbytes").map(String::from);
+        let kib = Some(PREFETCH_KIB.to_string());
+        assert_eq!(prefetch(&consumer_config(&config, 0)), kib);
+        assert_eq!(prefetch(&restore_consumer_config(&config, 0)), kib);
+        assert_eq!(prefetch(&global_consumer_config(&config)), kib);
+        // The user's setting wins.
+        let mine = config
+            .clone()
+            .consumer_config("queued.max.messages.kbytes", "1024");
+        assert_eq!(
+            prefetch(&consumer_config(&mine, 0)).as_deref(),
+            Some("1024")
+        );
+        // Producer settings reach producers only, over kstreams' defaults.
+        let producer = producer_config(&config, 0, None);
+        assert_eq!(producer.get("compression.type"), Some("lz4"));
+        assert_eq!(producer.get("linger.ms"), Some("25"));
+        assert_eq!(producer.get("queued.max.messages.kbytes"), None);
+        assert_eq!(consumer_config(&config, 0).get("compression.type"), None);
     }
 }

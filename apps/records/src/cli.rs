@@ -124,7 +124,8 @@ pub enum Command {
         /// Records per second (the talk's seasonal peak is about 870).
         #[arg(long, default_value_t = 870)]
         rate: u64,
-        /// Length of each of the five phases, s.
+        /// Length of each of the six phases (warm-up, before, add, rolling, stop-start,
+        /// after), s.
         #[arg(long, default_value_t = 60)]
         phase_secs: u64,
         /// Customers.

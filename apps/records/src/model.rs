@@ -65,6 +65,10 @@ pub struct Alert {
     pub reason: String,
     /// When the triggering record was sent, wall clock ms.
     pub sent_ms: i64,
+    /// For a detector that counts in windows, the start of the window that raised it:
+    /// one record can complete several overlapping windows, each raising its own alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<i64>,
 }
 
 /// What the customer is told (`notifications`, keyed by customer).

@@ -206,6 +206,7 @@ mod tests {
             ts: 500_000,
             reason: String::new(),
             sent_ms: 0,
+            window_start: None,
         }
     }
 

@@ -118,5 +118,6 @@ pub(crate) fn alert(detector: &str, e: &Enriched, reason: String) -> Alert {
         ts: e.record.ts,
         reason,
         sent_ms: e.record.sent_ms,
+        window_start: None,
     }
 }

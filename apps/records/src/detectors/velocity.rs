@@ -82,6 +82,7 @@ impl Detector for Velocity {
                         ts: b.ts,
                         reason: format!("{threshold} records within a minute"),
                         sent_ms: b.sent_ms,
+                        window_start: Some(w.window.start),
                     };
                     (w.key, a)
                 })

@@ -25,22 +25,24 @@ use std::time::{Duration, Instant};
 
 /// The creation time (`sent_ms`) a record of a pipeline topic carries: at the top level
 /// (alerts, notifications) or in its `record` (enriched records).
-pub(crate) fn sent_ms(value: &[u8]) -> Option<i64> {
+fn sent_ms(value: &[u8]) -> Option<i64> {
     let v: serde_json::Value = serde_json::from_slice(value).ok()?;
     v.get("sent_ms")
         .or_else(|| v.get("record").and_then(|r| r.get("sent_ms")))
         .and_then(serde_json::Value::as_i64)
 }
 
-/// Reads `topic` from its end as of now, until `stop`, and returns the latency of each
-/// record created at or after `since_ms`: now minus its creation time, ms. Returns once the
-/// reader is assigned, so none is missed.
-fn latency_reader(
+/// Reads `topic` from its end as of now, until `stop`, and hands every record created at
+/// or after `since_ms` to `sample` with the wall time it was read and its latency (read
+/// time minus creation time, ms); returns what `sample` kept. Returns once the reader is
+/// assigned, so none is missed.
+pub(crate) fn latency_reader<T: Send + 'static>(
     bootstrap: &str,
     topic: &str,
     since_ms: i64,
     stop: Arc<AtomicBool>,
-) -> Result<JoinHandle<Vec<f64>>, Box<dyn std::error::Error>> {
+    mut sample: impl FnMut(&[u8], i64, f64) -> T + Send + 'static,
+) -> Result<JoinHandle<Vec<T>>, Box<dyn std::error::Error>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", topics::unique("records-bench-latency"))
@@ -60,16 +62,31 @@ fn latency_reader(
         }
     }
     Ok(std::thread::spawn(move || {
-        let mut latencies = Vec::new();
+        let mut samples = Vec::new();
         while !stop.load(Ordering::Relaxed) {
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
-                if let Some(sent) = m.payload().and_then(sent_ms).filter(|t| *t >= since_ms) {
-                    latencies.push((now_ms() - sent) as f64);
+                if let Some(v) = m.payload() {
+                    if let Some(sent) = sent_ms(v).filter(|t| *t >= since_ms) {
+                        let at_ms = now_ms();
+                        samples.push(sample(v, at_ms, (at_ms - sent) as f64));
+                    }
                 }
             }
         }
-        latencies
+        samples
     }))
+}
+
+/// Waits until ingest has committed every customer profile written so far, so that the
+/// records sent after are measured in the steady state, not behind the initial load of
+/// the table.
+pub(crate) fn customers_loaded(bootstrap: &str) -> Result<(), String> {
+    await_caught_up(
+        bootstrap,
+        crate::roles::INGEST_APPLICATION_ID,
+        topics::CUSTOMERS,
+        Duration::from_secs(300),
+    )
 }
 
 /// Runs the benchmark and prints its figures.
@@ -106,22 +123,13 @@ pub fn run(
     ];
     let readers = stages
         .iter()
-        .map(|(_, t)| latency_reader(bootstrap, t, since, stop_reader.clone()))
+        .map(|(_, t)| latency_reader(bootstrap, t, since, stop_reader.clone(), |_, _, l| l))
         .collect::<Result<Vec<_>, _>>()?;
     let started = Instant::now();
     let generator = {
         let (b, cfg) = (bootstrap.to_string(), cfg.clone());
         std::thread::spawn(move || {
-            // Records sent once ingest has loaded the profiles are measured in the steady
-            // state, not behind the initial load of the table.
-            let loaded = || {
-                await_caught_up(
-                    &b,
-                    crate::roles::INGEST_APPLICATION_ID,
-                    topics::CUSTOMERS,
-                    Duration::from_secs(300),
-                )
-            };
+            let loaded = || customers_loaded(&b);
             crate::publish::run(&b, partitions, cfg, rate, &loaded).map_err(|e| e.to_string())
         })
     };

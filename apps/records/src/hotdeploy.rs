@@ -25,12 +25,12 @@
 //! run, so a second run's records are late for the windows a first run left behind, and
 //! velocity rightly drops them.
 
-use crate::bench::sent_ms;
+use crate::bench::{customers_loaded, latency_reader};
 use crate::demo::quantile;
 use crate::detectors;
 use crate::generate::{kinds, GeneratorConfig};
 use crate::model::{Alert, Truth};
-use crate::procs::{await_caught_up, Launcher, Proc};
+use crate::procs::{await_caught_up, watermarks, Launcher, Proc};
 use crate::publish::now_ms;
 use crate::score;
 use crate::topics::{self, TopicError};
@@ -94,51 +94,16 @@ struct Sample {
     latency_ms: f64,
 }
 
-/// Reads `topic` from its end as of now until `stop`, sampling the latency of every
-/// record created at or after `since_ms`. Returns once the reader is assigned.
-fn reader(
-    bootstrap: &str,
-    topic: &str,
-    since_ms: i64,
-    stop: Arc<AtomicBool>,
-) -> Result<JoinHandle<Vec<Sample>>, Box<dyn std::error::Error>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", topics::unique("records-hot-deploy-latency"))
-        .set("auto.offset.reset", "latest")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()?;
-    consumer.subscribe(&[topic])?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while consumer.assignment().map_or(0, |a| a.count()) == 0 {
-        consumer.poll(Duration::from_millis(100));
-        if Instant::now() > deadline {
-            return Err(format!("the reader of {topic} got no assignment within 60 s").into());
-        }
+/// A [`Sample`] of record `value`, read at `at_ms`, `latency_ms` after its creation.
+fn sample(value: &[u8], at_ms: i64, latency_ms: f64) -> Sample {
+    let detector = serde_json::from_slice::<serde_json::Value>(value)
+        .ok()
+        .and_then(|j| j.get("detector")?.as_str().map(str::to_string));
+    Sample {
+        at_ms,
+        detector,
+        latency_ms,
     }
-    Ok(std::thread::spawn(move || {
-        let mut samples = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) else {
-                continue;
-            };
-            let Some(v) = m.payload() else { continue };
-            let Some(sent) = sent_ms(v).filter(|t| *t >= since_ms) else {
-                continue;
-            };
-            let at_ms = now_ms();
-            let detector = serde_json::from_slice::<serde_json::Value>(v)
-                .ok()
-                .and_then(|j| j.get("detector")?.as_str().map(str::to_string));
-            samples.push(Sample {
-                at_ms,
-                detector,
-                latency_ms: (at_ms - sent) as f64,
-            });
-        }
-        samples
-    }))
 }
 
 /// Every value of `topic` up to its end as of now, from the beginning.
@@ -148,14 +113,12 @@ fn read_all(bootstrap: &str, topic: &str) -> Result<Vec<Vec<u8>>, Box<dyn std::e
         .set("group.id", topics::unique("records-hot-deploy-reader"))
         .set("enable.auto.commit", "false")
         .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
     let mut tpl = TopicPartitionList::new();
     let mut ends = HashMap::new();
-    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
+    for (p, low, high) in watermarks(&consumer, topic)? {
         if high > low {
-            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
-            ends.insert(p.id(), high);
+            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+            ends.insert(p, high);
         }
     }
     consumer.assign(&tpl)?;
@@ -266,7 +229,7 @@ pub fn run(cfg: HotDeployConfig) -> Result<(), Box<dyn std::error::Error>> {
     let since = now_ms();
     let readers = [topics::ENRICHED, topics::ALERTS, topics::NOTIFICATIONS]
         .iter()
-        .map(|t| reader(bootstrap, t, since, stop.clone()))
+        .map(|t| latency_reader(bootstrap, t, since, stop.clone(), sample))
         .collect::<Result<Vec<_>, _>>()?;
     let counters = counter_sampler(bootstrap, stop.clone())?;
     let t0 = Arc::new(AtomicI64::new(0));
@@ -281,12 +244,7 @@ pub fn run(cfg: HotDeployConfig) -> Result<(), Box<dyn std::error::Error>> {
         let (partitions, rate) = (cfg.partitions, cfg.rate);
         std::thread::spawn(move || {
             let loaded = || {
-                await_caught_up(
-                    &b,
-                    crate::roles::INGEST_APPLICATION_ID,
-                    topics::CUSTOMERS,
-                    Duration::from_secs(300),
-                )?;
+                customers_loaded(&b)?;
                 t0.store(now_ms(), Ordering::SeqCst);
                 Ok(())
             };

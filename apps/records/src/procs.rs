@@ -121,6 +121,27 @@ impl Drop for Launcher {
     }
 }
 
+/// Every partition of `topic` with its low and high watermarks, as `consumer` reads them.
+pub(crate) fn watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+) -> Result<Vec<(i32, i64, i64)>, String> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .map_err(|e| format!("reading the partitions of {topic}: {e}"))?;
+    metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions())
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .map_err(|e| format!("reading the end of {topic}/{}: {e}", p.id()))?;
+            Ok((p.id(), low, high))
+        })
+        .collect()
+}
+
 /// Records of `topic` that consumer group `group` has not committed yet, over all
 /// partitions (a partition the group never committed counts from its start).
 pub fn group_lag(bootstrap: &str, group: &str, topic: &str) -> Result<i64, String> {
@@ -129,28 +150,18 @@ pub fn group_lag(bootstrap: &str, group: &str, topic: &str) -> Result<i64, Strin
         .set("group.id", group)
         .create()
         .map_err(|e| format!("checking the progress of {group}: {e}"))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(30))
-        .map_err(|e| format!("reading the partitions of {topic}: {e}"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let partitions = watermarks(&consumer, topic)?;
     let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in &partitions {
+    for (p, _, _) in &partitions {
         tpl.add_partition(topic, *p);
     }
     let committed = consumer
         .committed_offsets(tpl, Duration::from_secs(10))
         .map_err(|e| format!("reading the committed offsets of {group}: {e}"))?;
     let mut lag = 0;
-    for p in &partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, *p, Duration::from_secs(10))
-            .map_err(|e| format!("reading the end of {topic}/{p}: {e}"))?;
+    for (p, low, high) in partitions {
         let at = committed
-            .find_partition(topic, *p)
+            .find_partition(topic, p)
             .and_then(|e| e.offset().to_raw())
             .filter(|o| *o >= 0)
             .unwrap_or(low);

@@ -13,7 +13,7 @@ use crate::roles::{self, RoleSettings};
 use crate::topics;
 use kstreams::runtime::kafka::{Admin, NewTopic};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use std::time::{Duration, Instant};
 
 /// Where a replay's alerts go.
@@ -55,13 +55,10 @@ fn records_in(bootstrap: &str, topic: &str) -> Result<u64, Box<dyn std::error::E
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
-    let mut total = 0;
-    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
-        total += (high - low).max(0) as u64;
-    }
-    Ok(total)
+    Ok(crate::procs::watermarks(&consumer, topic)?
+        .into_iter()
+        .map(|(_, low, high)| (high - low).max(0) as u64)
+        .sum())
 }
 
 /// A replay running: detector `name` as a new application, with the history it started on.

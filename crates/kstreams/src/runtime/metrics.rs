@@ -1,7 +1,7 @@
 //! Per-task counters, read by tests, the driver and `KafkaStreams::metrics`.
 
 /// Counters of one task, named after Kafka Streams' task metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct TaskMetrics {
     /// Records handed to the task (`process-total`).

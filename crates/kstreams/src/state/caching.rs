@@ -197,7 +197,7 @@ impl KeyValueBytesStore for CachingStore {
             }
         }
         for (k, e) in &self.entries {
-            if std::ops::RangeBounds::contains(&(from, to), k.as_slice()) && e.dirty {
+            if std::ops::RangeBounds::<[u8]>::contains(&(from, to), k.as_slice()) && e.dirty {
                 merged.insert(k.clone(), e.value.clone());
             }
         }

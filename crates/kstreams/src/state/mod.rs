@@ -35,10 +35,10 @@ mod registry;
 mod restore_batch;
 mod typed;
 
-pub(crate) use builder::StoreDef;
 pub use builder::{
     InMemoryStoreSupplier, KeyValueBytesStoreSupplier, StoreBuilder, StoreInit, Stores,
 };
+pub(crate) use builder::{StoreDef, StoreSerdes};
 pub use caching::CacheBudget;
 pub(crate) use caching::CachingStore;
 pub(crate) use changelog::ChangeLoggingStore;

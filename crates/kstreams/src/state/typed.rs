@@ -414,4 +414,9 @@ impl<K: 'static, V: 'static> ReadOnlyKeyValueStore<K, V> {
     pub fn approximate_num_entries(&self) -> u64 {
         self.access.handle.approximate_num_entries()
     }
+    /// `key` as the store's key serde writes it: what the default partitioner hashes to
+    /// find the key's partition (Kafka Streams' `queryMetadataForKey`).
+    pub fn serialize_key(&self, key: &K) -> Result<Vec<u8>, StoreError> {
+        self.access.with_key(key, |bytes| Ok(bytes.to_vec()))
+    }
 }

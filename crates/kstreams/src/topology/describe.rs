@@ -5,7 +5,9 @@ use super::Topology;
 use std::fmt;
 
 /// One node as described.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized (for `/topology`) with a `type` field: `source`, `processor` or `sink`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum NodeDescription {
     /// A source node and its topics.
@@ -40,7 +42,7 @@ pub enum NodeDescription {
 }
 
 /// One subtopology as described.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SubtopologyDescription {
     /// Subtopology id.
     pub id: u32,
@@ -49,7 +51,7 @@ pub struct SubtopologyDescription {
 }
 
 /// A global store: its topic, read by every instance outside any task.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct GlobalStoreDescription {
     /// Numbered after the subtopologies, as Kafka Streams numbers them.
     pub id: u32,
@@ -64,7 +66,7 @@ pub struct GlobalStoreDescription {
 }
 
 /// The whole topology. `Display` prints it as Kafka Streams does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TopologyDescription {
     /// Subtopologies in id order.
     pub subtopologies: Vec<SubtopologyDescription>,

@@ -100,6 +100,22 @@ impl Topology {
             .unwrap_or_default()
     }
 
+    /// Store `name`'s subtopology (`None` for a global store) and its serdes, type-erased.
+    pub(crate) fn store_serdes(
+        &self,
+        name: &str,
+    ) -> Option<(Option<u32>, std::sync::Arc<dyn std::any::Any + Send + Sync>)> {
+        for sub in &self.subtopologies {
+            if let Some(&i) = sub.stores.iter().find(|&&i| self.stores[i].name == name) {
+                return Some((Some(sub.id), self.stores[i].serdes.clone()));
+            }
+        }
+        self.globals
+            .iter()
+            .find(|g| g.store.name == name)
+            .map(|g| (None, g.store.serdes.clone()))
+    }
+
     /// Whether any store uses a persistent engine (and so needs a state directory).
     pub fn has_persistent_stores(&self) -> bool {
         self.stores

@@ -126,6 +126,10 @@ pub struct StreamsConfig {
     /// Replacements within ten minutes after which the client shuts down instead: a failure
     /// that comes back every time (a poison pill, a broker refusal) is not a passing fault.
     pub max_thread_replacements: usize,
+    /// Where the instance serves HTTP (`host:port`, port 0 for any): health, readiness,
+    /// Prometheus metrics, the topology, its state and interactive queries. `None` (the
+    /// default) serves nothing. Needs the `http` feature.
+    pub http_listener: Option<String>,
 }
 
 impl StreamsConfig {
@@ -154,6 +158,7 @@ impl StreamsConfig {
             buffered_records_per_partition: 1000,
             replacement_backoff: Duration::from_secs(1),
             max_thread_replacements: 10,
+            http_listener: None,
         }
     }
 
@@ -162,6 +167,13 @@ impl StreamsConfig {
     pub fn thread_replacement(mut self, backoff: Duration, max_replacements: usize) -> Self {
         self.replacement_backoff = backoff;
         self.max_thread_replacements = max_replacements;
+        self
+    }
+    /// Serves the instance's HTTP endpoints on `addr` (`"0.0.0.0:8080"`; port 0 picks a
+    /// free one, see `KafkaStreams::http_local_addr`). Needs the `http` feature; the
+    /// endpoints are listed in `runtime::kafka::http`.
+    pub fn http_listener(mut self, addr: impl Into<String>) -> Self {
+        self.http_listener = Some(addr.into());
         self
     }
     /// Sets `num.stream.threads` (at least 1).
@@ -281,6 +293,11 @@ impl StreamsConfig {
                 "client setting {key}={value} cannot be used: {why}"
             )))
         };
+        if self.http_listener.is_some() && !cfg!(feature = "http") {
+            return Err(crate::error::StreamsError::Config(
+                "http_listener is set but kstreams was built without its `http` feature".into(),
+            ));
+        }
         let all = self.client_config.iter().chain(&self.consumer_config);
         for (key, value) in all.chain(&self.producer_config) {
             let key_l = key.to_ascii_lowercase();
@@ -419,6 +436,7 @@ impl std::fmt::Debug for StreamsConfig {
             )
             .field("replacement_backoff", &self.replacement_backoff)
             .field("max_thread_replacements", &self.max_thread_replacements)
+            .field("http_listener", &self.http_listener)
             .finish()
     }
 }

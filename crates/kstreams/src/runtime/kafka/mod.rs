@@ -31,10 +31,16 @@ pub(crate) mod commit_metadata;
 mod config;
 mod global;
 mod headers;
+#[cfg(feature = "http")]
+pub mod http;
+mod inspect;
+pub mod introspect;
 mod partition_group;
 mod private_files;
 mod process_id;
+pub mod prometheus;
 mod restore;
+mod sensor;
 mod shared;
 mod supervisor;
 mod thread;
@@ -42,6 +48,7 @@ mod topics;
 
 pub use admin::*;
 pub use config::{AutoOffsetReset, ProcessingGuarantee, StreamsConfig};
+pub use inspect::QueryError;
 
 use crate::error::{Result, StreamsError};
 use crate::runtime::{TaskId, TaskMetrics};
@@ -56,8 +63,10 @@ use std::time::{Duration, Instant};
 use supervisor::spawn_thread;
 pub(crate) use supervisor::{catch_thread_panic, global_thread_failed, Env};
 
-/// Client states, as Kafka Streams' `KafkaStreams.State`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Client states, as Kafka Streams' `KafkaStreams.State`. Serialized as Kafka names
+/// them: `RUNNING`, `PENDING_SHUTDOWN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum State {
     /// Built, not started.
@@ -91,7 +100,7 @@ pub enum StreamThreadExceptionResponse {
 }
 
 /// Counters of a [`KafkaStreams`] instance.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ClientMetrics {
     /// The sum of the instance's task counters (drops, handler decisions, dead letters).
@@ -182,7 +191,8 @@ pub struct KafkaStreams {
     handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
     next_thread: Arc<AtomicUsize>,
     database: Mutex<Option<Arc<crate::state::FjallDatabase>>>,
-    globals: Mutex<Option<Arc<crate::topology::GlobalStores>>>,
+    #[cfg(feature = "http")]
+    http: Mutex<Option<http::HttpServer>>,
 }
 
 impl KafkaStreams {
@@ -195,7 +205,8 @@ impl KafkaStreams {
             handles: Arc::new(Mutex::new(Vec::new())),
             next_thread: Arc::new(AtomicUsize::new(0)),
             database: Mutex::new(None),
-            globals: Mutex::new(None),
+            #[cfg(feature = "http")]
+            http: Mutex::new(None),
         }
     }
 
@@ -236,7 +247,10 @@ impl KafkaStreams {
         &self,
         name: &str,
     ) -> Option<CompositeReadOnlyStore<K, V>> {
-        if let Some(global) = lock(&self.globals).as_ref().and_then(|g| g.store(name)) {
+        if let Some(global) = lock(&self.shared.globals)
+            .as_ref()
+            .and_then(|g| g.store(name))
+        {
             return CompositeReadOnlyStore::new(vec![global.clone()]);
         }
         let handles: Vec<StoreHandle> = lock(&self.shared.stores)
@@ -260,15 +274,54 @@ impl KafkaStreams {
     /// The instance's counters: its tasks' (live ones as of their last commit, closed ones
     /// in full), transactions, and deliveries the production handler skipped.
     pub fn metrics(&self) -> ClientMetrics {
-        let mut tasks = lock(&self.shared.retired_metrics).clone();
-        for m in lock(&self.shared.task_metrics).values() {
-            tasks.add(m);
-        }
-        ClientMetrics {
-            tasks,
-            transactions_committed: self.shared.txn_committed.load(Ordering::Relaxed),
-            transactions_aborted: self.shared.txn_aborted.load(Ordering::Relaxed),
-            delivery_errors_skipped: self.shared.delivery_errors_skipped.load(Ordering::Relaxed),
+        self.shared.client_metrics()
+    }
+
+    /// The instance as it stands: its state, every live thread with its tasks, their
+    /// partitions' offsets and lag, stores and restoration, the threads' loop measurements,
+    /// and the process's CPU and memory (Kafka Streams' `metadataForLocalThreads` and
+    /// `metrics()` in one). Threads publish about once a second; this never waits on them.
+    pub fn local_state(&self) -> introspect::LocalState {
+        self.inspector().local_state()
+    }
+
+    /// [`local_state`](Self::local_state) in the Prometheus text format, with Kafka
+    /// Streams' metric names: what `/metrics` serves. See [`prometheus`] for the names.
+    pub fn prometheus_text(&self) -> String {
+        prometheus::render(&self.local_state())
+    }
+
+    /// Lets store `name` be read by text key, with [`query_json`](Self::query_json) and
+    /// at `/stores/{name}/{key}`: keys parse with `K::from_str`, values serialize with
+    /// serde. Only key-value stores (windowed ones are read through [`store`](Self::store)).
+    pub fn expose_store<K, V>(&self, name: &str)
+    where
+        K: std::str::FromStr + 'static,
+        K::Err: std::fmt::Display,
+        V: serde::Serialize + 'static,
+    {
+        lock(&self.shared.queries)
+            .insert(name.to_string(), Arc::new(inspect::Typed::<K, V>::new()));
+    }
+
+    /// The value of `key` in store `name`, as JSON: `Ok(None)` when this instance owns
+    /// the key's partition and the key has no value. The key's partition is found as
+    /// Kafka Streams' `queryMetadataForKey` does (the store's key serde, the default
+    /// partitioner); a partition this instance does not serve now is a
+    /// [`QueryError::NotHosted`], never a wrong answer.
+    pub fn query_json(
+        &self,
+        name: &str,
+        key: &str,
+    ) -> std::result::Result<Option<serde_json::Value>, QueryError> {
+        self.inspector().query_json(name, key)
+    }
+
+    fn inspector(&self) -> inspect::Inspector {
+        inspect::Inspector {
+            topology: self.topology.clone(),
+            config: self.config.clone(),
+            shared: self.shared.clone(),
         }
     }
 
@@ -286,12 +339,43 @@ impl KafkaStreams {
             )));
         }
         self.config.validate()?;
+        // Bound before anything starts, so a taken port fails `start`, and `/health`
+        // answers while topics are checked and stores restore.
+        #[cfg(feature = "http")]
+        if let Some(addr) = &self.config.http_listener {
+            let server = http::HttpServer::start(addr, self.inspector())
+                .map_err(|e| StreamsError::Config(format!("cannot serve http on {addr}: {e}")))?;
+            *lock(&self.http) = Some(server);
+        }
+        let started = self.start_threads();
+        if started.is_err() {
+            self.stop_http();
+        }
+        started
+    }
+
+    /// The address the HTTP endpoints listen on, once [`start`](Self::start)ed with
+    /// [`StreamsConfig::http_listener`] (with the port chosen, when 0 was asked for).
+    #[cfg(feature = "http")]
+    pub fn http_local_addr(&self) -> Option<std::net::SocketAddr> {
+        lock(&self.http).as_ref().map(http::HttpServer::local_addr)
+    }
+
+    fn stop_http(&self) {
+        #[cfg(feature = "http")]
+        if let Some(mut server) = lock(&self.http).take() {
+            server.stop();
+        }
+    }
+
+    fn start_threads(&self) -> Result<()> {
         let partitions = topics::prepare(
             &self.topology,
             &self.config,
             &clients::admin_config(&self.config),
         )?;
         let partitions = Arc::new(partitions);
+        *lock(&self.shared.partitions) = partitions.clone();
         // The state directory and the application's directory in it: private, the user's
         // own, not links (checkpoints and the process id live there).
         let app_dir = self.config.state_dir.join(&self.config.application_id);
@@ -351,7 +435,7 @@ impl KafkaStreams {
                 &self.config.application_id,
             )?;
             lock(&self.handles).push(handle);
-            *lock(&self.globals) = Some(stores.clone());
+            *lock(&self.shared.globals) = Some(stores.clone());
             Some(stores)
         };
         for _ in 0..self.config.num_stream_threads {
@@ -378,6 +462,7 @@ impl KafkaStreams {
     pub fn close_timeout(&self, timeout: Duration) -> bool {
         if matches!(self.state(), State::Created) {
             self.shared.set_state(State::NotRunning);
+            self.stop_http();
             return true;
         }
         let error = matches!(self.state(), State::PendingError | State::Error);
@@ -407,6 +492,7 @@ impl KafkaStreams {
         } else {
             State::NotRunning
         });
+        self.stop_http();
         true
     }
 

@@ -240,6 +240,32 @@ impl Restorer {
         }
     }
 
+    /// Where each changelog partition being restored stands, by task and store.
+    pub(crate) fn progress(
+        &self,
+    ) -> impl Iterator<
+        Item = (
+            TaskId,
+            &str,
+            crate::runtime::kafka::introspect::RestoreProgress,
+        ),
+    > {
+        self.pending.iter().map(|((topic, partition), p)| {
+            (
+                p.task,
+                p.store.as_str(),
+                crate::runtime::kafka::introspect::RestoreProgress {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    start_offset: p.start,
+                    end_offset: p.end,
+                    position: p.position,
+                    restored: p.applied,
+                },
+            )
+        })
+    }
+
     /// Restores for at most [`STEP`], applying records to their tasks in `tasks`. Returns
     /// the changelog partitions it finished, and the records it applied.
     pub(crate) fn step(

@@ -1,7 +1,10 @@
 //! What the client handle and its threads share: the client state and its listener, the
 //! threads' phases, the live tasks' stores and counters.
 
+use super::inspect::TextQuery;
+use super::introspect::ThreadMetadata;
 use super::supervisor::REPLACEMENT_WINDOW;
+use super::ClientMetrics;
 use super::{State, StreamThreadExceptionResponse, StreamsConfig};
 use crate::error::StreamsError;
 use crate::runtime::{TaskId, TaskMetrics};
@@ -20,6 +23,16 @@ pub(crate) enum ThreadPhase {
     Rebalancing,
     Running,
     Dead,
+}
+
+impl ThreadPhase {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ThreadPhase::Rebalancing => "REBALANCING",
+            ThreadPhase::Running => "RUNNING",
+            ThreadPhase::Dead => "DEAD",
+        }
+    }
 }
 
 /// State shared by the client handle and its threads.
@@ -50,6 +63,16 @@ pub(crate) struct Shared {
     pub(super) transitions: Mutex<()>,
     /// When stream threads were replaced lately, for the backoff and the limit.
     pub(super) replacements: Mutex<Vec<Instant>>,
+    /// What each live stream thread last published about itself.
+    pub(super) thread_reports: Mutex<BTreeMap<usize, ThreadMetadata>>,
+    /// Stream threads that failed since start.
+    pub(super) failed_threads: AtomicU64,
+    /// The global stores, once loaded.
+    pub(super) globals: Mutex<Option<Arc<crate::topology::GlobalStores>>>,
+    /// Partitions per topic, as `start` found them: how a queried key finds its task.
+    pub(super) partitions: Mutex<Arc<std::collections::HashMap<String, u32>>>,
+    /// The stores exposed to queries by text key, by name.
+    pub(super) queries: Mutex<BTreeMap<String, Arc<dyn TextQuery>>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -75,6 +98,11 @@ impl Shared {
             retired_metrics: Mutex::new(TaskMetrics::default()),
             transitions: Mutex::new(()),
             replacements: Mutex::new(Vec::new()),
+            thread_reports: Mutex::new(BTreeMap::new()),
+            failed_threads: AtomicU64::new(0),
+            globals: Mutex::new(None),
+            partitions: Mutex::default(),
+            queries: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -100,6 +128,28 @@ impl Shared {
     pub(crate) fn retire_metrics(&self, task: TaskId, last: &TaskMetrics) {
         lock(&self.task_metrics).remove(&task);
         lock(&self.retired_metrics).add(last);
+    }
+
+    /// Keeps what a stream thread tells about itself, until it dies.
+    pub(crate) fn publish_thread(&self, index: usize, report: ThreadMetadata) {
+        if lock(&self.threads).get(&index).map(|(p, _)| *p) != Some(ThreadPhase::Dead) {
+            lock(&self.thread_reports).insert(index, report);
+        }
+    }
+
+    /// The instance's counters: its tasks' (live ones as of their last commit, closed ones
+    /// in full), transactions, and deliveries the production handler skipped.
+    pub(super) fn client_metrics(&self) -> ClientMetrics {
+        let mut tasks = lock(&self.retired_metrics).clone();
+        for m in lock(&self.task_metrics).values() {
+            tasks.add(m);
+        }
+        ClientMetrics {
+            tasks,
+            transactions_committed: self.txn_committed.load(Ordering::Relaxed),
+            transactions_aborted: self.txn_aborted.load(Ordering::Relaxed),
+            delivery_errors_skipped: self.delivery_errors_skipped.load(Ordering::Relaxed),
+        }
     }
 
     pub(crate) fn add_processed(&self, n: u64) {
@@ -130,6 +180,9 @@ impl Shared {
         let all_running = {
             let mut threads = lock(&self.threads);
             threads.insert(index, (phase, tasks));
+            if phase == ThreadPhase::Dead {
+                lock(&self.thread_reports).remove(&index);
+            }
             threads
                 .values()
                 .filter(|(p, _)| *p != ThreadPhase::Dead)

@@ -75,6 +75,7 @@ pub(super) fn spawn_thread(
         };
         // A panic skipped the thread's own last words.
         shared.thread_phase(index, ThreadPhase::Dead, Vec::new());
+        shared.failed_threads.fetch_add(1, Ordering::Relaxed);
         tracing::error!(thread = index, "stream thread failed: {e}");
         match respond(&shared, &e) {
             StreamThreadExceptionResponse::ReplaceThread if shared.is_running() => {

@@ -68,7 +68,7 @@ impl ThreadState {
         let tpl = self.offsets_to_commit()?;
         match consumer.commit(&tpl, CommitMode::Sync) {
             Ok(()) => {
-                self.offsets.clear();
+                self.offsets_committed();
                 Ok(())
             }
             Err(e) => {

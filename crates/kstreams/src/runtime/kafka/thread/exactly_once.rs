@@ -52,7 +52,7 @@ impl ThreadState {
         }
         self.shared.txn_committed.fetch_add(1, Ordering::Relaxed);
         self.aborts_in_a_row = 0;
-        self.offsets.clear();
+        self.offsets_committed();
         self.txn_dirty = false;
         if tpl.count() > 0 {
             self.check_offsets_stored(consumer, &tpl);

@@ -12,11 +12,13 @@
 //! | [`exactly_once`] | transactions: commit, abort and rewind, a replaced producer |
 //! | [`rebalance`] | revocation and assignment |
 //! | [`restoration`] | stores restored from their changelogs |
+//! | [`report`] | the loop's measurements and the tasks' offsets, lag and stores, published |
 
 mod commit;
 mod exactly_once;
 mod poll_loop;
 mod rebalance;
+mod report;
 mod restoration;
 
 use exactly_once::{abort, transactional_producer};
@@ -106,9 +108,13 @@ struct ThreadState {
     /// Counts rebalance callbacks, so the loop can tell that records it polled before
     /// one belong to an assignment that no longer exists.
     generation: u64,
-    /// Committed offsets of the assigned partitions at assignment: where consumption
-    /// starts, for telling whether an empty partition lags.
+    /// Committed offsets of the assigned partitions, as read at assignment and updated by
+    /// every commit: where consumption restarts, for telling whether an empty partition
+    /// lags.
     start_offsets: HashMap<(String, i32), i64>,
+    /// Tasks created and closed since the thread started.
+    tasks_created: u64,
+    tasks_closed: u64,
     /// Once the thread has failed nothing more is committed: the failure may be that
     /// outputs were lost, and the partitions' next owner must repeat the work.
     failed: bool,
@@ -164,6 +170,16 @@ impl ThreadState {
             }
         }
         Ok(())
+    }
+
+    /// The pending offsets were committed: they are where consumption restarts now.
+    fn offsets_committed(&mut self) {
+        for (topic, parts) in self.offsets.drain() {
+            for (partition, offset) in parts {
+                self.start_offsets
+                    .insert((topic.clone(), partition), offset);
+            }
+        }
     }
 
     fn task_dir(&self, id: TaskId) -> std::path::PathBuf {
@@ -250,6 +266,8 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         globals,
         generation: 0,
         start_offsets: HashMap::new(),
+        tasks_created: 0,
+        tasks_closed: 0,
         failed: false,
         transactional_id,
         txn_dirty: false,

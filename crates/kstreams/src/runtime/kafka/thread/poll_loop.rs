@@ -1,6 +1,7 @@
 //! The loop of a stream thread: poll a batch, hand each record to its task through the
 //! partition groups, serve delivery reports, punctuate, and commit on the interval.
 
+use super::report::{LoopSensors, Turn, REPORT_EVERY};
 use super::{describe, now_ms, RebalanceContext, ThreadState, MAX_BATCH};
 use crate::error::Result;
 use crate::runtime::kafka::clients;
@@ -38,7 +39,9 @@ fn resume<C: ConsumerContext>(consumer: &BaseConsumer<C>, parts: Vec<(String, i3
 }
 
 /// The consumer's fetch position (next offset to fetch) of every assigned partition.
-fn fetch_positions<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> HashMap<(String, i32), i64> {
+pub(super) fn fetch_positions<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+) -> HashMap<(String, i32), i64> {
     consumer
         .position()
         .map(|tpl| {
@@ -55,7 +58,7 @@ fn fetch_positions<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> HashMap<(S
 
 /// A partition's start and end offsets as the client last learned them from a fetch (no
 /// request); `None` before any fetch answered.
-fn cached_watermarks<C: ConsumerContext>(
+pub(super) fn cached_watermarks<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     partition: i32,
@@ -99,7 +102,9 @@ pub(super) fn main_loop(
     );
     let mut generation = state.borrow().generation;
     let mut persistent = PersistentErrors::default();
+    let mut sensors = LoopSensors::new();
     while shared.is_running() {
+        let mut turn = Turn::default();
         // Restoration runs a step per turn, between polls: the consumer is polled as often
         // as ever, and the tasks that are ready keep processing.
         let restoring = !state.borrow().restoring.is_empty();
@@ -108,6 +113,9 @@ pub(super) fn main_loop(
         }
         let mut batch = 0;
         let mut polled = 0;
+        // One clock read after each poll and after each record: the time between is the
+        // poll's, or the record's.
+        let mut mark = Instant::now();
         while polled < MAX_BATCH {
             // Block briefly for the first record; while records wait in a partition group
             // or stores restore, only a little, so neither waits on an idle poll.
@@ -116,7 +124,11 @@ pub(super) fn main_loop(
                 (0, _, _) => Duration::from_millis(5),
                 _ => Duration::ZERO,
             };
-            let msg = match consumer.poll(timeout) {
+            let msg = consumer.poll(timeout);
+            let now = Instant::now();
+            turn.poll += now - mark;
+            mark = now;
+            let msg = match msg {
                 None => break,
                 Some(Err(e)) => {
                     // Transient client errors (a broker down, a request failing) are
@@ -169,6 +181,9 @@ pub(super) fn main_loop(
                 state.borrow_mut().process(&msg)?;
                 batch += 1;
             }
+            let now = Instant::now();
+            turn.process += now - mark;
+            mark = now;
         }
         if state.borrow().generation != generation {
             resume(consumer, groups.clear());
@@ -196,10 +211,12 @@ pub(super) fn main_loop(
                 .unwrap_or(low);
             (high - position).max(0)
         };
+        let started = Instant::now();
         for msg in groups.ready(&lagging) {
             state.borrow_mut().process(&msg)?;
             batch += 1;
         }
+        turn.process += started.elapsed();
         let (to_pause, to_resume) = groups.flow_control();
         if !to_pause.is_empty() {
             let tpl = partition_list(&to_pause);
@@ -220,6 +237,7 @@ pub(super) fn main_loop(
             return Err(e);
         }
         if last_punctuate.elapsed() >= Duration::from_millis(100) {
+            let started = Instant::now();
             let now = now_ms();
             let mut st = state.borrow_mut();
             let mut punctuated = false;
@@ -231,10 +249,21 @@ pub(super) fn main_loop(
             st.txn_dirty |= punctuated;
             drop(st);
             last_punctuate = Instant::now();
+            turn.punctuate = Some(last_punctuate - started);
         }
         if last_commit.elapsed() >= config.commit_interval {
+            let started = Instant::now();
             state.borrow_mut().commit(consumer)?;
             last_commit = Instant::now();
+            turn.commit = Some(last_commit - started);
+        }
+        turn.polled = polled as u64;
+        turn.processed = batch as u64;
+        sensors.record(&turn);
+        if sensors.last_report.elapsed() >= REPORT_EVERY {
+            let st = state.borrow();
+            shared.publish_thread(st.index, st.report(consumer, &sensors));
+            sensors.last_report = Instant::now();
         }
     }
     Ok(())

@@ -50,6 +50,7 @@ impl ThreadState {
                 .remove(&id)
                 .or_else(|| self.abandon_restoring(id));
             if let Some(mut task) = task {
+                self.tasks_closed += 1;
                 self.shared.retire_metrics(id, task.metrics());
                 if let Err(e) = task.close() {
                     tracing::warn!(task = %id, "closing revoked task failed: {e}");
@@ -143,6 +144,7 @@ impl ThreadState {
             };
             match self.create_and_restore(id, &task_config, collector) {
                 Ok(()) => {
+                    self.tasks_created += 1;
                     // The task resumes the partition times its partitions were committed
                     // with, and the stream time (their maximum).
                     let task = match self.tasks.get_mut(&id) {

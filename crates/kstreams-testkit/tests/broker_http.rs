@@ -1,0 +1,365 @@
+//! The HTTP endpoints of a running instance (`StreamsConfig::http_listener`), against a
+//! Kafka-protocol broker: the in-process mock by default, or `KSTREAMS_BOOTSTRAP`.
+
+use kstreams::runtime::kafka::{KafkaStreams, State, StreamsConfig};
+use kstreams::serde::{I64Serde, Nullable, StringSerde};
+use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
+use kstreams_testkit::broker::TestBroker;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `wait_for`, showing `last()` on timeout.
+fn wait_for_or(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> bool,
+    last: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last seen: {}",
+            last()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// Status, content type and body of `GET http://{addr}{path}`.
+fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
+    let mut r = client()
+        .get(&format!("http://{addr}{path}"))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = r.body_mut().read_to_string().unwrap();
+    (r.status().as_u16(), content_type, body)
+}
+
+fn get_json(addr: std::net::SocketAddr, path: &str) -> (u16, Value) {
+    let (status, content_type, body) = get(addr, path);
+    assert_eq!(content_type, "application/json", "{path}: {body}");
+    let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+    (status, v)
+}
+
+/// The sum of a metric's samples whose labels contain `label`, from Prometheus text.
+fn metric_sum(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Word count over `input` (3 partitions) into store `word-counts`, through a repartition.
+fn word_count(input: &str) -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(input, Consumed::with(StringSerde, StringSerde))
+        .flat_map_values(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .group_by(|_, w| w.clone(), Grouped::with(StringSerde, StringSerde))
+        .count(Materialized::named("word-counts"))
+        .to_stream()
+        .to(
+            format!("{input}-counts"),
+            Produced::with(StringSerde, Nullable(I64Serde)),
+        );
+    builder.build().unwrap()
+}
+
+/// The input and output topics, and the internal ones (the embedded broker cannot create
+/// them on request).
+fn create_topics(broker: &TestBroker, app: &str, input: &str) {
+    broker.create_topic(input, 3).unwrap();
+    broker.create_topic(&format!("{input}-counts"), 3).unwrap();
+    broker
+        .prepare_internal_topics(&word_count(input), app, &|t| (t == input).then_some(3))
+        .unwrap();
+}
+
+fn config(broker: &TestBroker, app: &str, threads: usize) -> StreamsConfig {
+    StreamsConfig::new(app, broker.bootstrap())
+        .num_stream_threads(threads)
+        .commit_interval(Duration::from_millis(100))
+        .consumer_config("session.timeout.ms", "10000")
+        .http_listener("127.0.0.1:0")
+}
+
+#[test]
+fn an_instance_serves_health_state_metrics_topology_and_queries() {
+    let broker = TestBroker::from_env();
+    let app = TestBroker::unique("http");
+    let input = TestBroker::unique("http-lines");
+    create_topics(&broker, &app, &input);
+    let topology = word_count(&input);
+    let streams = KafkaStreams::new(topology, config(&broker, &app, 2));
+    assert_eq!(
+        streams.http_local_addr(),
+        None,
+        "nothing is served before start"
+    );
+    streams.start().unwrap();
+    let addr = streams.http_local_addr().expect("bound by start");
+
+    // Alive from the start; ready only once every thread runs its tasks.
+    let (status, body) = get_json(addr, "/health");
+    assert_eq!(status, 200, "{body}");
+    wait_for("RUNNING", Duration::from_secs(120), || {
+        streams.state() == State::Running
+    });
+    let (status, body) = get_json(addr, "/ready");
+    assert_eq!((status, &body["state"]), (200, &Value::from("RUNNING")));
+
+    broker.produce(
+        &input,
+        ["a b c", "a b", "a"]
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (format!("l{i}"), l.to_string())),
+    );
+
+    // Queries need the store exposed with its types.
+    let (status, body) = get_json(addr, "/stores/word-counts/a");
+    assert_eq!((status, &body["code"]), (404, &Value::from("NOT_EXPOSED")));
+    streams.expose_store::<String, i64>("word-counts");
+    wait_for("counts a 3, b 2, c 1", Duration::from_secs(60), || {
+        [("a", 3), ("b", 2), ("c", 1)]
+            .iter()
+            .all(|(w, n)| get_json(addr, &format!("/stores/word-counts/{w}")).1["value"] == *n)
+    });
+    let (status, body) = get_json(addr, "/stores/word-counts/b");
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!({"key": "b", "value": 2}))
+    );
+    let (status, body) = get_json(addr, "/stores/word-counts/nothing");
+    assert_eq!((status, &body["code"]), (404, &Value::from("NO_VALUE")));
+    let (status, body) = get_json(addr, "/stores/no-such-store/a");
+    assert_eq!(
+        (status, &body["code"]),
+        (404, &Value::from("UNKNOWN_STORE"))
+    );
+    assert_eq!(
+        streams.query_json("word-counts", "c").unwrap(),
+        Some(Value::from(1))
+    );
+
+    // The state: two threads, six tasks, every input partition read to its end and
+    // committed there, the store's three keys (at least) counted.
+    let last_state = std::cell::RefCell::new(String::new());
+    wait_for_or(
+        "no lag and 3 keys in /state",
+        Duration::from_secs(60),
+        || {
+            let (status, s) = get_json(addr, "/state");
+            assert_eq!(status, 200);
+            let threads = s["threads"].as_array().cloned().unwrap_or_default();
+            let tasks: Vec<&Value> = threads
+                .iter()
+                .flat_map(|t| t["active_tasks"].as_array().into_iter().flatten())
+                .collect();
+            let inputs: Vec<&Value> = tasks
+                .iter()
+                .flat_map(|t| t["partitions"].as_array().into_iter().flatten())
+                .filter(|p| p["topic"] == input.as_str())
+                .collect();
+            let keys: u64 = tasks
+                .iter()
+                .flat_map(|t| t["stores"].as_array().into_iter().flatten())
+                .filter(|s| s["name"] == "word-counts")
+                .filter_map(|s| s["approximate_num_entries"].as_u64())
+                .sum();
+            let input_records: i64 = inputs
+                .iter()
+                .filter_map(|p| p["committed_offset"].as_i64())
+                .sum();
+            *last_state.borrow_mut() = s.to_string();
+            threads.len() == 2
+                && tasks.len() == 6
+                && inputs.len() == 3
+                && inputs.iter().all(|p| p["lag"] == 0)
+                && input_records == 3
+                // Approximate: fjall counts overwrites not yet compacted.
+                && keys >= 3
+                && s["state"] == "RUNNING"
+        },
+        || last_state.borrow().clone(),
+    );
+
+    // Metrics: Kafka Streams' names, per thread; 3 lines and 6 words processed.
+    let (status, content_type, _) = get(addr, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let mut text = String::new();
+    wait_for(
+        "9 records processed in /metrics",
+        Duration::from_secs(30),
+        || {
+            text = get(addr, "/metrics").2;
+            metric_sum(
+                &text,
+                "kafka_streams_stream_thread_metrics_process_total",
+                "",
+            ) == 9.0
+        },
+    );
+    for name in [
+        "kafka_streams_stream_thread_metrics_poll_latency_avg",
+        "kafka_streams_stream_thread_metrics_commit_latency_max",
+        "kafka_streams_stream_thread_metrics_process_ratio",
+        "kafka_consumer_fetch_manager_metrics_records_lag",
+        "kafka_streams_stream_state_metrics_estimate_num_keys",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(
+            text.contains(&format!("\n{name}")),
+            "{name} missing:\n{text}"
+        );
+    }
+    assert_eq!(
+        metric_sum(
+            &text,
+            "kafka_streams_stream_metrics_state",
+            "state=\"RUNNING\""
+        ),
+        1.0
+    );
+    let commits = metric_sum(
+        &text,
+        "kafka_streams_stream_thread_metrics_commit_total",
+        "",
+    );
+    assert!(commits >= 2.0, "{text}");
+
+    // The topology, as JSON and as Kafka Streams prints it.
+    let (status, t) = get_json(addr, "/topology");
+    assert_eq!(status, 200);
+    let subs = t["subtopologies"].as_array().unwrap();
+    assert_eq!(subs.len(), 2);
+    assert!(
+        subs[0]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["type"] == "source" && n["topics"][0] == input.as_str()),
+        "{t}"
+    );
+    let (status, _, text) = get(addr, "/topology.txt");
+    assert_eq!(status, 200);
+    assert!(text.contains("Sub-topology: 1"), "{text}");
+    assert_eq!(get(addr, "/no-such-path").0, 404);
+
+    // A second instance cannot take the same port: its start fails, nothing runs.
+    let second = KafkaStreams::new(
+        word_count(&input),
+        config(&broker, &app, 1).http_listener(addr.to_string()),
+    );
+    let err = second.start().unwrap_err().to_string();
+    assert!(err.contains("cannot serve http"), "{err}");
+    assert_eq!(second.state(), State::Created);
+
+    streams.close();
+    assert!(
+        client()
+            .get(&format!("http://{addr}/health"))
+            .call()
+            .is_err(),
+        "the server stops with the client"
+    );
+}
+
+#[test]
+fn each_key_is_answered_by_the_instance_that_owns_it_and_refused_by_the_other() {
+    let broker = TestBroker::from_env();
+    let app = TestBroker::unique("http-two");
+    let input = TestBroker::unique("http-two-lines");
+    create_topics(&broker, &app, &input);
+    let instances: Vec<KafkaStreams> = (0..2)
+        .map(|_| {
+            let s = KafkaStreams::new(
+                word_count(&input),
+                config(&broker, &app, 1)
+                    .state_dir(std::env::temp_dir().join(TestBroker::unique("http-two-state"))),
+            );
+            s.expose_store::<String, i64>("word-counts");
+            s.start().unwrap();
+            s
+        })
+        .collect();
+    let words: Vec<String> = (0..30).map(|i| format!("w{i}")).collect();
+    broker.produce(&input, words.iter().map(|w| (w.clone(), w.clone())));
+    let addrs: Vec<_> = instances
+        .iter()
+        .map(|s| s.http_local_addr().unwrap())
+        .collect();
+    // Once both run their half, every word is counted by exactly one of them; the other
+    // refuses it (NOT_HOSTED), never answers "no value".
+    wait_for(
+        "every word counted, on one instance each",
+        Duration::from_secs(180),
+        || {
+            if instances.iter().any(|s| s.state() != State::Running) {
+                return false;
+            }
+            words.iter().all(|w| {
+                let answers: Vec<(u16, Value)> = addrs
+                    .iter()
+                    .map(|a| get_json(*a, &format!("/stores/word-counts/{w}")))
+                    .collect();
+                let owners = answers.iter().filter(|(s, _)| *s == 200).count();
+                let refused = answers
+                    .iter()
+                    .filter(|(s, b)| *s == 421 && b["code"] == "NOT_HOSTED")
+                    .count();
+                owners == 1
+                    && refused == 1
+                    && answers.iter().all(|(s, b)| *s != 200 || b["value"] == 1)
+            })
+        },
+    );
+    let mut per_instance = HashMap::new();
+    for (i, a) in addrs.iter().enumerate() {
+        for w in &words {
+            if get_json(*a, &format!("/stores/word-counts/{w}")).0 == 200 {
+                *per_instance.entry(i).or_insert(0) += 1;
+            }
+        }
+    }
+    assert_eq!(
+        per_instance.len(),
+        2,
+        "both instances own keys: {per_instance:?}"
+    );
+    for s in &instances {
+        s.close();
+    }
+}

@@ -1,12 +1,12 @@
 //! The HTTP endpoints of a running instance (`StreamsConfig::http_listener`), against a
 //! Kafka-protocol broker: the in-process mock by default, or `KSTREAMS_BOOTSTRAP`.
 
+use kstreams::runtime::kafka::http::status::status_topic;
 use kstreams::runtime::kafka::{KafkaStreams, State, StreamsConfig};
 use kstreams::serde::{I64Serde, Nullable, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
 use kstreams_testkit::broker::TestBroker;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -100,6 +100,7 @@ fn create_topics(broker: &TestBroker, app: &str, input: &str) {
     broker
         .prepare_internal_topics(&word_count(input), app, &|t| (t == input).then_some(3))
         .unwrap();
+    broker.create_topic(&status_topic(app), 1).unwrap();
 }
 
 fn config(broker: &TestBroker, app: &str, threads: usize) -> StreamsConfig {
@@ -297,19 +298,43 @@ fn an_instance_serves_health_state_metrics_topology_and_queries() {
     );
 }
 
+/// `GET` with the header of a forwarded query: the instance answers from its own copy.
+fn get_local(addr: std::net::SocketAddr, path: &str) -> u16 {
+    client()
+        .get(&format!("http://{addr}{path}"))
+        .header("kstreams-forwarded", "1")
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .status()
+        .as_u16()
+}
+
+/// Every word answered with count 1 by every instance in `addrs` (routed to its owner),
+/// and owned by exactly one of them.
+fn all_answered(addrs: &[std::net::SocketAddr], words: &[String]) -> bool {
+    words.iter().all(|w| {
+        let path = format!("/stores/word-counts/{w}");
+        let routed = addrs
+            .iter()
+            .all(|a| get_json(*a, &path) == (200, serde_json::json!({"key": w, "value": 1})));
+        let owners = addrs
+            .iter()
+            .filter(|a| get_local(**a, &path) == 200)
+            .count();
+        routed && owners == 1
+    })
+}
+
 #[test]
-fn each_key_is_answered_by_the_instance_that_owns_it_and_refused_by_the_other() {
+fn any_instance_answers_any_key_before_during_and_after_a_rebalance() {
     let broker = TestBroker::from_env();
-    let app = TestBroker::unique("http-two");
-    let input = TestBroker::unique("http-two-lines");
+    let app = TestBroker::unique("http-three");
+    let input = TestBroker::unique("http-three-lines");
     create_topics(&broker, &app, &input);
-    let instances: Vec<KafkaStreams> = (0..2)
+    let mut instances: Vec<KafkaStreams> = (0..3)
         .map(|_| {
-            let s = KafkaStreams::new(
-                word_count(&input),
-                config(&broker, &app, 1)
-                    .state_dir(std::env::temp_dir().join(TestBroker::unique("http-two-state"))),
-            );
+            let dir = std::env::temp_dir().join(TestBroker::unique("http-three-state"));
+            let s = KafkaStreams::new(word_count(&input), config(&broker, &app, 1).state_dir(dir));
             s.expose_store::<String, i64>("word-counts");
             s.start().unwrap();
             s
@@ -321,44 +346,81 @@ fn each_key_is_answered_by_the_instance_that_owns_it_and_refused_by_the_other() 
         .iter()
         .map(|s| s.http_local_addr().unwrap())
         .collect();
-    // Once both run their half, every word is counted by exactly one of them; the other
-    // refuses it (NOT_HOSTED), never answers "no value".
+
+    // Before: three instances, each owning some keys, each answering every key.
     wait_for(
-        "every word counted, on one instance each",
+        "every word answered by all three",
         Duration::from_secs(180),
-        || {
-            if instances.iter().any(|s| s.state() != State::Running) {
-                return false;
-            }
-            words.iter().all(|w| {
-                let answers: Vec<(u16, Value)> = addrs
-                    .iter()
-                    .map(|a| get_json(*a, &format!("/stores/word-counts/{w}")))
-                    .collect();
-                let owners = answers.iter().filter(|(s, _)| *s == 200).count();
-                let refused = answers
-                    .iter()
-                    .filter(|(s, b)| *s == 421 && b["code"] == "NOT_HOSTED")
-                    .count();
-                owners == 1
-                    && refused == 1
-                    && answers.iter().all(|(s, b)| *s != 200 || b["value"] == 1)
-            })
-        },
+        || instances.iter().all(|s| s.state() == State::Running) && all_answered(&addrs, &words),
     );
-    let mut per_instance = HashMap::new();
-    for (i, a) in addrs.iter().enumerate() {
-        for w in &words {
-            if get_json(*a, &format!("/stores/word-counts/{w}")).0 == 200 {
-                *per_instance.entry(i).or_insert(0) += 1;
-            }
-        }
+    for a in &addrs {
+        let (status, cluster) = get_json(*a, "/cluster");
+        assert_eq!(status, 200);
+        let live = cluster["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["stale"] == false)
+            .count();
+        assert_eq!(live, 3, "{cluster}");
     }
     assert_eq!(
-        per_instance.len(),
-        2,
-        "both instances own keys: {per_instance:?}"
+        instances[0].query_key("word-counts", "w7").unwrap(),
+        Some(Value::from(1))
     );
+    assert_eq!(instances[0].instances().len(), 3);
+
+    // During: the third instance leaves; its tasks move to the others and restore. Every
+    // answer is the right count or a clear "ask again", never a wrong value.
+    let leaving = instances.pop().unwrap();
+    let addrs = &addrs[..2];
+    let (mut right, mut retry) = (0, 0);
+    std::thread::scope(|scope| {
+        let closer = scope.spawn(|| leaving.close());
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let settled =
+                closer.is_finished() && instances.iter().all(|s| s.state() == State::Running);
+            for w in &words {
+                for a in addrs {
+                    let (status, body) = get_json(*a, &format!("/stores/word-counts/{w}"));
+                    match (status, body["code"].as_str()) {
+                        (200, _) => {
+                            assert_eq!(body["value"], 1, "{w} on {a}");
+                            right += 1;
+                        }
+                        (503, Some("REBALANCING" | "UNAVAILABLE"))
+                        | (502, Some("REMOTE_ERROR")) => retry += 1,
+                        other => panic!("{w} on {a}: {other:?} {body}"),
+                    }
+                }
+            }
+            if settled && all_answered(addrs, &words) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no settled answers after the third left"
+            );
+        }
+    });
+    println!("during the rebalance: {right} right answers, {retry} ask-again errors");
+
+    // After: the two left own every key between them.
+    for a in addrs {
+        let (_, cluster) = get_json(*a, "/cluster");
+        let ids: Vec<&Value> = cluster["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| &i["instance_id"])
+            .collect();
+        assert_eq!(
+            ids.len(),
+            2,
+            "the leaver published its departure: {cluster}"
+        );
+    }
     for s in &instances {
         s.close();
     }

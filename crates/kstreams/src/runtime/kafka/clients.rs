@@ -116,6 +116,23 @@ pub(crate) fn restore_consumer_config(config: &StreamsConfig, thread: usize) -> 
     )
 }
 
+/// The consumer of the status topic (read from the beginning, outside the group).
+pub(crate) fn status_consumer_config(config: &StreamsConfig) -> ClientConfig {
+    let mut c = assigning_consumer(config, "status-consumer", "status");
+    // Statuses are small and few: no need for a large prefetch.
+    c.set("queued.max.messages.kbytes", "1024");
+    c
+}
+
+/// The producer of the status topic: plain, no transactions, the user's producer settings.
+pub(crate) fn status_producer_config(config: &StreamsConfig) -> ClientConfig {
+    let mut c = without_consumer_settings(client(config, "status-producer"));
+    for (k, v) in &config.producer_config {
+        c.set(k, v);
+    }
+    c
+}
+
 /// The global thread's consumer.
 pub(crate) fn global_consumer_config(config: &StreamsConfig) -> ClientConfig {
     assigning_consumer(config, "GlobalStreamThread-global-consumer", "global")

@@ -130,6 +130,10 @@ pub struct StreamsConfig {
     /// Prometheus metrics, the topology, its state and interactive queries. `None` (the
     /// default) serves nothing. Needs the `http` feature.
     pub http_listener: Option<String>,
+    /// `application.server`: the `host:port` other instances reach this one's HTTP
+    /// endpoints at, for remote queries. `None`: the bound address (127.0.0.1 when bound to
+    /// every interface, which only suits instances on one machine).
+    pub application_server: Option<String>,
 }
 
 impl StreamsConfig {
@@ -159,6 +163,7 @@ impl StreamsConfig {
             replacement_backoff: Duration::from_secs(1),
             max_thread_replacements: 10,
             http_listener: None,
+            application_server: None,
         }
     }
 
@@ -174,6 +179,11 @@ impl StreamsConfig {
     /// endpoints are listed in `runtime::kafka::http`.
     pub fn http_listener(mut self, addr: impl Into<String>) -> Self {
         self.http_listener = Some(addr.into());
+        self
+    }
+    /// Sets `application.server`: where other instances reach this one's HTTP endpoints.
+    pub fn application_server(mut self, host_port: impl Into<String>) -> Self {
+        self.application_server = Some(host_port.into());
         self
     }
     /// Sets `num.stream.threads` (at least 1).
@@ -437,6 +447,7 @@ impl std::fmt::Debug for StreamsConfig {
             .field("replacement_backoff", &self.replacement_backoff)
             .field("max_thread_replacements", &self.max_thread_replacements)
             .field("http_listener", &self.http_listener)
+            .field("application_server", &self.application_server)
             .finish()
     }
 }

@@ -8,21 +8,27 @@
 //! | `/metrics` | Prometheus text, Kafka Streams' metric names ([`super::prometheus`]) |
 //! | `/topology` | the topology as JSON; `/topology.txt` as Kafka Streams prints it |
 //! | `/state` | [`LocalState`](super::introspect::LocalState) as JSON |
-//! | `/stores/{store}/{key}` | an interactive query ([`KafkaStreams::query_json`]) |
+//! | `/cluster` | every instance of the application, from the status topic ([`status`]) |
+//! | `/stores/{store}/{key}` | an interactive query, asked of the key's owner ([`KafkaStreams::query_key`]) |
 //!
 //! A store query answers `{"key": …, "value": …}`. Errors are JSON too,
 //! `{"code": …, "error": …}`, with the status telling what to do: 404 for an unknown,
 //! unexposed store or a key without value (`NO_VALUE`), 400 for a key that does not parse,
-//! 503 while the key's partition is restoring or not started (ask again), 421 when
-//! another instance owns it (`NOT_HOSTED`), 500 when the store fails.
+//! 503 while the key's task is restoring, moving (`REBALANCING`) or not started (ask
+//! again), 502 when its owner does not answer, 500 when the store fails. A forwarded query
+//! (header `kstreams-forwarded`) is answered from this instance's copy only: 421
+//! `NOT_HOSTED` when it does not own the key.
 //!
-//! [`KafkaStreams::query_json`]: super::KafkaStreams::query_json
+//! [`KafkaStreams::query_key`]: super::KafkaStreams::query_key
 //! [`StreamsConfig::http_listener`]: super::StreamsConfig::http_listener
+
+mod routing;
+pub mod status;
 
 use super::inspect::{Inspector, QueryError};
 use super::State;
 use axum::extract::{Path, State as Extract};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -32,16 +38,71 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// The running server: stopped by [`HttpServer::stop`].
+/// What the endpoints read: the instance, and the application's other instances.
+#[derive(Clone)]
+pub(crate) struct Node {
+    pub(crate) inspector: Inspector,
+    pub(crate) directory: Arc<status::Directory>,
+    pub(crate) instance_id: Arc<str>,
+}
+
+impl Node {
+    /// The value of `key` in `store`, from whichever instance owns it.
+    pub(crate) fn query_key(
+        &self,
+        store: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, QueryError> {
+        routing::query_key(
+            &self.inspector,
+            &self.directory,
+            &self.instance_id,
+            store,
+            key,
+        )
+    }
+
+    /// Every instance: this one as it is now, the others as they last published.
+    pub(crate) fn instances(&self, http_address: Option<String>) -> Vec<status::InstanceStatus> {
+        let mut all: Vec<status::InstanceStatus> = self
+            .directory
+            .instances()
+            .into_iter()
+            .filter(|i| *i.instance_id != *self.instance_id)
+            .collect();
+        all.push(status::InstanceStatus {
+            instance_id: self.instance_id.to_string(),
+            http_address,
+            updated_ms: status::now_ms(),
+            stale: false,
+            state: serde_json::to_value(self.inspector.local_state()).unwrap_or_default(),
+        });
+        all.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+        all
+    }
+}
+
+/// The running server and the status thread: stopped by [`HttpServer::stop`].
 pub(crate) struct HttpServer {
     addr: SocketAddr,
+    /// Where others reach this instance.
+    advertised: String,
+    node: Node,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    status: Option<status::StatusThread>,
 }
 
 impl HttpServer {
     /// Binds `addr` now (a taken port is an error here) and serves from a new thread.
-    pub(crate) fn start(addr: &str, inspector: Inspector) -> std::io::Result<HttpServer> {
+    /// Others reach it at `advertised`, else at the bound address (127.0.0.1 when bound
+    /// to every interface).
+    pub(crate) fn start(
+        addr: &str,
+        advertised: Option<&str>,
+        node: Node,
+    ) -> std::io::Result<HttpServer> {
+        let inspector = node.inspector.clone();
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
@@ -54,7 +115,15 @@ impl HttpServer {
             .build()?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
-        let app = router(inspector.clone());
+        let advertised = match advertised {
+            Some(a) => a.to_string(),
+            None if local.ip().is_unspecified() => format!("127.0.0.1:{}", local.port()),
+            None => local.to_string(),
+        };
+        let app = router(App {
+            node: node.clone(),
+            advertised: advertised.clone().into(),
+        });
         let name = format!("{}-http", inspector.config.application_id);
         let thread = std::thread::Builder::new().name(name).spawn(move || {
             runtime.block_on(async move {
@@ -81,9 +150,64 @@ impl HttpServer {
         tracing::info!("serving http on {local}");
         Ok(HttpServer {
             addr: local,
+            advertised,
+            node,
             stop,
             thread: Some(thread),
+            status: None,
         })
+    }
+
+    /// Serves `addr` for the instance of `config`, whose instance id is kept in its
+    /// state directory (created here if needed).
+    pub(crate) fn serve(
+        addr: &str,
+        config: &super::StreamsConfig,
+        inspector: Inspector,
+    ) -> crate::error::Result<HttpServer> {
+        let config_error = |what: String| crate::error::StreamsError::Config(what);
+        let app_dir = config.state_dir.join(&config.application_id);
+        for dir in [&config.state_dir, &app_dir] {
+            super::private_files::ensure_private_dir(dir)
+                .map_err(|e| config_error(format!("state directory {}: {e}", dir.display())))?;
+        }
+        let instance_id = super::process_id::load_or_create(&app_dir).map_err(|e| {
+            config_error(format!(
+                "cannot keep the instance id under {}: {e}",
+                app_dir.display()
+            ))
+        })?;
+        let node = Node {
+            inspector,
+            directory: Arc::default(),
+            instance_id: instance_id.into(),
+        };
+        HttpServer::start(addr, config.application_server.as_deref(), node)
+            .map_err(|e| config_error(format!("cannot serve http on {addr}: {e}")))
+    }
+
+    /// Starts publishing this instance's status and reading everyone's (once the status
+    /// topic exists).
+    pub(crate) fn start_status(
+        &mut self,
+        config: &super::StreamsConfig,
+    ) -> crate::error::Result<()> {
+        self.status = Some(status::StatusThread::start(
+            config,
+            self.node.inspector.clone(),
+            self.node.instance_id.to_string(),
+            Some(self.advertised.clone()),
+            self.node.directory.clone(),
+        )?);
+        Ok(())
+    }
+
+    pub(crate) fn node(&self) -> &Node {
+        &self.node
+    }
+
+    pub(crate) fn advertised(&self) -> &str {
+        &self.advertised
     }
 
     /// The bound address (with the port chosen when `:0` was asked for).
@@ -91,8 +215,12 @@ impl HttpServer {
         self.addr
     }
 
-    /// Stops accepting, answers what is open, and waits for the thread.
+    /// Publishes the departure, stops accepting, answers what is open, and waits for the
+    /// threads.
     pub(crate) fn stop(&mut self) {
+        if let Some(mut s) = self.status.take() {
+            s.stop();
+        }
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -106,7 +234,20 @@ impl Drop for HttpServer {
     }
 }
 
-fn router(inspector: Inspector) -> Router {
+/// The endpoints' state.
+#[derive(Clone)]
+struct App {
+    node: Node,
+    advertised: Arc<str>,
+}
+
+impl axum::extract::FromRef<App> for Inspector {
+    fn from_ref(app: &App) -> Inspector {
+        app.node.inspector.clone()
+    }
+}
+
+fn router(app: App) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -114,8 +255,9 @@ fn router(inspector: Inspector) -> Router {
         .route("/topology", get(topology))
         .route("/topology.txt", get(topology_text))
         .route("/state", get(state))
+        .route("/cluster", get(cluster))
         .route("/stores/{store}/{key}", get(store))
-        .with_state(inspector)
+        .with_state(app)
 }
 
 const JSON: &str = "application/json";
@@ -184,30 +326,56 @@ async fn state(Extract(i): Extract<Inspector>) -> Response {
     blocking(move || json(StatusCode::OK, &i.local_state())).await
 }
 
+async fn cluster(Extract(app): Extract<App>) -> Response {
+    blocking(move || {
+        let instances = app.node.instances(Some(app.advertised.to_string()));
+        json(
+            StatusCode::OK,
+            &serde_json::json!({ "instances": instances }),
+        )
+    })
+    .await
+}
+
 async fn store(
-    Extract(i): Extract<Inspector>,
+    Extract(app): Extract<App>,
+    headers: HeaderMap,
     Path((store, key)): Path<(String, String)>,
 ) -> Response {
-    blocking(move || match i.query_json(&store, &key) {
-        Ok(Some(value)) => json(
-            StatusCode::OK,
-            &serde_json::json!({ "key": key, "value": value }),
-        ),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "NO_VALUE",
-            format!("store {store:?} has no value for {key:?}"),
-        ),
-        Err(e) => {
-            let (status, code) = match &e {
-                QueryError::UnknownStore { .. } => (StatusCode::NOT_FOUND, "UNKNOWN_STORE"),
-                QueryError::NotExposed { .. } => (StatusCode::NOT_FOUND, "NOT_EXPOSED"),
-                QueryError::BadKey { .. } => (StatusCode::BAD_REQUEST, "BAD_KEY"),
-                QueryError::NotHosted { .. } => (StatusCode::MISDIRECTED_REQUEST, "NOT_HOSTED"),
-                QueryError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
-                _ => (StatusCode::INTERNAL_SERVER_ERROR, "STORE_ERROR"),
-            };
-            error(status, code, e.to_string())
+    let forwarded = headers.contains_key(routing::FORWARDED);
+    blocking(move || {
+        let answer = if forwarded {
+            app.node.inspector.query_json(&store, &key)
+        } else {
+            app.node.query_key(&store, &key)
+        };
+        match answer {
+            Ok(Some(value)) => json(
+                StatusCode::OK,
+                &serde_json::json!({ "key": key, "value": value }),
+            ),
+            Ok(None) => error(
+                StatusCode::NOT_FOUND,
+                "NO_VALUE",
+                format!("store {store:?} has no value for {key:?}"),
+            ),
+            Err(e) => {
+                let (status, code) = match &e {
+                    QueryError::UnknownStore { .. } => (StatusCode::NOT_FOUND, "UNKNOWN_STORE"),
+                    QueryError::NotExposed { .. } => (StatusCode::NOT_FOUND, "NOT_EXPOSED"),
+                    QueryError::BadKey { .. } => (StatusCode::BAD_REQUEST, "BAD_KEY"),
+                    QueryError::NotHosted { .. } => (StatusCode::MISDIRECTED_REQUEST, "NOT_HOSTED"),
+                    QueryError::Unavailable { .. } => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+                    }
+                    QueryError::Rebalancing { .. } => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "REBALANCING")
+                    }
+                    QueryError::Remote { .. } => (StatusCode::BAD_GATEWAY, "REMOTE_ERROR"),
+                    _ => (StatusCode::INTERNAL_SERVER_ERROR, "STORE_ERROR"),
+                };
+                error(status, code, e.to_string())
+            }
         }
     })
     .await

@@ -50,24 +50,48 @@ pub enum QueryError {
         /// Why it does not parse.
         reason: String,
     },
-    /// Another instance owns the key's partition: ask it.
-    #[error("store {store:?}: partition {partition} of the key is not hosted by this instance")]
+    /// Another instance owns the key's partition (its task): ask it, or use
+    /// [`KafkaStreams::query_key`], which does.
+    ///
+    /// [`KafkaStreams::query_key`]: super::KafkaStreams::query_key
+    #[error("store {store:?}: task {task} of the key is not hosted by this instance")]
     NotHosted {
         /// The store.
         store: String,
-        /// The key's partition.
-        partition: u32,
+        /// The task of the key's partition.
+        task: TaskId,
     },
-    /// This instance owns the key's partition but cannot answer yet: the task is still
-    /// restoring, or the instance has not started. Ask again.
-    #[error("store {store:?}: partition {partition} of the key is not queryable yet ({reason})")]
+    /// The key's task is here but cannot answer yet (restoring), or the instance has not
+    /// started. Ask again.
+    #[error("store {store:?}: the key is not queryable yet ({reason})")]
     Unavailable {
         /// The store.
         store: String,
-        /// The key's partition.
-        partition: u32,
+        /// The task of the key's partition, when known.
+        task: Option<TaskId>,
         /// `"restoring"`, `"not started"`, `"not loaded yet"`.
         reason: &'static str,
+    },
+    /// No instance serves the key's task now: it is moving in a rebalance, or its new
+    /// owner has not published its status yet. Ask again.
+    #[error("store {store:?}: no instance serves task {task} of the key now (rebalancing)")]
+    Rebalancing {
+        /// The store.
+        store: String,
+        /// The task of the key's partition.
+        task: TaskId,
+    },
+    /// The instance that owns the key did not answer.
+    #[error("store {store:?}: instance {instance} at {address} did not answer: {reason}")]
+    Remote {
+        /// The store.
+        store: String,
+        /// The owner's instance id.
+        instance: String,
+        /// Its HTTP address.
+        address: String,
+        /// What went wrong.
+        reason: String,
     },
     /// Reading the store failed.
     #[error(transparent)]
@@ -251,7 +275,7 @@ impl Inspector {
                 Some(handle) => query.get(&handle, key),
                 None => Err(QueryError::Unavailable {
                     store: store.to_string(),
-                    partition: 0,
+                    task: None,
                     reason: "not loaded yet",
                 }),
             };
@@ -268,7 +292,7 @@ impl Inspector {
         if count == 0 {
             return Err(QueryError::Unavailable {
                 store: store.to_string(),
-                partition: 0,
+                task: None,
                 reason: "not started",
             });
         }
@@ -287,11 +311,11 @@ impl Inspector {
         Err(if assigned {
             QueryError::Unavailable {
                 store,
-                partition,
+                task: Some(task),
                 reason: "restoring",
             }
         } else {
-            QueryError::NotHosted { store, partition }
+            QueryError::NotHosted { store, task }
         })
     }
 }

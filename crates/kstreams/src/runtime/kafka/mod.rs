@@ -343,15 +343,54 @@ impl KafkaStreams {
         // answers while topics are checked and stores restore.
         #[cfg(feature = "http")]
         if let Some(addr) = &self.config.http_listener {
-            let server = http::HttpServer::start(addr, self.inspector())
-                .map_err(|e| StreamsError::Config(format!("cannot serve http on {addr}: {e}")))?;
+            let server = http::HttpServer::serve(addr, &self.config, self.inspector())?;
             *lock(&self.http) = Some(server);
         }
         let started = self.start_threads();
         if started.is_err() {
             self.stop_http();
         }
+        #[cfg(feature = "http")]
+        if let Some(server) = lock(&self.http).as_mut() {
+            // The instance runs without it, unseen by the others: not worth stopping it.
+            if let Err(e) = server.start_status(&self.config) {
+                tracing::error!("the instance will not publish its status: {e}");
+            }
+        }
         started
+    }
+
+    /// The value of `key` in store `name`, as JSON, from whichever instance of the
+    /// application owns the key: this one ([`query_json`](Self::query_json)), or the one
+    /// the status topic says runs the key's task, asked over HTTP. Kafka Streams'
+    /// `queryMetadataForKey` and the remote call it leaves to the user, in one.
+    ///
+    /// A key whose task is moving answers [`QueryError::Rebalancing`], one still
+    /// restoring [`QueryError::Unavailable`]: ask again. Needs
+    /// [`StreamsConfig::http_listener`] on every instance.
+    #[cfg(feature = "http")]
+    pub fn query_key(
+        &self,
+        name: &str,
+        key: &str,
+    ) -> std::result::Result<Option<serde_json::Value>, QueryError> {
+        match lock(&self.http).as_ref() {
+            Some(server) => server.node().query_key(name, key),
+            None => self.query_json(name, key),
+        }
+    }
+
+    /// Every instance of the application, as the status topic shows them (this one as
+    /// it is now): their addresses, states, threads, tasks and metrics. Empty without
+    /// [`StreamsConfig::http_listener`].
+    #[cfg(feature = "http")]
+    pub fn instances(&self) -> Vec<http::status::InstanceStatus> {
+        match lock(&self.http).as_ref() {
+            Some(server) => server
+                .node()
+                .instances(Some(server.advertised().to_string())),
+            None => Vec::new(),
+        }
     }
 
     /// The address the HTTP endpoints listen on, once [`start`](Self::start)ed with

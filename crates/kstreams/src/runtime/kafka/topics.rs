@@ -154,7 +154,17 @@ pub(crate) fn prepare(
         }
     }
     let known = existing.clone();
-    let internal = topology.internal_topics(app, &|t| known.get(t).copied())?;
+    #[cfg_attr(not(feature = "http"), allow(unused_mut))]
+    let mut internal = topology.internal_topics(app, &|t| known.get(t).copied())?;
+    #[cfg(feature = "http")]
+    if config.http_listener.is_some() {
+        // Where instances that serve HTTP publish their status to each other.
+        internal.push(crate::topology::InternalTopic {
+            name: super::http::status::status_topic(app),
+            partitions: 1,
+            compacted: true,
+        });
+    }
     let mut to_create = Vec::new();
     for t in &internal {
         match existing.get(&t.name) {

@@ -1,0 +1,213 @@
+//! The application's view of itself: every instance that serves HTTP publishes its
+//! [`LocalState`](crate::runtime::kafka::introspect::LocalState) every
+//! [`PUBLISH_EVERY`] to the compacted topic `<application.id>-status` (key: its instance
+//! id), and reads everyone's from it. That is the talk's metrics aggregation, built in:
+//! any instance shows every other one, and knows where to send a query for a key it does
+//! not own.
+//!
+//! A clean close publishes a tombstone; an instance that dies stops publishing, and its
+//! entry is marked stale after [`STALE_AFTER`].
+
+use super::super::clients;
+use super::super::inspect::Inspector;
+use super::super::StreamsConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often an instance publishes its status.
+pub const PUBLISH_EVERY: Duration = Duration::from_secs(2);
+/// An instance not heard of for this long is stale: shown as such, never routed to.
+pub const STALE_AFTER: Duration = Duration::from_secs(10);
+
+/// The status topic of application `application_id`: compacted, one partition, created
+/// by `KafkaStreams::start` when the instance serves HTTP.
+pub fn status_topic(application_id: &str) -> String {
+    format!("{application_id}-status")
+}
+
+/// One instance's published status: the value of its record in the status topic, and an
+/// entry of `/cluster`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// The instance's id (kept in its state directory).
+    pub instance_id: String,
+    /// Where its HTTP endpoints answer (`application_server`, or the bound address).
+    pub http_address: Option<String>,
+    /// When it published this, in ms since the epoch.
+    pub updated_ms: i64,
+    /// Not heard of for [`STALE_AFTER`] (set by the reader).
+    #[serde(default)]
+    pub stale: bool,
+    /// Its `/state`.
+    pub state: serde_json::Value,
+}
+
+impl InstanceStatus {
+    /// The task ids this instance runs and has restored, from its published state.
+    pub(crate) fn ready_tasks(&self) -> impl Iterator<Item = &str> {
+        self.state["threads"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["active_tasks"].as_array().into_iter().flatten())
+            .filter(|t| t["restoring"] == false)
+            .filter_map(|t| t["task_id"].as_str())
+    }
+}
+
+/// Every instance's latest status, as read from the status topic.
+#[derive(Default)]
+pub(crate) struct Directory {
+    entries: Mutex<BTreeMap<String, (InstanceStatus, Instant)>>,
+}
+
+impl Directory {
+    /// All instances, stale ones marked, in id order.
+    pub(crate) fn instances(&self) -> Vec<InstanceStatus> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .values()
+            .map(|(s, seen)| {
+                let mut s = s.clone();
+                s.stale = seen.elapsed() > STALE_AFTER;
+                s
+            })
+            .collect()
+    }
+
+    fn apply(&self, key: &str, value: Option<&[u8]>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match value.map(serde_json::from_slice::<InstanceStatus>) {
+            None => {
+                entries.remove(key);
+            }
+            Some(Ok(status)) => {
+                entries.insert(key.to_string(), (status, Instant::now()));
+            }
+            Some(Err(e)) => tracing::warn!("status of instance {key}: not a status: {e}"),
+        }
+    }
+}
+
+/// The thread that publishes this instance's status and reads everyone's.
+pub(crate) struct StatusThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StatusThread {
+    /// Starts publishing as `instance_id`, reachable at `http_address`.
+    pub(crate) fn start(
+        config: &StreamsConfig,
+        inspector: Inspector,
+        instance_id: String,
+        http_address: Option<String>,
+        directory: Arc<Directory>,
+    ) -> crate::error::Result<StatusThread> {
+        let kafka = |context: &'static str| {
+            move |source: rdkafka::error::KafkaError| crate::error::StreamsError::Kafka {
+                context: context.into(),
+                source: source.into(),
+            }
+        };
+        let topic = status_topic(&config.application_id);
+        let producer: BaseProducer = clients::status_producer_config(config)
+            .create()
+            .map_err(kafka("creating the status producer"))?;
+        let consumer: BaseConsumer = clients::status_consumer_config(config)
+            .create()
+            .map_err(kafka("creating the status consumer"))?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, Offset::Beginning)
+            .map_err(kafka("assigning the status topic"))?;
+        consumer
+            .assign(&tpl)
+            .map_err(kafka("assigning the status topic"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let name = format!("{}-status", config.application_id);
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let publish = |value: Option<Vec<u8>>| {
+                    let mut record = BaseRecord::<str, Vec<u8>>::to(&topic).key(&instance_id);
+                    if let Some(v) = &value {
+                        record = record.payload(v);
+                    }
+                    if let Err((e, _)) = producer.send(record) {
+                        tracing::warn!("publishing the instance status: {e}");
+                    }
+                };
+                let mut last = None::<Instant>;
+                while !stopping.load(Ordering::Relaxed) {
+                    if last.is_none_or(|t| t.elapsed() >= PUBLISH_EVERY) {
+                        let status = InstanceStatus {
+                            instance_id: instance_id.clone(),
+                            http_address: http_address.clone(),
+                            updated_ms: now_ms(),
+                            stale: false,
+                            state: serde_json::to_value(inspector.local_state())
+                                .unwrap_or_default(),
+                        };
+                        match serde_json::to_vec(&status) {
+                            Ok(v) => publish(Some(v)),
+                            Err(e) => tracing::warn!("serializing the instance status: {e}"),
+                        }
+                        last = Some(Instant::now());
+                    }
+                    producer.poll(Duration::ZERO);
+                    match consumer.poll(Duration::from_millis(100)) {
+                        Some(Ok(m)) => match m.key().map(std::str::from_utf8) {
+                            Some(Ok(key)) => directory.apply(key, m.payload()),
+                            _ => tracing::warn!(
+                                "status topic, partition {}, offset {}: a record without a text key",
+                                m.partition(),
+                                m.offset()
+                            ),
+                        },
+                        Some(Err(e)) => tracing::debug!("status consumer: {e}"),
+                        None => {}
+                    }
+                }
+                // Gone: others stop routing here at once rather than after STALE_AFTER.
+                publish(None);
+                if let Err(e) = producer.flush(Duration::from_secs(5)) {
+                    tracing::warn!("publishing the instance's departure: {e}");
+                }
+            })
+            .map_err(|e| crate::error::StreamsError::Config(format!("spawning the status thread: {e}")))?;
+        Ok(StatusThread {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Publishes the departure and waits for the thread.
+    pub(crate) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for StatusThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

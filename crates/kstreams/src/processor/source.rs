@@ -71,11 +71,11 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceNode<K, V> {
         };
         match self.handler.handle(&ErrorContext::of(&origin, None), &err) {
             HandlerResponse::Fail => {
-                tracing::error!(handler = self.handler.name(), "{err}");
+                tracing::error!(task = %task.task_id, handler = self.handler.name(), "{err}");
                 Err(err)
             }
             HandlerResponse::Continue => {
-                tracing::warn!(handler = self.handler.name(), "skipping record: {err}");
+                tracing::warn!(task = %task.task_id, handler = self.handler.name(), "skipping record: {err}");
                 task.metrics.dropped += 1;
                 task.metrics.deserialization_errors += 1;
                 Ok(())
@@ -138,6 +138,7 @@ impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
                 }
                 InvalidTimestamp::SkipAndCount => {
                     tracing::warn!(
+                        task = %task.task_id,
                         "skipping record at {} with invalid timestamp {timestamp}",
                         task.origin()
                     );

@@ -78,7 +78,7 @@ impl TaskContext {
                  (set dead_letter_topic); the record failed with: {err}"
             )));
         };
-        tracing::warn!("sending record to dead-letter topic {topic}: {err}");
+        tracing::warn!(task = %self.task_id, "sending record to dead-letter topic {topic}: {err}");
         let headers = dead_letter_headers(input.headers, &self.origin(), err);
         self.collector
             .send(dead_letter_record(&topic, input, &headers))?;

@@ -269,6 +269,7 @@ impl Task {
             }
             (HandlerResponse::Continue | HandlerResponse::DeadLetter, _) => {
                 tracing::warn!(
+                    task = %self.ctx.task_id,
                     handler = self.ctx.processing_handler.name(),
                     "skipping {}: {err}",
                     if origin.offset < 0 {
@@ -282,7 +283,11 @@ impl Task {
                 Ok(())
             }
             (HandlerResponse::Fail, _) => {
-                tracing::error!(handler = self.ctx.processing_handler.name(), "{err}");
+                tracing::error!(
+                    task = %self.ctx.task_id,
+                    handler = self.ctx.processing_handler.name(),
+                    "{err}"
+                );
                 Err(err)
             }
         }

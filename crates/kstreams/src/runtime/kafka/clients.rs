@@ -124,9 +124,10 @@ pub(crate) fn status_consumer_config(config: &StreamsConfig) -> ClientConfig {
     c
 }
 
-/// The producer of the status topic: plain, no transactions, the user's producer settings.
-pub(crate) fn status_producer_config(config: &StreamsConfig) -> ClientConfig {
-    let mut c = without_consumer_settings(client(config, "status-producer"));
+/// A producer beside the stream threads' (the status topic's, the log shipper's): plain,
+/// no transactions, the user's producer settings.
+pub(crate) fn side_producer_config(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+    let mut c = without_consumer_settings(client(config, client_id));
     for (k, v) in &config.producer_config {
         c.set(k, v);
     }

@@ -9,6 +9,7 @@
 //! | `/topology` | the topology as JSON; `/topology.txt` as Kafka Streams prints it |
 //! | `/state` | [`LocalState`](super::introspect::LocalState) as JSON |
 //! | `/cluster` | every instance of the application, from the status topic ([`status`]) |
+//! | `/logs` | the latest events of every instance, from the log topic ([`logs`]) |
 //! | `/stores/{store}/{key}` | an interactive query, asked of the key's owner ([`KafkaStreams::query_key`]) |
 //!
 //! A store query answers `{"key": …, "value": …}`. Errors are JSON too,
@@ -22,6 +23,7 @@
 //! [`KafkaStreams::query_key`]: super::KafkaStreams::query_key
 //! [`StreamsConfig::http_listener`]: super::StreamsConfig::http_listener
 
+pub mod logs;
 mod routing;
 pub mod status;
 
@@ -38,11 +40,30 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// The id of the instance whose state directory `config` names, created on first need:
+/// the same id in the status topic, in shipped logs, and (under exactly-once) in
+/// `transactional.id`.
+pub(crate) fn instance_id(config: &super::StreamsConfig) -> crate::error::Result<String> {
+    let config_error = |what: String| crate::error::StreamsError::Config(what);
+    let app_dir = config.state_dir.join(&config.application_id);
+    for dir in [&config.state_dir, &app_dir] {
+        super::private_files::ensure_private_dir(dir)
+            .map_err(|e| config_error(format!("state directory {}: {e}", dir.display())))?;
+    }
+    super::process_id::load_or_create(&app_dir).map_err(|e| {
+        config_error(format!(
+            "cannot keep the instance id under {}: {e}",
+            app_dir.display()
+        ))
+    })
+}
+
 /// What the endpoints read: the instance, and the application's other instances.
 #[derive(Clone)]
 pub(crate) struct Node {
     pub(crate) inspector: Inspector,
     pub(crate) directory: Arc<status::Directory>,
+    pub(crate) logs: Arc<logs::LogTail>,
     pub(crate) instance_id: Arc<str>,
 }
 
@@ -165,25 +186,16 @@ impl HttpServer {
         config: &super::StreamsConfig,
         inspector: Inspector,
     ) -> crate::error::Result<HttpServer> {
-        let config_error = |what: String| crate::error::StreamsError::Config(what);
-        let app_dir = config.state_dir.join(&config.application_id);
-        for dir in [&config.state_dir, &app_dir] {
-            super::private_files::ensure_private_dir(dir)
-                .map_err(|e| config_error(format!("state directory {}: {e}", dir.display())))?;
-        }
-        let instance_id = super::process_id::load_or_create(&app_dir).map_err(|e| {
-            config_error(format!(
-                "cannot keep the instance id under {}: {e}",
-                app_dir.display()
-            ))
-        })?;
+        let instance_id = instance_id(config)?;
         let node = Node {
             inspector,
             directory: Arc::default(),
+            logs: Arc::default(),
             instance_id: instance_id.into(),
         };
-        HttpServer::start(addr, config.application_server.as_deref(), node)
-            .map_err(|e| config_error(format!("cannot serve http on {addr}: {e}")))
+        HttpServer::start(addr, config.application_server.as_deref(), node).map_err(|e| {
+            crate::error::StreamsError::Config(format!("cannot serve http on {addr}: {e}"))
+        })
     }
 
     /// Starts publishing this instance's status and reading everyone's (once the status
@@ -198,6 +210,7 @@ impl HttpServer {
             self.node.instance_id.to_string(),
             Some(self.advertised.clone()),
             self.node.directory.clone(),
+            self.node.logs.clone(),
         )?);
         Ok(())
     }
@@ -256,6 +269,7 @@ fn router(app: App) -> Router {
         .route("/topology.txt", get(topology_text))
         .route("/state", get(state))
         .route("/cluster", get(cluster))
+        .route("/logs", get(logs_tail))
         .route("/stores/{store}/{key}", get(store))
         .with_state(app)
 }
@@ -333,6 +347,17 @@ async fn cluster(Extract(app): Extract<App>) -> Response {
             StatusCode::OK,
             &serde_json::json!({ "instances": instances }),
         )
+    })
+    .await
+}
+
+async fn logs_tail(Extract(app): Extract<App>) -> Response {
+    blocking(move || {
+        let body = serde_json::json!({
+            "events": app.node.logs.events(),
+            "dropped": logs::dropped_log_events(),
+        });
+        json(StatusCode::OK, &body)
     })
     .await
 }

@@ -377,6 +377,13 @@ pub fn render(s: &LocalState) -> String {
             }
         }
     }
+    #[cfg(feature = "http")]
+    t.counter(
+        "kstreams_log_events_dropped_total",
+        "Log events the Kafka log layer dropped because its queue was full.",
+        &[],
+        super::http::logs::dropped_log_events(),
+    );
     let p = &s.process;
     t.add(
         "process_cpu_seconds_total",

@@ -164,6 +164,12 @@ pub(crate) fn prepare(
             partitions: 1,
             compacted: true,
         });
+        // Where their log layers ship events (deleted after the broker's retention).
+        internal.push(crate::topology::InternalTopic {
+            name: super::http::logs::log_topic(app),
+            partitions: 1,
+            compacted: false,
+        });
     }
     let mut to_create = Vec::new();
     for t in &internal {

@@ -11,6 +11,7 @@
 use super::super::clients;
 use super::super::inspect::Inspector;
 use super::super::StreamsConfig;
+use super::logs::{log_topic, LogTail, TAIL};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -111,6 +112,7 @@ impl StatusThread {
         instance_id: String,
         http_address: Option<String>,
         directory: Arc<Directory>,
+        logs: Arc<LogTail>,
     ) -> crate::error::Result<StatusThread> {
         let kafka = |context: &'static str| {
             move |source: rdkafka::error::KafkaError| crate::error::StreamsError::Kafka {
@@ -119,7 +121,7 @@ impl StatusThread {
             }
         };
         let topic = status_topic(&config.application_id);
-        let producer: BaseProducer = clients::status_producer_config(config)
+        let producer: BaseProducer = clients::side_producer_config(config, "status-producer")
             .create()
             .map_err(kafka("creating the status producer"))?;
         let consumer: BaseConsumer = clients::status_consumer_config(config)
@@ -128,6 +130,10 @@ impl StatusThread {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&topic, 0, Offset::Beginning)
             .map_err(kafka("assigning the status topic"))?;
+        // The latest events of the log topic, for `/logs`.
+        let log_topic = log_topic(&config.application_id);
+        tpl.add_partition_offset(&log_topic, 0, Offset::OffsetTail(TAIL as i64))
+            .map_err(kafka("assigning the log topic"))?;
         consumer
             .assign(&tpl)
             .map_err(kafka("assigning the status topic"))?;
@@ -165,6 +171,11 @@ impl StatusThread {
                     }
                     producer.poll(Duration::ZERO);
                     match consumer.poll(Duration::from_millis(100)) {
+                        Some(Ok(m)) if m.topic() == log_topic => {
+                            if let Some(v) = m.payload() {
+                                logs.push(v);
+                            }
+                        }
                         Some(Ok(m)) => match m.key().map(std::str::from_utf8) {
                             Some(Ok(key)) => directory.apply(key, m.payload()),
                             _ => tracing::warn!(

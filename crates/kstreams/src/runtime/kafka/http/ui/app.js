@@ -83,6 +83,7 @@
   async function getJson(path) {
     const r = await fetch(path, { cache: 'no-store', headers: { accept: 'application/json' } });
     if (!r.ok) {
+      await r.text().catch(() => ''); // drain the body (an unread body shows up as an aborted request)
       const e = new Error(`${path}: HTTP ${r.status}`);
       e.status = r.status;
       throw e;
@@ -185,15 +186,14 @@
     $('#instances tbody').replaceChildren(...instances.map((i) => {
       const p = (i.state && i.state.process) || {};
       return h('tr', { class: i.stale ? 'stale' : null, 'data-instance': i.id },
-        h('td', { class: 'mono', title: i.id }, i.local ? h('span', { class: 'tag' }, 'this') : null, shortId(i.id)),
-        h('td', { class: 'mono' }, i.addr || '–'),
-        h('td', {}, badge(i.state ? i.state.state : 'no state'), i.stale ? h('span', { class: 'badge warn' }, 'stale') : null),
-        h('td', { class: 'num' }, fmtInt(i.threadCount)),
-        h('td', { class: 'num' }, fmtInt(i.taskCount)),
+        h('td', { class: 'mono', title: i.id }, i.local ? h('span', { class: 'tag' }, 'this') : null, shortId(i.id),
+          h('span', { class: 'muted' }, ` · ${i.addr || 'no address'}`)),
+        h('td', { class: 'nowrap' }, badge(i.state ? i.state.state : 'no state'), i.stale ? h('span', { class: 'badge warn' }, 'stale') : null,
+          optional['/cluster'] ? h('div', { class: 'muted small' }, `updated ${fmtAgo(i.t)}`) : null),
+        h('td', { class: 'num' }, `${fmtInt(i.threadCount)} · ${fmtInt(i.taskCount)}`),
         h('td', { class: 'num' }, fmtRate(i.rate)),
         h('td', { class: 'num' }, i.cpuPct === null || i.cpuPct === undefined ? '–' : fmtPct(i.cpuPct)),
-        h('td', { class: 'num' }, fmtMiB(p.resident_memory_bytes)),
-        h('td', { class: 'muted' }, fmtAgo(i.t)));
+        h('td', { class: 'num' }, fmtMiB(p.resident_memory_bytes)));
     }));
   }
 
@@ -233,7 +233,8 @@
 
   function latencyCell(s) {
     s = s || {};
-    return twoLine(fmtRate(s.rate), `${fmtNum(s.avg, 2)} / ${fmtNum(s.max, 2)}`, `total ${fmtInt(s.total)}`);
+    const ms = (v) => fmtNum(v, num(v) !== null && v >= 10 ? 1 : 2);
+    return twoLine(fmtRate(s.rate), `${ms(s.avg)} / ${ms(s.max)} ms`, `total ${fmtInt(s.total)}`);
   }
 
   function renderThreads(instances) {
@@ -279,8 +280,9 @@
       if (r) {
         const span = r.end_offset - r.start_offset;
         const frac = span > 0 ? (r.position - r.start_offset) / span : 1;
-        restore = h('div', { class: 'restore' }, bar(frac, 'r-restore', `${r.topic}-${r.partition}`),
-          h('span', { class: 'muted' }, `${fmtPct(frac)} · ${fmtInt(r.position)} / ${fmtInt(r.end_offset)} (${fmtInt(r.restored)} restored)`));
+        restore = h('div', { class: 'restore', title: `${r.topic}-${r.partition}: offsets ${r.start_offset}…${r.end_offset}` },
+          h('div', {}, bar(frac, 'r-restore'), h('span', { class: 'pct' }, fmtPct(frac))),
+          h('div', { class: 'muted' }, `${fmtInt(r.position)} / ${fmtInt(r.end_offset)} · ${fmtInt(r.restored)} restored`));
       } else {
         restore = h('span', { class: 'muted' }, 'ready');
       }
@@ -374,7 +376,7 @@
       && (!inst || e.instance_id === inst)
       && (!task || (e.task && (e.task === task || e.task.startsWith(task)))));
     const MAX_ROWS = 500;
-    const rows = shown.slice(-MAX_ROWS).reverse().map((e) => h('tr', { class: `lvl-${String(e.level).toLowerCase()}` },
+    const rows = shown.slice(-MAX_ROWS).reverse().map((e) => h('tr', { class: `row-${String(e.level).toLowerCase()}` },
       h('td', { class: 'mono muted nowrap' }, fmtTime(e.timestamp_ms)),
       h('td', {}, h('span', { class: `lvl lvl-${String(e.level).toLowerCase()}` }, e.level)),
       h('td', { class: 'mono', title: e.instance_id || '' }, shortId(e.instance_id)),

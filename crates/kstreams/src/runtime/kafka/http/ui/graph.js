@@ -139,27 +139,37 @@
         layers[k] = layers[k].map((it) => [it, bary(it)]).sort((a, b) => a[1] - b[1]).map((x) => x[0]);
       }
     }
-    for (const [s, owner] of storeOwner) {
-      const l = layers[items.get('s:' + s).layer];
-      l.splice(l.indexOf(items.get('n:' + owner)) + 1, 0, items.get('s:' + s));
-    }
-
-    // Coordinates.
+    // Coordinates: center the flow nodes of each layer (stores excluded, so chains stay
+    // straight), then hang each store to the right of its processor, pushing neighbours right.
     const layerW = layers.map((l) => l.reduce((a, it) => a + it.w, 0) + NODE_GAP * Math.max(0, l.length - 1));
-    const layerH = layers.map((l) => Math.max(0, ...l.map((it) => it.h)));
-    const innerW = Math.max(MIN_BOX_W - PAD * 2, ...layerW);
+    const coreW = Math.max(MIN_BOX_W - PAD * 2, ...layerW);
+    const storesAt = new Map();
+    for (const [s, owner] of storeOwner) {
+      if (!storesAt.has(owner)) storesAt.set(owner, []);
+      storesAt.get(owner).push(items.get('s:' + s));
+    }
+    const layerH = layers.map((l) => Math.max(0, ...l.map((it) => it.h), ...l.flatMap((it) => (storesAt.get(it.name) || []).map((st) => st.h))));
     let y = HEAD;
+    let right = PAD + coreW;
     layers.forEach((l, k) => {
       if (!l.length) return;
-      let x = PAD + (innerW - layerW[k]) / 2;
+      let x = PAD + (coreW - layerW[k]) / 2;
       for (const it of l) {
         it.x = x;
         it.y = y + (layerH[k] - it.h) / 2;
         x += it.w + NODE_GAP;
+        if (it.kind === 'processor' || it.kind === 'source' || it.kind === 'sink') {
+          for (const st of storesAt.get(it.name) || []) {
+            st.x = x;
+            st.y = y + (layerH[k] - st.h) / 2;
+            x += st.w + NODE_GAP;
+          }
+        }
       }
+      right = Math.max(right, x - NODE_GAP);
       y += layerH[k] + LAYER_GAP;
     });
-    return { items, edges, w: innerW + PAD * 2, h: y - LAYER_GAP + PAD };
+    return { items, edges, w: right + PAD, h: y - LAYER_GAP + PAD };
   }
 
   function globalStoresAsSub(globals) {
@@ -285,12 +295,25 @@
       const lg = el('g', { class: 'xlinks' }, svg);
       for (const o of absolute.filter((a) => a.it.dir === 'out')) {
         for (const i of absolute.filter((a) => a.it.dir === 'in' && a.it.name === o.it.name && a.gid !== o.gid)) {
-          const x1 = o.ax + o.it.w - SKEW / 2;
-          const y1 = o.ay + o.it.h / 2;
-          const x2 = i.ax + SKEW / 2;
-          const y2 = i.ay + i.it.h / 2;
-          const c = Math.max(40, Math.abs(x2 - x1) / 2);
-          el('path', { class: 'xlink', d: `M${x1},${y1} C${x1 + c},${y1} ${x2 - c},${y2} ${x2},${y2}`, 'marker-end': 'url(#ks-arrow)' }, lg);
+          let d;
+          if (i.ax > o.ax + o.it.w) {
+            // Target to the right: leave sideways.
+            const x1 = o.ax + o.it.w - SKEW / 2;
+            const y1 = o.ay + o.it.h / 2;
+            const x2 = i.ax + SKEW / 2;
+            const y2 = i.ay + i.it.h / 2;
+            const c = Math.max(40, (x2 - x1) / 2);
+            d = `M${x1},${y1} C${x1 + c},${y1} ${x2 - c},${y2} ${x2},${y2}`;
+          } else {
+            // Target in a later row (or to the left): leave downwards, enter from the top.
+            const x1 = o.ax + o.it.w / 2;
+            const y1 = o.ay + o.it.h;
+            const x2 = i.ax + i.it.w / 2;
+            const y2 = i.ay;
+            const c = Math.max(40, Math.abs(y2 - y1) / 2);
+            d = `M${x1},${y1} C${x1},${y1 + c} ${x2},${y2 - c} ${x2},${y2}`;
+          }
+          el('path', { class: 'xlink', d, 'marker-end': 'url(#ks-arrow)' }, lg);
         }
       }
       container.appendChild(svg);
@@ -307,7 +330,7 @@
       for (const [topic, texts] of state.topicIn) {
         const lag = stats.topicLag.get(topic);
         for (const t of texts) {
-          t.textContent = lag == null ? 'not consumed here' : `lag ${lag.toLocaleString('en-US')}`;
+          t.textContent = lag == null ? 'lag –' : `lag ${lag.toLocaleString('en-US')}`;
           t.classList.toggle('lagging', lag != null && lag > 0);
         }
       }

@@ -182,6 +182,11 @@ async function main() {
     return tol.length ? `tolerated: ${tol.join(', ')} (optional endpoints probed once)` : 'no console messages';
   });
   phase = 'run';
+  if (!(await page.$('body[data-ready="1"]'))) {
+    results.push({ name: 'page usable', ok: false });
+    log('FAIL  page usable — the page never rendered its data; remaining checks skipped');
+    return;
+  }
 
   await check('header shows application id and state', async () => {
     const appId = (await page.textContent('#app-id')).trim();

@@ -37,6 +37,11 @@ pub struct Connect {
     /// Instance name, for metrics.
     #[arg(long, default_value = "instance")]
     pub instance: String,
+    /// Serve the role's HTTP endpoints (health, Prometheus metrics, state, topology,
+    /// queries, logs) here, and publish its status for `records dashboard` (host:port;
+    /// port 0 picks one).
+    #[arg(long)]
+    pub http: Option<String>,
 }
 
 impl Connect {
@@ -52,6 +57,7 @@ impl Connect {
             create_internal_topics: false,
             partitions: self.partitions,
             instance: self.instance.clone(),
+            http: self.http.clone(),
         }
     }
 }
@@ -206,6 +212,21 @@ pub enum Command {
         /// about 2,900.
         #[arg(long, default_value_t = 0)]
         rate: u64,
+        /// Serve the records dashboard here while the demo runs (every role then serves
+        /// its own endpoints on a free port and publishes its status).
+        #[arg(long)]
+        http: Option<String>,
+    },
+    /// Serves the records dashboard: every role's instances, throughput, lag, alerts, CPU
+    /// and memory, read from their applications' status topics (start the roles with
+    /// `--http`).
+    Dashboard {
+        /// Broker (host:port).
+        #[arg(long)]
+        bootstrap: String,
+        /// Where to serve it.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
     },
 }
 

@@ -42,6 +42,9 @@ pub struct DemoConfig {
     /// Records per second of wall-clock time to send at, or 0 for as fast as the pipeline
     /// takes them (then the latency measures queueing in a flood, not the pipeline).
     pub rate: u64,
+    /// Serve the records dashboard here while the demo runs; every role then serves its
+    /// own HTTP endpoints on a free port and publishes its status.
+    pub http: Option<String>,
 }
 
 impl Default for DemoConfig {
@@ -53,6 +56,7 @@ impl Default for DemoConfig {
             progress: true,
             max_lag: 40_000,
             rate: 0,
+            http: None,
         }
     }
 }
@@ -151,6 +155,7 @@ pub fn run(cfg: DemoConfig) -> Result<Summary, Box<dyn std::error::Error>> {
         create_internal_topics: cluster.is_embedded(),
         partitions: cfg.partitions,
         instance: "demo".into(),
+        http: cfg.http.as_ref().map(|_| "127.0.0.1:0".to_string()),
     };
     let producer = publish::producer(cluster.bootstrap())?;
     let mut generator = Generator::new(cfg.generator.clone());
@@ -172,6 +177,14 @@ pub fn run(cfg: DemoConfig) -> Result<Summary, Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     let notify = roles::notify(&settings, admin, NotifyConfig::default(), Vec::new())?;
     let metrics = roles::metrics_agg(&settings, admin)?;
+    let _dashboard = match &cfg.http {
+        Some(listen) => {
+            let d = crate::dashboard::Dashboard::serve(cluster.bootstrap(), listen)?;
+            eprintln!("records dashboard on http://{}/", d.local_addr());
+            Some(d)
+        }
+        None => None,
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     let alerts: Arc<Mutex<Vec<Alert>>> = Arc::default();

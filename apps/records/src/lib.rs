@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod dashboard;
 pub mod demo;
 pub mod detectors;
 pub mod generate;

@@ -14,6 +14,7 @@ use records::webhook::{self, Deliveries};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -186,6 +187,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             seed,
             peak,
             rate,
+            http,
         } => {
             let summary = demo::run(DemoConfig {
                 bootstrap,
@@ -198,11 +200,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 },
                 partitions,
                 rate,
+                http,
                 ..Default::default()
             })?;
             demo::print(&summary);
             if !summary.reconciles() {
                 return Err("records in != valid + dead-lettered".into());
+            }
+        }
+        Command::Dashboard { bootstrap, listen } => {
+            let dashboard = records::dashboard::Dashboard::serve(&bootstrap, &listen)?;
+            eprintln!("records dashboard on http://{}/", dashboard.local_addr());
+            let stop = Arc::new(AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(sig, stop.clone())?;
+            }
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
             }
         }
     }

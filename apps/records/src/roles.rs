@@ -32,6 +32,10 @@ pub struct RoleSettings {
     pub partitions: u32,
     /// Instance name, for metrics.
     pub instance: String,
+    /// Where each role serves its HTTP endpoints (kstreams' `/health`, `/metrics`,
+    /// `/state`, ...), and so publishes its status for the dashboard; `None` serves
+    /// nothing. Port 0 picks one per role.
+    pub http: Option<String>,
 }
 
 /// Why a role did not start.
@@ -87,9 +91,15 @@ fn start(
     max_task_idle: Duration,
 ) -> Result<Running, RoleError> {
     if s.create_internal_topics {
-        topics::create_internal(admin, &topology, application_id, s.partitions)?;
+        topics::create_internal(
+            admin,
+            &topology,
+            application_id,
+            s.partitions,
+            s.http.is_some(),
+        )?;
     }
-    let config = StreamsConfig::new(application_id, &s.bootstrap)
+    let mut config = StreamsConfig::new(application_id, &s.bootstrap)
         .commit_interval(s.commit)
         .state_dir(s.state_dir.join(name))
         // Bad input is dead-lettered by ingest; downstream topics are written by us, and a
@@ -98,6 +108,9 @@ fn start(
         .consumer_config("fetch.wait.max.ms", "20")
         .producer_config("compression.type", topics::COMPRESSION)
         .max_task_idle(max_task_idle);
+    if let Some(addr) = &s.http {
+        config = config.http_listener(addr);
+    }
     let streams = Arc::new(KafkaStreams::new(topology, config));
     streams.start()?;
     let st = streams.clone();

@@ -173,13 +173,19 @@ pub fn create_internal(
     topology: &Topology,
     application_id: &str,
     partitions: u32,
+    serves_http: bool,
 ) -> Result<(), TopicError> {
-    let internal = topology
+    let mut internal = topology
         .internal_topics(application_id, &|_| Some(partitions))
         .map_err(|source| TopicError::Internal {
             application_id: application_id.to_string(),
             source: Box::new(source),
         })?;
+    if serves_http {
+        internal.extend(kstreams::runtime::kafka::http::operational_topics(
+            application_id,
+        ));
+    }
     let new: Vec<NewTopic> = internal
         .into_iter()
         .map(|t| {

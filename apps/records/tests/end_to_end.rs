@@ -137,7 +137,7 @@ fn roles_as_processes_reconcile_every_count() {
             ));
         }
         for (app, t) in &apps {
-            topics::create_internal(cluster.admin(), t, app, PARTITIONS).unwrap();
+            topics::create_internal(cluster.admin(), t, app, PARTITIONS, false).unwrap();
         }
     }
     let dir = std::env::temp_dir().join(topics::unique("records-e2e"));

@@ -44,6 +44,7 @@ fn metrics_endpoint_serves_the_totals_and_404_elsewhere() {
         create_internal_topics: true,
         partitions: 1,
         instance: "test".into(),
+        http: None,
     };
     let running = roles::metrics_agg(&settings, cluster.admin()).unwrap();
     let producer: BaseProducer = ClientConfig::new()

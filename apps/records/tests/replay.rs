@@ -147,6 +147,7 @@ fn replay_with_live_records(detector: &str, history: &[Enriched], live: &[Enrich
         create_internal_topics: true,
         partitions: PARTITIONS,
         instance: "replay".into(),
+        http: None,
     };
     let replay = replay::Replay::start(&settings, cluster.admin(), detector).unwrap();
     // The live records arrive while the replay catches up with the history.

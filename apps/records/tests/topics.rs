@@ -50,7 +50,7 @@ fn internal_topics_are_created_on_the_embedded_cluster() {
     assert!(cluster.is_embedded());
     topics::create_all(cluster.admin(), 2).unwrap();
     let topology = records::notify::topology(Default::default(), Arc::default()).unwrap();
-    topics::create_internal(cluster.admin(), &topology, "records-notify", 2).unwrap();
+    topics::create_internal(cluster.admin(), &topology, "records-notify", 2, false).unwrap();
     let existing = cluster.admin().topics().unwrap();
     for store in ["notify-last", "notify-rate"] {
         let changelog = format!("records-notify-{store}-changelog");

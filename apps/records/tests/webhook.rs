@@ -401,7 +401,7 @@ fn records_notify_with_a_webhook_delivers_the_notifications() {
     let cluster = cluster_with(&["d-1", "d-2"]);
     // The embedded cluster has no CreateTopics: notify's changelogs are made here.
     let topology = records::notify::topology(Default::default(), Arc::default()).unwrap();
-    topics::create_internal(cluster.admin(), &topology, "records-notify", 1).unwrap();
+    topics::create_internal(cluster.admin(), &topology, "records-notify", 1, false).unwrap();
     let dir = std::env::temp_dir().join(topics::unique("records-webhook-notify"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_records"))
         .args([

@@ -4,17 +4,20 @@
 //! lines a second; `/stores/word-counts/kafka` answers the count of `kafka`.
 
 use kstreams::prelude::*;
+use kstreams::runtime::kafka::http::logs::KafkaLogLayer;
+use kstreams::runtime::kafka::http::operational_topics;
 use kstreams::runtime::kafka::{EmbeddedCluster, NewTopic};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::time::Duration;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 const WORDS: [&str; 8] = [
     "kafka", "streams", "rust", "state", "store", "window", "join", "table",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber_init();
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -34,8 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Produced::with(StringSerde, Nullable(I64Serde)),
         );
     let topology = builder.build()?;
-    // The embedded broker cannot create topics on request.
-    for t in topology.internal_topics("word-count", &|_| Some(3))? {
+    // The embedded broker cannot create topics on request: the internal topics, and the
+    // status and log topics of an application that serves HTTP.
+    let internal = topology.internal_topics("word-count", &|_| Some(3))?;
+    for t in internal.into_iter().chain(operational_topics("word-count")) {
         admin.create_topics(&[NewTopic::new(t.name, t.partitions)])?;
     }
     let state_dir =
@@ -45,6 +50,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .state_dir(&state_dir)
         .commit_interval(Duration::from_millis(500))
         .http_listener(addr);
+    // Logs to stderr, and to the application's log topic for every instance's page.
+    let (log_layer, log_shipper) = KafkaLogLayer::new(&config)?;
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::INFO)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(log_layer)
+        .init();
     let streams = KafkaStreams::new(topology, config);
     streams.expose_store::<String, i64>("word-counts");
     streams.start()?;
@@ -73,16 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     streams.close();
+    log_shipper.close();
     let _ = std::fs::remove_dir_all(&state_dir);
     Ok(())
-}
-
-fn tracing_subscriber_init() {
-    // Logs to stderr at info, as an operator would run it.
-    let _ = tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_max_level(tracing::Level::INFO)
-            .finish(),
-    );
 }

@@ -77,6 +77,10 @@ impl<K: 'static, V: 'static> Node<K, V> for SinkNode<K, V> {
             Err(err @ StreamsError::Send { topic, .. }) => {
                 task.production_handler.handle(topic, err)
             }
+            Ok(()) => {
+                task.metrics.produced += 1;
+                return result;
+            }
             _ => return result,
         };
         match (response, result) {

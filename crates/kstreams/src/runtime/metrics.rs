@@ -21,6 +21,9 @@ pub struct TaskMetrics {
     pub production_errors: u64,
     /// Records sent to the dead-letter topic.
     pub dead_lettered: u64,
+    /// Records the task's sinks sent (to output and repartition topics; not changelogs
+    /// nor dead letters).
+    pub produced: u64,
 }
 
 impl TaskMetrics {
@@ -33,5 +36,6 @@ impl TaskMetrics {
         self.processing_errors += other.processing_errors;
         self.production_errors += other.production_errors;
         self.dead_lettered += other.dead_lettered;
+        self.produced += other.produced;
     }
 }

@@ -134,6 +134,21 @@ pub(crate) fn side_producer_config(config: &StreamsConfig, client_id: &str) -> C
     c
 }
 
+/// A consumer of a tool that has no application id (the status watcher), assigning
+/// partitions by hand, never committing.
+pub(crate) fn standalone_consumer_config(
+    bootstrap_servers: &str,
+    client_config: &BTreeMap<String, String>,
+    client_id: &str,
+) -> ClientConfig {
+    let mut c = base_client(bootstrap_servers, client_id, client_config);
+    c.set("group.id", client_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("queued.max.messages.kbytes", "1024");
+    c
+}
+
 /// The global thread's consumer.
 pub(crate) fn global_consumer_config(config: &StreamsConfig) -> ClientConfig {
     assigning_consumer(config, "GlobalStreamThread-global-consumer", "global")

@@ -3,6 +3,7 @@
 //!
 //! | path | answers |
 //! |---|---|
+//! | `/` | the web page: topology graph, instances, tasks, stores, errors, logs, queries |
 //! | `/health` | 200 while the client is alive; 503 once it stopped or failed |
 //! | `/ready` | 200 when `RUNNING`, else 503; the body names the state |
 //! | `/metrics` | Prometheus text, Kafka Streams' metric names ([`super::prometheus`]) |
@@ -39,6 +40,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// The topics an application whose instances serve HTTP needs besides its own internal
+/// ones: the status topic (compacted) and the log topic, one partition each.
+/// `KafkaStreams::start` creates them on a real cluster; on the embedded one, create them
+/// with the internal topics.
+pub fn operational_topics(application_id: &str) -> Vec<crate::topology::InternalTopic> {
+    vec![
+        crate::topology::InternalTopic {
+            name: status::status_topic(application_id),
+            partitions: 1,
+            compacted: true,
+        },
+        crate::topology::InternalTopic {
+            name: logs::log_topic(application_id),
+            partitions: 1,
+            compacted: false,
+        },
+    ]
+}
 
 /// The id of the instance whose state directory `config` names, created on first need:
 /// the same id in the status topic, in shipped logs, and (under exactly-once) in
@@ -260,8 +280,39 @@ impl axum::extract::FromRef<App> for Inspector {
     }
 }
 
+/// The web page, embedded: no CDN, nothing to install.
+const UI: [(&str, &str, &str); 4] = [
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("http/ui/index.html"),
+    ),
+    (
+        "/ui/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("http/ui/app.js"),
+    ),
+    (
+        "/ui/graph.js",
+        "text/javascript; charset=utf-8",
+        include_str!("http/ui/graph.js"),
+    ),
+    (
+        "/ui/style.css",
+        "text/css; charset=utf-8",
+        include_str!("http/ui/style.css"),
+    ),
+];
+
 fn router(app: App) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    for (path, content_type, body) in UI {
+        router = router.route(
+            path,
+            get(move || async move { ([(header::CONTENT_TYPE, content_type)], body) }),
+        );
+    }
+    router
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

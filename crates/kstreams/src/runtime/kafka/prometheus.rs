@@ -176,7 +176,7 @@ pub fn render(s: &LocalState) -> String {
         s.failed_stream_threads as f64,
     );
     let m = &s.metrics;
-    let client_counters: [(&str, &'static str, u64); 9] = [
+    let client_counters: [(&str, &'static str, u64); 10] = [
         (
             "process_total",
             "Records processed by every task, closed ones included.",
@@ -206,6 +206,11 @@ pub fn render(s: &LocalState) -> String {
             "dead_letter_records_total",
             "Records sent to the dead-letter topic.",
             m.tasks.dead_lettered,
+        ),
+        (
+            "produced_records_total",
+            "Records sent by sinks, closed tasks included.",
+            m.tasks.produced,
         ),
         (
             "transactions_committed_total",
@@ -299,6 +304,12 @@ pub fn render(s: &LocalState) -> String {
                 "Records the task dead-lettered.",
                 &l,
                 c.dead_lettered,
+            );
+            t.counter(
+                &format!("{TASK}_produced_records_total"),
+                "Records the task's sinks sent.",
+                &l,
+                c.produced,
             );
             t.counter(
                 &format!("{TASK}_processing_errors_total"),

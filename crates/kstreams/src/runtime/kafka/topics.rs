@@ -158,18 +158,8 @@ pub(crate) fn prepare(
     let mut internal = topology.internal_topics(app, &|t| known.get(t).copied())?;
     #[cfg(feature = "http")]
     if config.http_listener.is_some() {
-        // Where instances that serve HTTP publish their status to each other.
-        internal.push(crate::topology::InternalTopic {
-            name: super::http::status::status_topic(app),
-            partitions: 1,
-            compacted: true,
-        });
-        // Where their log layers ship events (deleted after the broker's retention).
-        internal.push(crate::topology::InternalTopic {
-            name: super::http::logs::log_topic(app),
-            partitions: 1,
-            compacted: false,
-        });
+        // Where instances that serve HTTP publish their status and ship their logs.
+        internal.extend(super::http::operational_topics(app));
     }
     let mut to_create = Vec::new();
     for t in &internal {

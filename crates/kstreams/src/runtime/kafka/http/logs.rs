@@ -142,6 +142,8 @@ impl Fields {
         match field.name() {
             "message" => self.message = value,
             "task" => self.task = Some(value),
+            // Where a `log` record came from (tracing-log's bridge): noise on a dashboard.
+            name if name.starts_with("log.") => {}
             name => {
                 self.other.insert(name.to_string(), value);
             }

@@ -84,6 +84,19 @@ impl Directory {
             .collect()
     }
 
+    /// Applies one record of a status topic.
+    fn apply_record(&self, m: &rdkafka::message::BorrowedMessage<'_>) {
+        match m.key().map(std::str::from_utf8) {
+            Some(Ok(key)) => self.apply(key, m.payload()),
+            _ => tracing::warn!(
+                "{}, partition {}, offset {}: a record without a text key",
+                m.topic(),
+                m.partition(),
+                m.offset()
+            ),
+        }
+    }
+
     fn apply(&self, key: &str, value: Option<&[u8]>) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match value.map(serde_json::from_slice::<InstanceStatus>) {
@@ -94,6 +107,98 @@ impl Directory {
                 entries.insert(key.to_string(), (status, Instant::now()));
             }
             Some(Err(e)) => tracing::warn!("status of instance {key}: not a status: {e}"),
+        }
+    }
+}
+
+/// Reads the status topics of several applications, for a view across them (a
+/// dashboard of a platform made of many applications).
+///
+/// ```no_run
+/// use kstreams::runtime::kafka::http::status::StatusWatcher;
+///
+/// let watcher = StatusWatcher::start("broker:9092", &Default::default(), &["ingest", "notify"])?;
+/// std::thread::sleep(std::time::Duration::from_secs(3));
+/// for instance in watcher.instances("ingest") {
+///     println!("{} at {:?}", instance.instance_id, instance.http_address);
+/// }
+/// # Ok::<(), kstreams::StreamsError>(())
+/// ```
+pub struct StatusWatcher {
+    directories: Arc<BTreeMap<String, Arc<Directory>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StatusWatcher {
+    /// Starts reading the status topics of `applications` on the cluster at
+    /// `bootstrap_servers`, with `client_config` (security settings) on every client.
+    pub fn start(
+        bootstrap_servers: &str,
+        client_config: &BTreeMap<String, String>,
+        applications: &[&str],
+    ) -> crate::error::Result<StatusWatcher> {
+        let consumer: BaseConsumer = clients::standalone_consumer_config(
+            bootstrap_servers,
+            client_config,
+            "kstreams-status-watcher",
+        )
+        .create()
+        .map_err(|source| crate::error::StreamsError::Kafka {
+            context: "creating the status watcher".into(),
+            source: source.into(),
+        })?;
+        let mut tpl = TopicPartitionList::new();
+        let mut directories = BTreeMap::new();
+        for app in applications {
+            let topic = status_topic(app);
+            tpl.add_partition_offset(&topic, 0, Offset::Beginning)
+                .and_then(|()| consumer.incremental_assign(&tpl))
+                .map_err(|source| crate::error::StreamsError::Kafka {
+                    context: format!("assigning {topic}"),
+                    source: source.into(),
+                })?;
+            tpl = TopicPartitionList::new();
+            directories.insert(topic, Arc::new(Directory::default()));
+        }
+        let directories = Arc::new(directories);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (dirs, stopping) = (directories.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("kstreams-status-watcher".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::Relaxed) {
+                    if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                        if let Some(d) = dirs.get(m.topic()) {
+                            d.apply_record(&m);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| {
+                crate::error::StreamsError::Config(format!("spawning the status watcher: {e}"))
+            })?;
+        Ok(StatusWatcher {
+            directories: directories.clone(),
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The instances of `application_id` as last published, stale ones marked.
+    pub fn instances(&self, application_id: &str) -> Vec<InstanceStatus> {
+        self.directories
+            .get(&status_topic(application_id))
+            .map(|d| d.instances())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for StatusWatcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
@@ -176,14 +281,7 @@ impl StatusThread {
                                 logs.push(v);
                             }
                         }
-                        Some(Ok(m)) => match m.key().map(std::str::from_utf8) {
-                            Some(Ok(key)) => directory.apply(key, m.payload()),
-                            _ => tracing::warn!(
-                                "status topic, partition {}, offset {}: a record without a text key",
-                                m.partition(),
-                                m.offset()
-                            ),
-                        },
+                        Some(Ok(m)) => directory.apply_record(&m),
                         Some(Err(e)) => tracing::debug!("status consumer: {e}"),
                         None => {}
                     }
@@ -194,7 +292,9 @@ impl StatusThread {
                     tracing::warn!("publishing the instance's departure: {e}");
                 }
             })
-            .map_err(|e| crate::error::StreamsError::Config(format!("spawning the status thread: {e}")))?;
+            .map_err(|e| {
+                crate::error::StreamsError::Config(format!("spawning the status thread: {e}"))
+            })?;
         Ok(StatusThread {
             stop,
             thread: Some(thread),

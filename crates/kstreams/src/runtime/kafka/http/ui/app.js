@@ -187,7 +187,7 @@
       const p = (i.state && i.state.process) || {};
       return h('tr', { class: i.stale ? 'stale' : null, 'data-instance': i.id },
         h('td', { class: 'mono', title: i.id }, i.local ? h('span', { class: 'tag' }, 'this') : null, shortId(i.id),
-          h('span', { class: 'muted' }, ` · ${i.addr || 'no address'}`)),
+          h('div', { class: 'muted small' }, i.addr || 'no HTTP address')),
         h('td', { class: 'nowrap' }, badge(i.state ? i.state.state : 'no state'), i.stale ? h('span', { class: 'badge warn' }, 'stale') : null,
           optional['/cluster'] ? h('div', { class: 'muted small' }, `updated ${fmtAgo(i.t)}`) : null),
         h('td', { class: 'num' }, `${fmtInt(i.threadCount)} · ${fmtInt(i.taskCount)}`),
@@ -280,15 +280,15 @@
       if (r) {
         const span = r.end_offset - r.start_offset;
         const frac = span > 0 ? (r.position - r.start_offset) / span : 1;
-        restore = h('div', { class: 'restore', title: `${r.topic}-${r.partition}: offsets ${r.start_offset}…${r.end_offset}` },
+        restore = h('div', { class: 'restore', title: `${r.topic}-${r.partition}: offsets ${r.start_offset}…${r.end_offset}, ${r.restored} records restored` },
           h('div', {}, bar(frac, 'r-restore'), h('span', { class: 'pct' }, fmtPct(frac))),
-          h('div', { class: 'muted' }, `${fmtInt(r.position)} / ${fmtInt(r.end_offset)} · ${fmtInt(r.restored)} restored`));
+          h('div', { class: 'muted' }, `${fmtInt(r.position)} / ${fmtInt(r.end_offset)}`));
       } else {
         restore = h('span', { class: 'muted' }, 'ready');
       }
       return h('tr', { 'data-store-row': s.name, class: inst.stale ? 'stale' : null },
         h('td', { class: 'mono strong' }, s.name),
-        h('td', { class: 'mono' }, task, multi ? h('span', { class: 'muted', title: inst.id }, ` @ ${shortId(inst.id)}`) : null),
+        h('td', { class: 'mono' }, task, multi ? h('div', { class: 'muted small', title: inst.id }, shortId(inst.id)) : null),
         h('td', { class: 'mono muted' }, s.changelog || '(no changelog)'),
         h('td', { class: 'num' }, fmtInt(s.approximate_num_entries)),
         h('td', {}, restore));
@@ -383,7 +383,8 @@
       h('td', { class: 'mono', title: e.thread || '' }, threadShort(e.thread) || '–'),
       h('td', { class: 'mono' }, e.task || '–'),
       h('td', { class: 'mono muted', title: e.target || '' }, String(e.target || '').replace(/^kstreams::runtime::/, '…::')),
-      h('td', { class: 'msg' }, e.message)));
+      h('td', { class: 'msg' }, e.message, e.fields && typeof e.fields === 'object'
+        ? Object.entries(e.fields).map(([k, v]) => h('span', { class: 'field' }, ` ${k}=${v}`)) : null)));
     $('#logs-count').textContent = `${shown.length} of ${events.length} events${shown.length > MAX_ROWS ? ` (latest ${MAX_ROWS} shown)` : ''}`;
     $('#logs tbody').replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No matching events.'))]));
   }

@@ -182,13 +182,16 @@ impl Processor<String, Option<Vec<u8>>, String, Checked> for Validate {
     }
 }
 
+/// The store of customer profiles, by customer id.
+pub const CUSTOMERS_STORE: &str = "customers-store";
+
 /// The ingest topology.
 pub fn topology(counters: Arc<IngestCounters>) -> kstreams::Result<Topology> {
     let builder = StreamsBuilder::new();
     let customers = builder.table(
         topics::CUSTOMERS,
         Consumed::with(StringSerde, JsonSerde::<Customer>::new()),
-        Materialized::named("customers-store"),
+        Materialized::named(CUSTOMERS_STORE),
     );
     let validate_counters = counters.clone();
     let checked = builder

@@ -162,6 +162,12 @@ pub fn ingest(s: &RoleSettings, admin: &Admin) -> Result<Running, RoleError> {
         // 580 ms, p99 3 s at 870 records/s (records bench --rate 870).
         Duration::ZERO,
     )
+    .inspect(|running| {
+        // A customer's profile, by id, at /stores/customers-store/{id} when serving HTTP.
+        running
+            .streams
+            .expose_store::<String, crate::model::Customer>(ingest::CUSTOMERS_STORE);
+    })
 }
 
 /// Starts one detector.

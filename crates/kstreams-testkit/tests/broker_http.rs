@@ -1,7 +1,7 @@
 //! The HTTP endpoints of a running instance (`StreamsConfig::http_listener`), against a
 //! Kafka-protocol broker: the in-process mock by default, or `KSTREAMS_BOOTSTRAP`.
 
-use kstreams::runtime::kafka::http::status::status_topic;
+use kstreams::runtime::kafka::http::operational_topics;
 use kstreams::runtime::kafka::{KafkaStreams, State, StreamsConfig};
 use kstreams::serde::{I64Serde, Nullable, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
@@ -92,15 +92,17 @@ fn word_count(input: &str) -> Topology {
     builder.build().unwrap()
 }
 
-/// The input and output topics, and the internal ones (the embedded broker cannot create
-/// them on request).
+/// The input and output topics, the internal ones and the status and log topics (the
+/// embedded broker cannot create them on request).
 fn create_topics(broker: &TestBroker, app: &str, input: &str) {
     broker.create_topic(input, 3).unwrap();
     broker.create_topic(&format!("{input}-counts"), 3).unwrap();
     broker
         .prepare_internal_topics(&word_count(input), app, &|t| (t == input).then_some(3))
         .unwrap();
-    broker.create_topic(&status_topic(app), 1).unwrap();
+    for t in operational_topics(app) {
+        broker.create_topic(&t.name, t.partitions as i32).unwrap();
+    }
 }
 
 fn config(broker: &TestBroker, app: &str, threads: usize) -> StreamsConfig {
@@ -348,10 +350,22 @@ fn any_instance_answers_any_key_before_during_and_after_a_rebalance() {
         .collect();
 
     // Before: three instances, each owning some keys, each answering every key.
-    wait_for(
+    wait_for_or(
         "every word answered by all three",
         Duration::from_secs(180),
         || instances.iter().all(|s| s.state() == State::Running) && all_answered(&addrs, &words),
+        || {
+            let states: Vec<State> = instances.iter().map(|s| s.state()).collect();
+            let w0: Vec<(u16, Value)> = addrs
+                .iter()
+                .map(|a| get_json(*a, &format!("/stores/word-counts/{}", words[0])))
+                .collect();
+            let tasks: Vec<Vec<_>> = instances.iter().map(|s| s.assigned_tasks()).collect();
+            format!(
+                "states {states:?}, tasks {tasks:?}, {} asked of each: {w0:?}",
+                words[0]
+            )
+        },
     );
     for a in &addrs {
         let (status, cluster) = get_json(*a, "/cluster");

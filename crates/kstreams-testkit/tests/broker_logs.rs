@@ -6,8 +6,8 @@
 //! One test in this binary: it installs the process's global subscriber.
 
 use kstreams::processor::LogAndContinue;
-use kstreams::runtime::kafka::http::logs::{dropped_log_events, log_topic, KafkaLogLayer, QUEUE};
-use kstreams::runtime::kafka::http::status::status_topic;
+use kstreams::runtime::kafka::http::logs::{dropped_log_events, KafkaLogLayer, QUEUE};
+use kstreams::runtime::kafka::http::operational_topics;
 use kstreams::runtime::kafka::{KafkaStreams, State, StreamsConfig};
 use kstreams::serde::{I64Serde, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, StreamsBuilder};
@@ -46,8 +46,9 @@ fn logs_are_shipped_with_their_origin_and_a_full_queue_drops_without_blocking() 
     let app = TestBroker::unique("logs");
     let input = TestBroker::unique("logs-amounts");
     broker.create_topic(&input, 2).unwrap();
-    broker.create_topic(&status_topic(&app), 1).unwrap();
-    broker.create_topic(&log_topic(&app), 1).unwrap();
+    for t in operational_topics(&app) {
+        broker.create_topic(&t.name, t.partitions as i32).unwrap();
+    }
     let builder = StreamsBuilder::new();
     builder
         .stream(&input, Consumed::with(StringSerde, I64Serde))

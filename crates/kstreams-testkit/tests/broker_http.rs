@@ -256,6 +256,13 @@ fn an_instance_serves_health_state_metrics_topology_and_queries() {
         ),
         1.0
     );
+    // Per processor: the aggregation took the six words.
+    let aggregated = metric_sum(
+        &text,
+        "kafka_streams_stream_processor_node_metrics_process_total",
+        "processor_node_id=\"KSTREAM-AGGREGATE",
+    );
+    assert_eq!(aggregated, 6.0, "{text}");
     let commits = metric_sum(
         &text,
         "kafka_streams_stream_thread_metrics_commit_total",

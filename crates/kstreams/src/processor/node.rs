@@ -9,7 +9,7 @@ use super::api::{Processor, ProcessorContext, PunctuatorId};
 use super::Record;
 use crate::error::{Result, StreamsError, TopologyError};
 use crate::runtime::context::TaskContext;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -35,6 +35,9 @@ pub(crate) type NodeRef<K, V> = Rc<RefCell<dyn Node<K, V>>>;
 pub(crate) struct Child<K, V> {
     pub(crate) name: Arc<str>,
     pub(crate) node: NodeRef<K, V>,
+    /// Records the child took, over all its edges (Kafka Streams' processor-node
+    /// `process-total`): one plain increment, the task's thread being the only one.
+    pub(crate) processed: Rc<Cell<u64>>,
 }
 
 impl<K, V> Clone for Child<K, V> {
@@ -42,6 +45,7 @@ impl<K, V> Clone for Child<K, V> {
         Child {
             name: self.name.clone(),
             node: self.node.clone(),
+            processed: self.processed.clone(),
         }
     }
 }
@@ -60,6 +64,7 @@ impl<K, V> Child<K, V> {
         // A panic in user code becomes a processing error that names this node, for the
         // task's processing handler; the borrow is released as the panic unwinds.
         let _named = PanicNamer(&self.name);
+        self.processed.set(self.processed.get() + 1);
         node.process(task, record)
     }
 }

@@ -79,6 +79,8 @@ pub struct Task {
     ctx: TaskContext,
     sources: Vec<Source>,
     lifecycles: Vec<Rc<RefCell<dyn Lifecycle>>>,
+    /// Records each processor and sink took.
+    processed: Vec<(Arc<str>, Rc<std::cell::Cell<u64>>)>,
     closed: bool,
     /// Reused for changelog keys rewritten into Kafka's layouts.
     changelog_key: Vec<u8>,
@@ -148,6 +150,7 @@ impl Task {
             }
         }
         let lifecycles = std::mem::take(&mut inst.lifecycles);
+        let processed = std::mem::take(&mut inst.processed);
         let mut task = Task {
             ctx: TaskContext {
                 task_id: id,
@@ -168,6 +171,7 @@ impl Task {
             },
             sources,
             lifecycles,
+            processed,
             closed: false,
             changelog_key: Vec::new(),
         };
@@ -431,6 +435,13 @@ impl Task {
             .find(|s| &*s.topic == topic)
             .map(|s| s.node.partition_time())
             .filter(|&t| t >= 0)
+    }
+
+    /// Records each processor and sink node took since the task was created (Kafka
+    /// Streams' processor-node `process-total`), in topology order; source nodes take
+    /// every record of the task ([`TaskMetrics::processed`]).
+    pub fn processor_counts(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.processed.iter().map(|(name, n)| (&**name, n.get()))
     }
 
     /// The task's counters.

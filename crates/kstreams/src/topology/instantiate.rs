@@ -7,7 +7,7 @@ use crate::processor::node::{Child, Lifecycle, Node, NodeInfo, NodeRef, Processo
 use crate::processor::source::RawSource;
 use crate::processor::{Processor, SharedDeserializationHandler};
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -27,6 +27,9 @@ pub(crate) struct Instantiator<'t> {
     pub(crate) handler: SharedDeserializationHandler,
     built: HashMap<NodeId, Box<dyn Any>>,
     pub(crate) lifecycles: Vec<Rc<RefCell<dyn Lifecycle>>>,
+    /// Every node reached through an edge, with the count its edges share, in build order.
+    pub(crate) processed: Vec<(Arc<str>, Rc<Cell<u64>>)>,
+    counted: HashMap<NodeId, Rc<Cell<u64>>>,
 }
 
 impl<'t> Instantiator<'t> {
@@ -41,6 +44,8 @@ impl<'t> Instantiator<'t> {
             handler,
             built: HashMap::new(),
             lifecycles: Vec::new(),
+            processed: Vec::new(),
+            counted: HashMap::new(),
         }
     }
 
@@ -80,9 +85,20 @@ impl<'t> Instantiator<'t> {
         let kids = self.topology.children[id].clone();
         kids.into_iter()
             .map(|c| {
+                let name: Arc<str> = self.topology.nodes[c].name.as_str().into();
+                let processed = match self.counted.get(&c) {
+                    Some(count) => count.clone(),
+                    None => {
+                        let count = Rc::new(Cell::new(0));
+                        self.counted.insert(c, count.clone());
+                        self.processed.push((name.clone(), count.clone()));
+                        count
+                    }
+                };
                 Ok(Child {
-                    name: self.topology.nodes[c].name.as_str().into(),
+                    name,
                     node: self.typed::<K, V>(c)?,
+                    processed,
                 })
             })
             .collect()

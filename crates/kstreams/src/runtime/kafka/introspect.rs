@@ -92,6 +92,19 @@ pub struct TaskMetadata {
     pub stores: Vec<StoreMetadata>,
     /// Its counters, live.
     pub metrics: TaskMetrics,
+    /// Records each processor and sink node took (`process-total` of
+    /// stream-processor-node-metrics).
+    pub processors: Vec<ProcessorMetrics>,
+}
+
+/// One processor node of a task.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ProcessorMetrics {
+    /// The node's name.
+    pub processor_node_id: String,
+    /// Records it took.
+    pub process_total: u64,
 }
 
 /// Where a task stands on one input partition.

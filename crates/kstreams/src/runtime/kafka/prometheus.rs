@@ -371,6 +371,19 @@ pub fn render(s: &LocalState) -> String {
                     );
                 }
             }
+            for p in &task.processors {
+                let l = [
+                    ("thread_id", th.thread_name.as_str()),
+                    ("task_id", task.task_id.as_str()),
+                    ("processor_node_id", p.processor_node_id.as_str()),
+                ];
+                t.counter(
+                    "kafka_streams_stream_processor_node_metrics_process_total",
+                    "Records the processor node took.",
+                    &l,
+                    p.process_total,
+                );
+            }
             for store in &task.stores {
                 let l = [
                     ("thread_id", th.thread_name.as_str()),

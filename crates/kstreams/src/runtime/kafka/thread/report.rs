@@ -5,7 +5,8 @@
 use super::poll_loop::{cached_watermarks, fetch_positions};
 use super::ThreadState;
 use crate::runtime::kafka::introspect::{
-    PartitionMetadata, RestoreProgress, StoreMetadata, TaskMetadata, ThreadMetadata, ThreadMetrics,
+    PartitionMetadata, ProcessorMetrics, RestoreProgress, StoreMetadata, TaskMetadata,
+    ThreadMetadata, ThreadMetrics,
 };
 use crate::runtime::kafka::sensor::Sensor;
 use crate::runtime::kafka::ThreadPhase;
@@ -177,6 +178,13 @@ impl ThreadState {
                     partitions,
                     stores,
                     metrics: task.metrics().clone(),
+                    processors: task
+                        .processor_counts()
+                        .map(|(name, n)| ProcessorMetrics {
+                            processor_node_id: name.to_string(),
+                            process_total: n,
+                        })
+                        .collect(),
                 }
             })
             .collect();

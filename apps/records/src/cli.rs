@@ -143,6 +143,10 @@ pub enum Command {
         /// Commit interval of every role, ms.
         #[arg(long, default_value_t = 1000)]
         commit_ms: u64,
+        /// Serve the records dashboard here during the run: every role process then
+        /// serves HTTP on a free port and publishes its status.
+        #[arg(long)]
+        dashboard: Option<String>,
     },
     /// A new detector on the history: runs detector NAME as a new application that reads
     /// `records-enriched` from the earliest offset, catches up, then follows the live

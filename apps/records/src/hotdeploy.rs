@@ -60,6 +60,9 @@ pub struct HotDeployConfig {
     pub phase: Duration,
     /// Customers.
     pub customers: usize,
+    /// Serve the records dashboard here during the run (every role then serves HTTP on
+    /// a free port and publishes its status).
+    pub dashboard: Option<String>,
 }
 
 /// The phases, in order.
@@ -205,7 +208,16 @@ pub fn run(cfg: HotDeployConfig) -> Result<(), Box<dyn std::error::Error>> {
     let bootstrap = cfg.bootstrap.as_str();
     let admin = Admin::new(bootstrap).map_err(TopicError::connect)?;
     topics::create_all(&admin, cfg.partitions)?;
-    let launcher = Launcher::new(bootstrap, cfg.partitions, cfg.commit_ms)?;
+    let mut launcher = Launcher::new(bootstrap, cfg.partitions, cfg.commit_ms)?;
+    launcher.http = cfg.dashboard.is_some();
+    let _dashboard = match &cfg.dashboard {
+        Some(listen) => {
+            let d = crate::dashboard::Dashboard::serve(bootstrap, listen)?;
+            eprintln!("records dashboard on http://{}/", d.local_addr());
+            Some(d)
+        }
+        None => None,
+    };
     let detector = |name: &str, instance: &str| launcher.spawn(&["detector", name], instance);
     let mut procs: BTreeMap<String, Proc> = BTreeMap::new();
     procs.insert("ingest".into(), launcher.spawn(&["ingest"], "ingest")?);

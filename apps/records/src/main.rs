@@ -95,6 +95,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             customers,
             partitions,
             commit_ms,
+            dashboard,
         } => records::hotdeploy::run(records::hotdeploy::HotDeployConfig {
             bootstrap,
             partitions,
@@ -102,6 +103,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             rate,
             phase: std::time::Duration::from_secs(phase_secs),
             customers,
+            dashboard,
         })?,
         Command::Replay {
             name,

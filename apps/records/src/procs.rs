@@ -79,6 +79,9 @@ pub struct Launcher {
     commit_ms: u64,
     /// Where the state directories go.
     pub dir: PathBuf,
+    /// Every role serves HTTP on a free port and publishes its status (for
+    /// `records dashboard`).
+    pub http: bool,
 }
 
 impl Launcher {
@@ -90,14 +93,21 @@ impl Launcher {
             partitions,
             commit_ms,
             dir: std::env::temp_dir().join(topics::unique("records-procs")),
+            http: false,
         })
     }
 
     /// Starts `records <args>` as instance `name` (its state directory is named after it,
     /// so a restarted instance finds its state again).
     pub fn spawn(&self, args: &[&str], name: &str) -> std::io::Result<Proc> {
+        let http: &[&str] = if self.http {
+            &["--http", "127.0.0.1:0"]
+        } else {
+            &[]
+        };
         let child = Command::new(&self.exe)
             .args(args)
+            .args(http)
             .args(["--bootstrap", &self.bootstrap, "--instance", name])
             .arg("--partitions")
             .arg(self.partitions.to_string())

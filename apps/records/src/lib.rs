@@ -22,5 +22,6 @@ pub mod publish;
 pub mod replay;
 pub mod roles;
 pub mod score;
+pub mod serve;
 pub mod topics;
 pub mod webhook;

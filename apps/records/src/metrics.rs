@@ -164,13 +164,6 @@ pub fn serve(
     render: impl Fn() -> String + Send + Sync + 'static,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<MetricsServer> {
-    let listener = std::net::TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
-    let local = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
     let render = Arc::new(render);
     let app = Router::new().route(
         "/metrics",
@@ -188,30 +181,7 @@ pub fn serve(
             }
         }),
     );
-    let thread = std::thread::Builder::new()
-        .name("prometheus".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::error!("metrics endpoint on {local}: {e}");
-                        return;
-                    }
-                };
-                let stopped = async move {
-                    while !stop.load(Ordering::Relaxed) {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                };
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                {
-                    tracing::error!("metrics endpoint on {local}: {e}");
-                }
-            })
-        })?;
+    let (local, thread) = crate::serve::spawn(addr, app, "prometheus", stop)?;
     Ok(MetricsServer {
         addr: local,
         thread,

@@ -19,7 +19,6 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A role of the platform, as the dashboard draws it.
 #[derive(Debug, Clone, Serialize)]
@@ -140,13 +139,6 @@ impl Dashboard {
         let apps: Vec<String> = roles().into_iter().map(|r| r.application_id).collect();
         let refs: Vec<&str> = apps.iter().map(String::as_str).collect();
         let watcher = Arc::new(StatusWatcher::start(bootstrap, &Default::default(), &refs)?);
-        let listener = std::net::TcpListener::bind(listen)?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()?;
         let app = Router::new()
             .route(
                 "/",
@@ -167,27 +159,7 @@ impl Dashboard {
                 }),
             );
         let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("dashboard".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    let shutdown = async move {
-                        while !stopped.load(Ordering::Relaxed) {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    };
-                    if let Err(e) = axum::serve(listener, app)
-                        .with_graceful_shutdown(shutdown)
-                        .await
-                    {
-                        tracing::error!("dashboard on {addr}: {e}");
-                    }
-                })
-            })?;
+        let (addr, thread) = crate::serve::spawn(listen, app, "dashboard", stop.clone())?;
         Ok(Dashboard {
             addr,
             stop,

@@ -24,6 +24,7 @@
 //! [`KafkaStreams::query_key`]: super::KafkaStreams::query_key
 //! [`StreamsConfig::http_listener`]: super::StreamsConfig::http_listener
 
+mod background;
 pub mod logs;
 mod routing;
 pub mod status;
@@ -35,10 +36,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use background::{stopped, Background};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The topics an application whose instances serve HTTP needs besides its own internal
@@ -129,9 +129,8 @@ pub(crate) struct HttpServer {
     /// Where others reach this instance.
     advertised: String,
     node: Node,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    status: Option<status::StatusThread>,
+    server: Background,
+    status: Option<Background>,
 }
 
 impl HttpServer {
@@ -154,8 +153,6 @@ impl HttpServer {
             .enable_time()
             .max_blocking_threads(2)
             .build()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
         let advertised = match advertised {
             Some(a) => a.to_string(),
             None if local.ip().is_unspecified() => format!("127.0.0.1:{}", local.port()),
@@ -166,7 +163,7 @@ impl HttpServer {
             advertised: advertised.clone().into(),
         });
         let name = format!("{}-http", inspector.config.application_id);
-        let thread = std::thread::Builder::new().name(name).spawn(move || {
+        let server = Background::spawn(name, move |stop| {
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
@@ -176,7 +173,7 @@ impl HttpServer {
                     }
                 };
                 let shutdown = async move {
-                    while !stopped.load(Ordering::Relaxed) {
+                    while !stopped(&stop) {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 };
@@ -193,8 +190,7 @@ impl HttpServer {
             addr: local,
             advertised,
             node,
-            stop,
-            thread: Some(thread),
+            server,
             status: None,
         })
     }
@@ -224,7 +220,7 @@ impl HttpServer {
         &mut self,
         config: &super::StreamsConfig,
     ) -> crate::error::Result<()> {
-        self.status = Some(status::StatusThread::start(
+        self.status = Some(status::start(
             config,
             self.node.inspector.clone(),
             self.node.instance_id.to_string(),
@@ -254,16 +250,7 @@ impl HttpServer {
         if let Some(mut s) = self.status.take() {
             s.stop();
         }
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.stop();
     }
 }
 

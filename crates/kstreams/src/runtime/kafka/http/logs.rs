@@ -27,13 +27,13 @@
 
 use super::super::clients;
 use super::super::StreamsConfig;
+use super::background::{stopped, Background};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Mutex;
 use std::time::Duration;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -186,8 +186,7 @@ impl<S: Subscriber> Layer<S> for KafkaLogLayer {
 /// The thread that ships queued events: [`close`](Self::close) (or drop) ships what is
 /// queued and stops it.
 pub struct LogShipper {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Background,
 }
 
 impl LogShipper {
@@ -196,61 +195,41 @@ impl LogShipper {
         producer: BaseProducer,
         topic: String,
     ) -> crate::error::Result<LogShipper> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name(SHIPPER.into())
-            .spawn(move || {
-                let ship = |e: LogEvent| {
-                    let Ok(value) = serde_json::to_vec(&e) else {
-                        DROPPED.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    };
-                    let record = BaseRecord::<str, Vec<u8>>::to(&topic)
-                        .key(&e.instance_id)
-                        .payload(&value);
-                    if producer.send(record).is_err() {
-                        DROPPED.fetch_add(1, Ordering::Relaxed);
-                    }
+        let thread = Background::spawn(SHIPPER.into(), move |stop| {
+            let ship = |e: LogEvent| {
+                let Ok(value) = serde_json::to_vec(&e) else {
+                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                    return;
                 };
-                while !stopping.load(Ordering::Relaxed) {
-                    match rx.recv_timeout(Duration::from_millis(100)) {
-                        Ok(e) => ship(e),
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
-                    producer.poll(Duration::ZERO);
+                let record = BaseRecord::<str, Vec<u8>>::to(&topic)
+                    .key(&e.instance_id)
+                    .payload(&value);
+                if producer.send(record).is_err() {
+                    DROPPED.fetch_add(1, Ordering::Relaxed);
                 }
-                while let Ok(e) = rx.try_recv() {
-                    ship(e);
+            };
+            while !stopped(&stop) {
+                match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(e) => ship(e),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
-                let _ = producer.flush(Duration::from_secs(5));
-            })
-            .map_err(|e| {
-                crate::error::StreamsError::Config(format!("spawning the log shipper: {e}"))
-            })?;
-        Ok(LogShipper {
-            stop,
-            thread: Some(thread),
+                producer.poll(Duration::ZERO);
+            }
+            while let Ok(e) = rx.try_recv() {
+                ship(e);
+            }
+            let _ = producer.flush(Duration::from_secs(5));
         })
+        .map_err(|e| {
+            crate::error::StreamsError::Config(format!("spawning the log shipper: {e}"))
+        })?;
+        Ok(LogShipper { thread })
     }
 
-    /// Ships what is queued, then stops.
+    /// Ships what is queued, then stops (as dropping it does).
     pub fn close(mut self) {
-        self.stop_now();
-    }
-
-    fn stop_now(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for LogShipper {
-    fn drop(&mut self) {
-        self.stop_now();
+        self.thread.stop();
     }
 }
 

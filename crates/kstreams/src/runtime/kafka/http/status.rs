@@ -11,6 +11,7 @@
 use super::super::clients;
 use super::super::inspect::Inspector;
 use super::super::StreamsConfig;
+use super::background::{stopped, Background};
 use super::logs::{log_topic, LogTail, TAIL};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -18,9 +19,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How often an instance publishes its status.
@@ -126,8 +125,8 @@ impl Directory {
 /// ```
 pub struct StatusWatcher {
     directories: Arc<BTreeMap<String, Arc<Directory>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    /// Stopped when the watcher is dropped.
+    _thread: Background,
 }
 
 impl StatusWatcher {
@@ -162,26 +161,22 @@ impl StatusWatcher {
             directories.insert(topic, Arc::new(Directory::default()));
         }
         let directories = Arc::new(directories);
-        let stop = Arc::new(AtomicBool::new(false));
-        let (dirs, stopping) = (directories.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name("kstreams-status-watcher".into())
-            .spawn(move || {
-                while !stopping.load(Ordering::Relaxed) {
-                    if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-                        if let Some(d) = dirs.get(m.topic()) {
-                            d.apply_record(&m);
-                        }
+        let dirs = directories.clone();
+        let thread = Background::spawn("kstreams-status-watcher".into(), move |stop| {
+            while !stopped(&stop) {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                    if let Some(d) = dirs.get(m.topic()) {
+                        d.apply_record(&m);
                     }
                 }
-            })
-            .map_err(|e| {
-                crate::error::StreamsError::Config(format!("spawning the status watcher: {e}"))
-            })?;
+            }
+        })
+        .map_err(|e| {
+            crate::error::StreamsError::Config(format!("spawning the status watcher: {e}"))
+        })?;
         Ok(StatusWatcher {
-            directories: directories.clone(),
-            stop,
-            thread: Some(thread),
+            directories,
+            _thread: thread,
         })
     }
 
@@ -194,126 +189,86 @@ impl StatusWatcher {
     }
 }
 
-impl Drop for StatusWatcher {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+/// Starts the thread that publishes this instance's status as `instance_id`, reachable at
+/// `http_address`, and reads everyone's into `directory` (and the latest logs into
+/// `logs`). Stopping it publishes the departure.
+pub(crate) fn start(
+    config: &StreamsConfig,
+    inspector: Inspector,
+    instance_id: String,
+    http_address: Option<String>,
+    directory: Arc<Directory>,
+    logs: Arc<LogTail>,
+) -> crate::error::Result<Background> {
+    let kafka = |context: &'static str| {
+        move |source: rdkafka::error::KafkaError| crate::error::StreamsError::Kafka {
+            context: context.into(),
+            source: source.into(),
         }
-    }
-}
-
-/// The thread that publishes this instance's status and reads everyone's.
-pub(crate) struct StatusThread {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl StatusThread {
-    /// Starts publishing as `instance_id`, reachable at `http_address`.
-    pub(crate) fn start(
-        config: &StreamsConfig,
-        inspector: Inspector,
-        instance_id: String,
-        http_address: Option<String>,
-        directory: Arc<Directory>,
-        logs: Arc<LogTail>,
-    ) -> crate::error::Result<StatusThread> {
-        let kafka = |context: &'static str| {
-            move |source: rdkafka::error::KafkaError| crate::error::StreamsError::Kafka {
-                context: context.into(),
-                source: source.into(),
+    };
+    let topic = status_topic(&config.application_id);
+    let producer: BaseProducer = clients::side_producer_config(config, "status-producer")
+        .create()
+        .map_err(kafka("creating the status producer"))?;
+    let consumer: BaseConsumer = clients::status_consumer_config(config)
+        .create()
+        .map_err(kafka("creating the status consumer"))?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Beginning)
+        .map_err(kafka("assigning the status topic"))?;
+    // The latest events of the log topic, for `/logs`.
+    let log_topic = log_topic(&config.application_id);
+    tpl.add_partition_offset(&log_topic, 0, Offset::OffsetTail(TAIL as i64))
+        .map_err(kafka("assigning the log topic"))?;
+    consumer
+        .assign(&tpl)
+        .map_err(kafka("assigning the status topic"))?;
+    let name = format!("{}-status", config.application_id);
+    Background::spawn(name, move |stop| {
+        let publish = |value: Option<Vec<u8>>| {
+            let mut record = BaseRecord::<str, Vec<u8>>::to(&topic).key(&instance_id);
+            if let Some(v) = &value {
+                record = record.payload(v);
+            }
+            if let Err((e, _)) = producer.send(record) {
+                tracing::warn!("publishing the instance status: {e}");
             }
         };
-        let topic = status_topic(&config.application_id);
-        let producer: BaseProducer = clients::side_producer_config(config, "status-producer")
-            .create()
-            .map_err(kafka("creating the status producer"))?;
-        let consumer: BaseConsumer = clients::status_consumer_config(config)
-            .create()
-            .map_err(kafka("creating the status consumer"))?;
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, 0, Offset::Beginning)
-            .map_err(kafka("assigning the status topic"))?;
-        // The latest events of the log topic, for `/logs`.
-        let log_topic = log_topic(&config.application_id);
-        tpl.add_partition_offset(&log_topic, 0, Offset::OffsetTail(TAIL as i64))
-            .map_err(kafka("assigning the log topic"))?;
-        consumer
-            .assign(&tpl)
-            .map_err(kafka("assigning the status topic"))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let name = format!("{}-status", config.application_id);
-        let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || {
-                let publish = |value: Option<Vec<u8>>| {
-                    let mut record = BaseRecord::<str, Vec<u8>>::to(&topic).key(&instance_id);
-                    if let Some(v) = &value {
-                        record = record.payload(v);
-                    }
-                    if let Err((e, _)) = producer.send(record) {
-                        tracing::warn!("publishing the instance status: {e}");
-                    }
+        let mut last = None::<Instant>;
+        while !stopped(&stop) {
+            if last.is_none_or(|t| t.elapsed() >= PUBLISH_EVERY) {
+                let status = InstanceStatus {
+                    instance_id: instance_id.clone(),
+                    http_address: http_address.clone(),
+                    updated_ms: now_ms(),
+                    stale: false,
+                    state: serde_json::to_value(inspector.local_state()).unwrap_or_default(),
                 };
-                let mut last = None::<Instant>;
-                while !stopping.load(Ordering::Relaxed) {
-                    if last.is_none_or(|t| t.elapsed() >= PUBLISH_EVERY) {
-                        let status = InstanceStatus {
-                            instance_id: instance_id.clone(),
-                            http_address: http_address.clone(),
-                            updated_ms: now_ms(),
-                            stale: false,
-                            state: serde_json::to_value(inspector.local_state())
-                                .unwrap_or_default(),
-                        };
-                        match serde_json::to_vec(&status) {
-                            Ok(v) => publish(Some(v)),
-                            Err(e) => tracing::warn!("serializing the instance status: {e}"),
-                        }
-                        last = Some(Instant::now());
-                    }
-                    producer.poll(Duration::ZERO);
-                    match consumer.poll(Duration::from_millis(100)) {
-                        Some(Ok(m)) if m.topic() == log_topic => {
-                            if let Some(v) = m.payload() {
-                                logs.push(v);
-                            }
-                        }
-                        Some(Ok(m)) => directory.apply_record(&m),
-                        Some(Err(e)) => tracing::debug!("status consumer: {e}"),
-                        None => {}
+                match serde_json::to_vec(&status) {
+                    Ok(v) => publish(Some(v)),
+                    Err(e) => tracing::warn!("serializing the instance status: {e}"),
+                }
+                last = Some(Instant::now());
+            }
+            producer.poll(Duration::ZERO);
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) if m.topic() == log_topic => {
+                    if let Some(v) = m.payload() {
+                        logs.push(v);
                     }
                 }
-                // Gone: others stop routing here at once rather than after STALE_AFTER.
-                publish(None);
-                if let Err(e) = producer.flush(Duration::from_secs(5)) {
-                    tracing::warn!("publishing the instance's departure: {e}");
-                }
-            })
-            .map_err(|e| {
-                crate::error::StreamsError::Config(format!("spawning the status thread: {e}"))
-            })?;
-        Ok(StatusThread {
-            stop,
-            thread: Some(thread),
-        })
-    }
-
-    /// Publishes the departure and waits for the thread.
-    pub(crate) fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+                Some(Ok(m)) => directory.apply_record(&m),
+                Some(Err(e)) => tracing::debug!("status consumer: {e}"),
+                None => {}
+            }
         }
-    }
-}
-
-impl Drop for StatusThread {
-    fn drop(&mut self) {
-        self.stop();
-    }
+        // Gone: others stop routing here at once rather than after STALE_AFTER.
+        publish(None);
+        if let Err(e) = producer.flush(Duration::from_secs(5)) {
+            tracing::warn!("publishing the instance's departure: {e}");
+        }
+    })
+    .map_err(|e| crate::error::StreamsError::Config(format!("spawning the status thread: {e}")))
 }
 
 pub(crate) fn now_ms() -> i64 {

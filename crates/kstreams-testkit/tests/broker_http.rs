@@ -263,6 +263,14 @@ fn an_instance_serves_health_state_metrics_topology_and_queries() {
         "processor_node_id=\"KSTREAM-AGGREGATE",
     );
     assert_eq!(aggregated, 6.0, "{text}");
+    // Per store: the count wrote each of the six words once, and read each once (the
+    // queries above read it too).
+    let ops = |op: &str| {
+        let name = format!("kafka_streams_stream_state_metrics_{op}_total");
+        metric_sum(&text, &name, "state_id=\"word-counts\"")
+    };
+    assert_eq!(ops("put"), 6.0, "{text}");
+    assert!(ops("get") >= 6.0 + 3.0, "{text}");
     let commits = metric_sum(
         &text,
         "kafka_streams_stream_thread_metrics_commit_total",

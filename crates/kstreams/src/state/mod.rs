@@ -47,8 +47,8 @@ pub use composite::CompositeReadOnlyStore;
 pub use memory::InMemoryKeyValueStore;
 pub(crate) use persistent::FjallDatabase;
 pub use persistent::MemoryBudget;
-pub use registry::StoreHandle;
 pub(crate) use registry::StoreRegistry;
+pub use registry::{StoreHandle, StoreOpCounts};
 pub use restore_batch::RestoreBatch;
 pub use typed::{
     KeyValueStore, ReadOnlyKeyValueStore, TimestampedKeyValueStore, ValueAndTimestamp,

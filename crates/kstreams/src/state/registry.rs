@@ -6,6 +6,7 @@ use super::{CachingStore, ChangeLoggingStore, KeyValueBytesStore, ReadOnlyKeyVal
 use crate::error::StoreError;
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A task's copy of one store. Cloning shares the store. Processors get typed views from
@@ -20,6 +21,39 @@ pub struct StoreHandle {
     pub(crate) changelog_format: super::ChangelogFormat,
     /// `<application.id>-<store>-changelog` when the store is logged.
     pub(crate) changelog: Option<Arc<str>>,
+    /// Operations through the typed views.
+    pub(crate) ops: Arc<StoreOps>,
+}
+
+/// Operations on a store through its typed views (processors, interactive queries), as
+/// Kafka Streams' metered store counts them: one relaxed increment each.
+#[derive(Debug, Default)]
+pub(crate) struct StoreOps {
+    pub(crate) put: AtomicU64,
+    pub(crate) get: AtomicU64,
+    pub(crate) delete: AtomicU64,
+    pub(crate) range: AtomicU64,
+}
+
+impl StoreOps {
+    pub(crate) fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How many operations a store took since its task was created (Kafka Streams'
+/// `put-total`, `get-total`, `delete-total`, `range-total` of stream-state-metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct StoreOpCounts {
+    /// Writes.
+    pub put: u64,
+    /// Point reads.
+    pub get: u64,
+    /// Deletes.
+    pub delete: u64,
+    /// Range and full scans.
+    pub range: u64,
 }
 
 impl std::fmt::Debug for StoreHandle {
@@ -75,6 +109,17 @@ impl StoreHandle {
     pub fn approximate_num_entries(&self) -> u64 {
         self.lock().approximate_num_entries()
     }
+
+    /// The operations this copy of the store took through its typed views.
+    pub fn operations(&self) -> StoreOpCounts {
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StoreOpCounts {
+            put: read(&self.ops.put),
+            get: read(&self.ops.get),
+            delete: read(&self.ops.delete),
+            range: read(&self.ops.range),
+        }
+    }
 }
 
 /// The stores of one task, by name.
@@ -105,6 +150,7 @@ impl StoreRegistry {
                     changelog: def.logging.then(|| {
                         crate::topology::changelog_topic(init.application_id, &def.name).into()
                     }),
+                    ops: Arc::default(),
                 },
             );
         }

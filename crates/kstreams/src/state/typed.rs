@@ -1,6 +1,7 @@
 //! Typed views over bytes stores. The serdes run here, and only here.
 
 use super::builder::StoreSerdes;
+use super::registry::StoreOps;
 use super::StoreHandle;
 use crate::error::{Field, SerdeError, StoreError};
 use std::cell::RefCell;
@@ -97,6 +98,7 @@ impl<K: 'static, V: 'static> StoreAccess<K, V> {
     }
 
     fn get(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, StoreError> {
+        StoreOps::count(&self.handle.ops.get);
         self.with_key(key, |k| {
             let mut decoded = None;
             self.handle.lock().get_with(k, &mut |raw| {
@@ -107,6 +109,7 @@ impl<K: 'static, V: 'static> StoreAccess<K, V> {
     }
 
     fn put(&self, key: &K, value: &V, timestamp: i64) -> Result<(), StoreError> {
+        StoreOps::count(&self.handle.ops.put);
         let mut vbuf = self.value_buf.borrow_mut();
         vbuf.clear();
         if self.handle.timestamped {
@@ -120,6 +123,7 @@ impl<K: 'static, V: 'static> StoreAccess<K, V> {
     }
 
     fn delete(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, StoreError> {
+        StoreOps::count(&self.handle.ops.delete);
         let old = self.with_key(key, |k| self.handle.lock().delete(k))?;
         old.map(|b| self.decode_stored(&b)).transpose()
     }
@@ -129,6 +133,7 @@ impl<K: 'static, V: 'static> StoreAccess<K, V> {
         from: Option<&K>,
         to: Option<&K>,
     ) -> Result<Vec<(K, ValueAndTimestamp<V>)>, StoreError> {
+        StoreOps::count(&self.handle.ops.range);
         let encode = |k: &K| -> Result<Vec<u8>, StoreError> {
             let mut b = Vec::new();
             self.serdes

@@ -140,6 +140,8 @@ pub struct StoreMetadata {
     pub approximate_num_entries: Option<u64>,
     /// Restoration, while it runs.
     pub restore: Option<RestoreProgress>,
+    /// Operations it took through its typed views since the task was created.
+    pub operations: crate::state::StoreOpCounts,
 }
 
 /// A store's restoration from one changelog partition.

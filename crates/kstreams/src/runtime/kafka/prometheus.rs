@@ -390,6 +390,20 @@ pub fn render(s: &LocalState) -> String {
                     ("task_id", task.task_id.as_str()),
                     ("state_id", store.name.as_str()),
                 ];
+                let ops = &store.operations;
+                for (op, n) in [
+                    ("put", ops.put),
+                    ("get", ops.get),
+                    ("delete", ops.delete),
+                    ("range", ops.range),
+                ] {
+                    t.counter(
+                        &format!("{STATE}_{op}_total"),
+                        "Operations on the store through its typed views.",
+                        &l,
+                        n,
+                    );
+                }
                 if let Some(n) = store.approximate_num_entries {
                     t.gauge(
                         &format!("{STATE}_estimate_num_keys"),

@@ -169,6 +169,7 @@ impl ThreadState {
                         changelog: h.changelog_topic().map(str::to_string),
                         approximate_num_entries: None,
                         restore: restores.get(&(*id, h.name())).cloned(),
+                        operations: h.operations(),
                     })
                     .collect();
                 TaskMetadata {

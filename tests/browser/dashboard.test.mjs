@@ -19,21 +19,21 @@
 // answer fails the test, on the dashboard and on the followed instance page alike. The one
 // exception is the instance page's documented probe of its optional endpoints /cluster and /logs
 // (see ui.test.mjs): a single "404" for each is tolerated there.
-import { chromium } from 'playwright-core';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  SETTLE_MS, assert, baseUrl, check, fail, getJson, gotoOk, log, newContext, run, screenshot, serveFiles, sleep,
+  waitFor, watch,
+} from './common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PAGE_DIR = path.resolve(here, '../../apps/records/src/dashboard');
-const BASE = (process.env.RECORDS_DASHBOARD_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+const BASE = baseUrl('RECORDS_DASHBOARD_URL');
 const ORIGIN = new URL(BASE).origin;
 const SERVE_FILES = process.env.RECORDS_DASHBOARD_SERVE_FILES === '1';
 const FOLLOW_ROLE = process.env.RECORDS_DASHBOARD_ROLE || 'ingest';
 const SCREENSHOT = process.env.RECORDS_DASHBOARD_SCREENSHOT || '';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TOTAL_TIMEOUT_MS = Number(process.env.RECORDS_DASHBOARD_TIMEOUT_MS || 180000);
-const STEP_TIMEOUT_MS = 30000;
 const LIVE_TIMEOUT_MS = 60000;
 const RATE_TIMEOUT_MS = 30000;
 const STAGES = new Set(['ingest', 'detector', 'notify']);
@@ -41,56 +41,11 @@ const TOPICS = ['customer-records', 'records-enriched', 'alerts', 'notifications
 const INSTANCE_PAGE_OPTIONAL = new Set(['/cluster', '/logs']);
 // The two files the records binary serves (include_str) and where they live in the tree.
 const ROUTES = new Map([
-  ['/', { file: path.join(PAGE_DIR, 'page.html'), type: 'text/html; charset=utf-8' }],
-  ['/dashboard.js', { file: path.join(PAGE_DIR, 'page.js'), type: 'text/javascript; charset=utf-8' }],
+  ['/', path.join(PAGE_DIR, 'page.html')],
+  ['/dashboard.js', path.join(PAGE_DIR, 'page.js')],
 ]);
 
-const results = [];
-let browser = null;
-
-const watchdog = setTimeout(async () => {
-  console.error(`FAIL  overall timeout after ${TOTAL_TIMEOUT_MS} ms`);
-  printSummary();
-  process.exit(1);
-}, TOTAL_TIMEOUT_MS);
-
-function log(msg) {
-  console.log(msg);
-}
-
-function printSummary() {
-  const failed = results.filter((r) => !r.ok);
-  log(`\n${results.length - failed.length}/${results.length} checks passed${failed.length ? `; FAILED: ${failed.map((r) => r.name).join(', ')}` : ''}`);
-}
-
-async function check(name, fn) {
-  try {
-    const detail = await fn();
-    results.push({ name, ok: true });
-    log(`PASS  ${name}${detail ? ` — ${detail}` : ''}`);
-    return true;
-  } catch (e) {
-    results.push({ name, ok: false });
-    log(`FAIL  ${name} — ${e && e.message ? e.message : e}`);
-    return false;
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-async function getJson(url) {
-  const r = await fetch(url, { signal: AbortSignal.timeout(10000), headers: { accept: 'application/json' } });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch (_) { /* not JSON */ }
-  if (!r.ok || json === null) throw new Error(`GET ${url}: HTTP ${r.status} ${text.slice(0, 200)}`);
-  return json;
-}
-
 const getRoles = () => getJson(BASE + '/api/roles');
-const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 const isLive = (i) => !i.stale && i.state === 'RUNNING';
 
 // Numbers as the page formats them (toLocaleString in the en-US locale the context uses).
@@ -99,39 +54,6 @@ function num(text) {
   const v = Number(t);
   if (!t || !Number.isFinite(v)) throw new Error(`unparsable number "${text}"`);
   return v;
-}
-
-// Console, page errors, failed requests and HTTP errors of one page, tagged by phase.
-function watch(page, { tolerate404 = new Set() } = {}) {
-  const w = { phase: 'load', problems: [], tolerated: new Map() };
-  const origin = () => { try { return new URL(page.url()).origin; } catch (_) { return ''; } };
-  page.on('console', (msg) => {
-    const type = msg.type();
-    if (type !== 'error' && type !== 'warning') return;
-    const text = msg.text();
-    const url = (msg.location() && msg.location().url) || '';
-    if (type === 'error' && / 404 /.test(text) && /^Failed to load resource/.test(text)) {
-      let u = null;
-      try { u = new URL(url); } catch (_) { /* no url */ }
-      if (u && u.origin === origin() && tolerate404.has(u.pathname)) {
-        w.tolerated.set(u.pathname, (w.tolerated.get(u.pathname) || 0) + 1);
-        return;
-      }
-    }
-    w.problems.push({ phase: w.phase, text: `console.${type}: ${text}${url ? ` (${url})` : ''}` });
-  });
-  page.on('pageerror', (err) => w.problems.push({ phase: w.phase, text: `pageerror: ${err.message}` }));
-  page.on('requestfailed', (r) => w.problems.push({ phase: w.phase, text: `request failed: ${r.url()} ${r.failure() && r.failure().errorText}` }));
-  page.on('response', (r) => {
-    const u = new URL(r.url());
-    if (r.status() >= 400 && !tolerate404.has(u.pathname)) w.problems.push({ phase: w.phase, text: `HTTP ${r.status()} ${u.pathname}` });
-  });
-  w.assertClean = (phase) => {
-    const ps = phase ? w.problems.filter((p) => p.phase === phase) : w.problems;
-    assert(!ps.length, ps.map((p) => `[${p.phase}] ${p.text}`).join(' | '));
-    for (const [ep, n] of w.tolerated) assert(n <= 1, `${ep} 404 logged ${n} times: the page must stop polling it`);
-  };
-  return w;
 }
 
 // The instance table, read through its header so the test does not depend on column order.
@@ -152,18 +74,7 @@ async function main() {
 
   let roles = null;
   await check('/api/roles lists the diamond', async () => {
-    const deadline = Date.now() + 30000;
-    let last = 'no answer';
-    while (Date.now() < deadline) {
-      try {
-        roles = await getRoles();
-        break;
-      } catch (e) {
-        last = e.message;
-        await sleep(500);
-      }
-    }
-    assert(roles, `no answer within 30 s (last: ${last})`);
+    roles = await waitFor(getRoles, { what: 'no answer', timeoutMs: 30000 });
     assert(Array.isArray(roles) && roles.length > 0, `not a non-empty array: ${JSON.stringify(roles).slice(0, 200)}`);
     for (const r of roles) {
       assert(typeof r.name === 'string' && r.name, `role without a name: ${JSON.stringify(r).slice(0, 200)}`);
@@ -179,25 +90,17 @@ async function main() {
   });
   if (!roles) return;
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'], timeout: STEP_TIMEOUT_MS });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'en-US' });
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
-  if (SERVE_FILES) {
-    await context.route((url) => url.origin === ORIGIN && ROUTES.has(url.pathname), async (route) => {
-      const { file, type } = ROUTES.get(new URL(route.request().url()).pathname);
-      await route.fulfill({ status: 200, contentType: type, body: await readFile(file) });
-    });
-  }
+  const context = await newContext({ locale: 'en-US' });
+  if (SERVE_FILES) await serveFiles(context, ORIGIN, ROUTES);
 
   const page = await context.newPage();
   const w = watch(page);
 
   const loaded = await check('dashboard loads without console errors', async () => {
-    const resp = await page.goto(BASE + '/', { waitUntil: 'load' });
-    assert(resp && resp.ok(), `GET / answered ${resp && resp.status()}`);
+    await gotoOk(page, BASE + '/');
     await page.waitForSelector('#diamond g.role[data-role]');
     await page.waitForSelector('#instances tbody tr[data-role]');
-    await page.waitForTimeout(4500); // two more poll cycles
+    await page.waitForTimeout(SETTLE_MS);
     w.assertClean('load');
     const updated = (await page.textContent('#updated')).trim();
     assert(/^updated /.test(updated), `#updated reads "${updated}"`);
@@ -205,8 +108,7 @@ async function main() {
   });
   w.phase = 'run';
   if (!loaded && !(await page.$('#diamond g.role[data-role]'))) {
-    results.push({ name: 'page usable', ok: false });
-    log('FAIL  page usable — the page never drew the diamond; remaining checks skipped');
+    fail('page usable', 'the page never drew the diamond; remaining checks skipped');
     return;
   }
 
@@ -295,9 +197,7 @@ async function main() {
 
   if (SCREENSHOT) {
     await check('screenshot', async () => {
-      await page.evaluate(() => window.scrollTo(0, 0));
-      await page.screenshot({ path: SCREENSHOT, fullPage: true });
-      return SCREENSHOT;
+      return screenshot(page, SCREENSHOT);
     });
   }
 
@@ -320,15 +220,15 @@ async function main() {
     const ipage = await context.newPage();
     const iw = watch(ipage, { tolerate404: INSTANCE_PAGE_OPTIONAL });
     try {
-      const resp = await ipage.goto(url, { waitUntil: 'load' });
-      assert(resp && resp.ok(), `GET ${url} answered ${resp && resp.status()}`);
+      await gotoOk(ipage, url);
       await ipage.waitForSelector('body[data-ready="1"]');
       await ipage.waitForFunction(() => {
         const b = document.querySelector('#client-state');
         return b && b.textContent.trim() && b.textContent.trim() !== 'loading';
       });
-      await ipage.waitForTimeout(4500); // two poll cycles
+      await ipage.waitForTimeout(SETTLE_MS);
       iw.assertClean();
+      iw.assertProbedOnce();
       const appId = (await ipage.textContent('#app-id')).trim();
       const state = (await ipage.textContent('#client-state')).trim();
       assert(appId === role.application_id, `#app-id reads "${appId}", the role's application id is "${role.application_id}"`);
@@ -339,16 +239,4 @@ async function main() {
   });
 }
 
-let exitCode = 1;
-try {
-  await main();
-  exitCode = results.length && results.every((r) => r.ok) ? 0 : 1;
-} catch (e) {
-  log(`FAIL  unexpected error — ${e && e.stack ? e.stack : e}`);
-  exitCode = 1;
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  clearTimeout(watchdog);
-  printSummary();
-  process.exit(exitCode);
-}
+await run(main, { timeoutMs: TOTAL_TIMEOUT_MS });

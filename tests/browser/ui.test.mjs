@@ -16,90 +16,37 @@
 // exception: Chromium logs "Failed to load resource: ... 404" for a fetch that answers 404, and
 // the page probes the optional endpoints /cluster and /logs once (older servers answer 404) and
 // then stops polling them. Exactly those messages are tolerated, at most once per endpoint.
-import { chromium } from 'playwright-core';
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
+import {
+  SETTLE_MS, assert, baseUrl, check, fail, fetchJson, getJson as getJsonUrl, gotoOk, log, newContext, run,
+  screenshot, serveFiles, sleep, waitFor, watch,
+} from './common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const UI_DIR = path.resolve(here, '../../crates/kstreams/src/runtime/kafka/http/ui');
-const BASE = (process.env.KSTREAMS_UI_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+const BASE = baseUrl('KSTREAMS_UI_URL');
 const ORIGIN = new URL(BASE).origin;
 const SERVE_FILES = process.env.KSTREAMS_UI_SERVE_FILES === '1';
 const STORE = process.env.KSTREAMS_UI_STORE || 'word-counts';
 const KEY = process.env.KSTREAMS_UI_KEY || 'kafka';
 const SCREENSHOT = process.env.KSTREAMS_UI_SCREENSHOT || '';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TOTAL_TIMEOUT_MS = Number(process.env.KSTREAMS_UI_TIMEOUT_MS || 120000);
-const STEP_TIMEOUT_MS = 30000;
 const OPTIONAL_ENDPOINTS = new Set(['/cluster', '/logs']);
-const CONTENT_TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 
-const results = [];
-let browser = null;
+// The instance's API, by path.
+const http = (p) => fetchJson(BASE + p);
+const getJson = (p) => getJsonUrl(BASE + p);
 
-const watchdog = setTimeout(async () => {
-  console.error(`FAIL  overall timeout after ${TOTAL_TIMEOUT_MS} ms`);
-  printSummary();
-  process.exit(1);
-}, TOTAL_TIMEOUT_MS);
-
-function log(msg) {
-  console.log(msg);
-}
-
-function printSummary() {
-  const failed = results.filter((r) => !r.ok);
-  log(`\n${results.length - failed.length}/${results.length} checks passed${failed.length ? `; FAILED: ${failed.map((r) => r.name).join(', ')}` : ''}`);
-}
-
-async function check(name, fn) {
-  try {
-    const detail = await fn();
-    results.push({ name, ok: true });
-    log(`PASS  ${name}${detail ? ` — ${detail}` : ''}`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    log(`FAIL  ${name} — ${e && e.message ? e.message : e}`);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-async function http(p) {
-  const r = await fetch(BASE + p, { signal: AbortSignal.timeout(10000), headers: { accept: 'application/json' } });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch (_) { /* not JSON */ }
-  return { status: r.status, ok: r.ok, json, text };
-}
-
-async function getJson(p) {
-  const r = await http(p);
-  if (!r.ok || r.json === null) throw new Error(`GET ${p}: HTTP ${r.status} ${r.text.slice(0, 200)}`);
-  return r.json;
-}
-
-const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
-
-async function waitForRunning() {
-  const deadline = Date.now() + 60000;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    try {
-      const st = await getJson('/state');
-      last = st.state;
-      const tasks = (st.threads || []).reduce((a, t) => a + (t.active_tasks || []).length, 0);
-      if (st.state === 'RUNNING' && tasks > 0) return st;
-    } catch (e) {
-      last = e.message;
-    }
-    await sleep(500);
-  }
-  throw new Error(`instance not RUNNING with tasks within 60 s (last: ${last})`);
+function waitForRunning() {
+  return waitFor(async (note) => {
+    const st = await getJson('/state');
+    note(st.state);
+    const tasks = (st.threads || []).reduce((a, t) => a + (t.active_tasks || []).length, 0);
+    if (st.state === 'RUNNING' && tasks > 0) return st;
+  }, { what: 'instance not RUNNING with tasks', timeoutMs: 60000 });
 }
 
 async function assetRoutes() {
@@ -126,65 +73,26 @@ async function main() {
   const logsStatus = (await http('/logs')).status;
   log(`      /cluster → ${clusterStatus}, /logs → ${logsStatus}`);
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'], timeout: STEP_TIMEOUT_MS });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
-
-  if (SERVE_FILES) {
-    const routes = await assetRoutes();
-    await context.route((url) => url.origin === ORIGIN && routes.has(url.pathname), async (route) => {
-      const file = routes.get(new URL(route.request().url()).pathname);
-      await route.fulfill({ status: 200, contentType: CONTENT_TYPES[path.extname(file)] || 'application/octet-stream', body: await readFile(file) });
-    });
-  }
+  const context = await newContext();
+  if (SERVE_FILES) await serveFiles(context, ORIGIN, await assetRoutes());
 
   const page = await context.newPage();
-  const problems = []; // {phase, text}
-  const tolerated = new Map(); // endpoint -> count
-  const badResponses = [];
-  let phase = 'load';
-  // Requests the test itself provokes on purpose (error-path query) may log a resource error.
-  const expectedErrorUrls = new Set();
-  page.on('console', (msg) => {
-    const type = msg.type();
-    if (type !== 'error' && type !== 'warning') return;
-    const text = msg.text();
-    const url = (msg.location() && msg.location().url) || '';
-    if (type === 'error' && /^Failed to load resource: the server responded with a status of \d+/.test(text)) {
-      let u = null;
-      try { u = new URL(url); } catch (_) { /* no url */ }
-      if (u && u.origin === ORIGIN && OPTIONAL_ENDPOINTS.has(u.pathname) && / 404 /.test(text)) {
-        tolerated.set(u.pathname, (tolerated.get(u.pathname) || 0) + 1);
-        return;
-      }
-      if (expectedErrorUrls.has(url)) return;
-    }
-    problems.push({ phase, text: `console.${type}: ${text}${url ? ` (${url})` : ''}` });
-  });
-  page.on('pageerror', (err) => problems.push({ phase, text: `pageerror: ${err.message}` }));
-  page.on('response', (r) => {
-    const u = new URL(r.url());
-    if (r.status() >= 400 && !OPTIONAL_ENDPOINTS.has(u.pathname) && !expectedErrorUrls.has(r.url())) badResponses.push(`${r.status()} ${u.pathname}`);
-  });
-  page.on('requestfailed', (r) => problems.push({ phase, text: `request failed: ${r.url()} ${r.failure() && r.failure().errorText}` }));
+  // The page probes /cluster and /logs once; the missing-key query below provokes an expected 404.
+  const w = watch(page, { tolerate404: OPTIONAL_ENDPOINTS });
 
   await check('page loads without console errors', async () => {
-    const resp = await page.goto(BASE + '/', { waitUntil: 'load' });
-    assert(resp && resp.ok(), `GET / answered ${resp && resp.status()}`);
+    await gotoOk(page, BASE + '/');
     await page.waitForSelector('body[data-ready="1"]');
     await page.waitForSelector('#tasks tr[data-task]');
-    await page.waitForTimeout(4500); // two more poll cycles: optional endpoints must not be re-polled
-    const loadProblems = problems.filter((p) => p.phase === 'load');
-    assert(!loadProblems.length, loadProblems.map((p) => p.text).join(' | '));
-    assert(!badResponses.length, `HTTP errors: ${badResponses.join(', ')}`);
-    for (const [ep, n] of tolerated) assert(n <= 1, `${ep} 404 logged ${n} times: the page must stop polling it`);
-    const tol = [...tolerated].map(([ep, n]) => `${ep} 404 ×${n}`);
+    await page.waitForTimeout(SETTLE_MS); // optional endpoints must not be re-polled
+    w.assertClean('load');
+    w.assertProbedOnce();
+    const tol = [...w.tolerated].map(([ep, n]) => `${ep} 404 ×${n}`);
     return tol.length ? `tolerated: ${tol.join(', ')} (optional endpoints probed once)` : 'no console messages';
   });
-  phase = 'run';
+  w.phase = 'run';
   if (!(await page.$('body[data-ready="1"]'))) {
-    results.push({ name: 'page usable', ok: false });
-    log('FAIL  page usable — the page never rendered its data; remaining checks skipped');
+    fail('page usable', 'the page never rendered its data; remaining checks skipped');
     return;
   }
 
@@ -311,7 +219,7 @@ async function main() {
   await check('interactive query shows the error code for a missing key', async () => {
     const key = `no-such-key-${Date.now()}`;
     const p = `/stores/${encodeURIComponent(STORE)}/${encodeURIComponent(key)}`;
-    expectedErrorUrls.add(BASE + p);
+    w.expected.add(BASE + p);
     const direct = await http(p);
     assert(!direct.ok && direct.json && direct.json.code, `direct GET answered ${direct.status}: ${direct.text}`);
     await page.fill('#query-key', key);
@@ -327,28 +235,13 @@ async function main() {
       await page.fill('#query-key', KEY);
       await page.click('#query-run');
       await page.waitForFunction(() => document.querySelector('#query-result').dataset.state === 'ok');
-      await page.evaluate(() => window.scrollTo(0, 0)); // the header is sticky
-      await page.screenshot({ path: SCREENSHOT, fullPage: true });
-      return SCREENSHOT;
+      return screenshot(page, SCREENSHOT);
     });
   }
 
   await check('no console errors during the whole run', async () => {
-    assert(!problems.length, problems.map((p) => `[${p.phase}] ${p.text}`).join(' | '));
-    assert(!badResponses.length, `HTTP errors: ${badResponses.join(', ')}`);
+    w.assertClean();
   });
 }
 
-let exitCode = 1;
-try {
-  await main();
-  exitCode = results.length && results.every((r) => r.ok) ? 0 : 1;
-} catch (e) {
-  log(`FAIL  unexpected error — ${e && e.stack ? e.stack : e}`);
-  exitCode = 1;
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  clearTimeout(watchdog);
-  printSummary();
-  process.exit(exitCode);
-}
+await run(main, { timeoutMs: TOTAL_TIMEOUT_MS });

@@ -147,11 +147,13 @@ impl HttpServer {
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
         // One thread for the connections; reading stores and the threads' reports may
-        // block on a lock, so that runs on (at most two) blocking threads.
+        // block on a lock, and a query for another instance's key waits on that instance,
+        // so those run on blocking threads: enough that queries forwarded both ways
+        // between two instances, and scrapes, never all wait on each other.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
-            .max_blocking_threads(2)
+            .max_blocking_threads(16)
             .build()?;
         let advertised = match advertised {
             Some(a) => a.to_string(),
@@ -231,8 +233,8 @@ impl HttpServer {
         Ok(())
     }
 
-    pub(crate) fn node(&self) -> &Node {
-        &self.node
+    pub(crate) fn node(&self) -> Node {
+        self.node.clone()
     }
 
     pub(crate) fn advertised(&self) -> &str {

@@ -228,11 +228,12 @@ impl Inspector {
             })
             .collect();
         // Store sizes are read here, from the stores of ready tasks, not by the threads.
+        let stores: std::collections::HashMap<String, Vec<StoreHandle>> = stores
+            .into_iter()
+            .map(|(id, h)| (id.to_string(), h))
+            .collect();
         for task in threads.iter_mut().flat_map(|t| t.active_tasks.iter_mut()) {
-            let handles = stores
-                .iter()
-                .find(|(id, _)| id.to_string() == task.task_id)
-                .map(|(_, h)| h);
+            let handles = stores.get(&task.task_id);
             for store in &mut task.stores {
                 store.approximate_num_entries = handles
                     .and_then(|h| h.iter().find(|h| h.name() == store.name))
@@ -242,6 +243,7 @@ impl Inspector {
         LocalState {
             application_id: self.config.application_id.clone(),
             state: *lock(&shared.state),
+            alive_stream_threads: phases.values().filter(|p| **p != ThreadPhase::Dead).count(),
             threads,
             failed_stream_threads: shared.failed_threads.load(Ordering::Relaxed),
             metrics: shared.client_metrics(),
@@ -302,7 +304,14 @@ impl Inspector {
             .get(&task)
             .and_then(|hs| hs.iter().find(|h| h.name() == store).cloned());
         if let Some(handle) = handle {
-            return query.get(&handle, key);
+            return match query.get(&handle, key) {
+                // The task closed between finding its store and reading it: it moved.
+                Err(QueryError::Store(StoreError::Closed(_))) => Err(QueryError::Rebalancing {
+                    store: store.to_string(),
+                    task,
+                }),
+                answered => answered,
+            };
         }
         let assigned = lock(&self.shared.threads)
             .values()

@@ -19,6 +19,8 @@ pub struct LocalState {
     pub application_id: String,
     /// The client state.
     pub state: State,
+    /// Stream threads alive now (a new one is listed in `threads` after its first report).
+    pub alive_stream_threads: usize,
     /// The live stream threads, in start order.
     pub threads: Vec<ThreadMetadata>,
     /// Stream threads that failed since start.

@@ -308,7 +308,13 @@ impl KafkaStreams {
     /// the key's partition and the key has no value. The key's partition is found as
     /// Kafka Streams' `queryMetadataForKey` does (the store's key serde, the default
     /// partitioner); a partition this instance does not serve now is a
-    /// [`QueryError::NotHosted`], never a wrong answer.
+    /// [`QueryError::NotHosted`], never another partition's answer.
+    ///
+    /// As in Kafka Streams, this assumes the store's input was partitioned by the default
+    /// partitioner over that same key serde (what kstreams' repartition topics and Kafka's
+    /// Java producers do). Input written with another partitioner (librdkafka's default
+    /// `consistent_random`, a custom `StreamPartitioner`) puts keys where this does not
+    /// look, and a key that exists may then answer `Ok(None)`.
     pub fn query_json(
         &self,
         name: &str,
@@ -374,8 +380,10 @@ impl KafkaStreams {
         name: &str,
         key: &str,
     ) -> std::result::Result<Option<serde_json::Value>, QueryError> {
-        match lock(&self.http).as_ref() {
-            Some(server) => server.node().query_key(name, key),
+        // Not under the lock: asking another instance may take seconds.
+        let node = lock(&self.http).as_ref().map(http::HttpServer::node);
+        match node {
+            Some(node) => node.query_key(name, key),
             None => self.query_json(name, key),
         }
     }
@@ -385,10 +393,11 @@ impl KafkaStreams {
     /// [`StreamsConfig::http_listener`].
     #[cfg(feature = "http")]
     pub fn instances(&self) -> Vec<http::status::InstanceStatus> {
-        match lock(&self.http).as_ref() {
-            Some(server) => server
-                .node()
-                .instances(Some(server.advertised().to_string())),
+        let node = lock(&self.http)
+            .as_ref()
+            .map(|s| (s.node(), s.advertised().to_string()));
+        match node {
+            Some((node, advertised)) => node.instances(Some(advertised)),
             None => Vec::new(),
         }
     }
@@ -402,8 +411,12 @@ impl KafkaStreams {
 
     fn stop_http(&self) {
         #[cfg(feature = "http")]
-        if let Some(mut server) = lock(&self.http).take() {
-            server.stop();
+        {
+            // Taken out first: stopping joins threads, which must not hold the lock.
+            let server = lock(&self.http).take();
+            if let Some(mut server) = server {
+                server.stop();
+            }
         }
     }
 
@@ -515,13 +528,19 @@ impl KafkaStreams {
             if handles.is_empty() {
                 break;
             }
-            for h in handles {
+            let mut handles = handles.into_iter();
+            while let Some(h) = handles.next() {
                 while !h.is_finished() && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 if h.is_finished() {
                     let _ = h.join();
                 } else {
+                    // Kept, so a later close waits for them instead of reporting a stop
+                    // that has not happened.
+                    let mut kept = lock(&self.handles);
+                    kept.push(h);
+                    kept.extend(handles);
                     return false;
                 }
             }

@@ -167,7 +167,7 @@ pub fn render(s: &LocalState) -> String {
         &format!("{CLIENT}_alive_stream_threads"),
         "Live stream threads.",
         &[],
-        s.threads.len() as f64,
+        s.alive_stream_threads as f64,
     );
     t.gauge(
         &format!("{CLIENT}_failed_stream_threads"),
@@ -341,11 +341,11 @@ pub fn render(s: &LocalState) -> String {
                 &l,
                 remaining as f64,
             );
-            t.counter(
-                &format!("{TASK}_restore_total"),
-                "Changelog records restored by the running restoration.",
+            t.gauge(
+                &format!("{TASK}_restore_progress_records"),
+                "Changelog records the restoration under way has applied.",
                 &l,
-                restored,
+                restored as f64,
             );
             for p in &task.partitions {
                 let part = p.partition.to_string();

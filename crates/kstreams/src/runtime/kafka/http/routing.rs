@@ -29,21 +29,40 @@ pub(crate) fn query_key(
         answered => return answered,
     };
     let wanted = task.to_string();
-    let owner = directory
+    // During a move both the old and the new owner may list the task as ready: the
+    // freshest first, and the next when one says it no longer has it.
+    let mut owners: Vec<(String, String, i64)> = directory
         .instances()
         .into_iter()
-        .find(|i| !i.stale && i.instance_id != own_id && i.ready_tasks().any(|t| t == wanted));
-    let Some((instance, address)) = owner.and_then(|o| Some((o.instance_id, o.http_address?)))
-    else {
-        return Err(QueryError::Rebalancing {
-            store: store.to_string(),
-            task,
-        });
+        .filter(|i| !i.stale && i.instance_id != own_id && i.ready_tasks().any(|t| t == wanted))
+        .filter_map(|i| Some((i.instance_id, i.http_address?, i.updated_ms)))
+        .collect();
+    owners.sort_by_key(|(_, _, updated)| std::cmp::Reverse(*updated));
+    let mut last = QueryError::Rebalancing {
+        store: store.to_string(),
+        task,
     };
+    for (instance, address, _) in owners {
+        match ask(store, key, task, &instance, &address) {
+            Err(e @ (QueryError::Rebalancing { .. } | QueryError::Remote { .. })) => last = e,
+            answered => return answered,
+        }
+    }
+    Err(last)
+}
+
+/// Asks instance `instance` at `address` for `key`, to answer from its own copy.
+fn ask(
+    store: &str,
+    key: &str,
+    task: crate::runtime::TaskId,
+    instance: &str,
+    address: &str,
+) -> Result<Option<serde_json::Value>, QueryError> {
     let remote = |reason: String| QueryError::Remote {
         store: store.to_string(),
-        instance: instance.clone(),
-        address: address.clone(),
+        instance: instance.to_string(),
+        address: address.to_string(),
         reason,
     };
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -75,7 +94,7 @@ pub(crate) fn query_key(
         (503, _) => Err(QueryError::Unavailable {
             store: store.to_string(),
             task: Some(task),
-            reason: "restoring on its owner",
+            reason: "not queryable yet on its owner (restoring or starting)",
         }),
         _ => Err(remote(format!("answer {status}: {body}"))),
     }

@@ -24,8 +24,11 @@ use std::time::{Duration, Instant};
 
 /// How often an instance publishes its status.
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(2);
-/// An instance not heard of for this long is stale: shown as such, never routed to.
+/// An instance whose last status is this old is stale: shown as such, never routed to.
 pub const STALE_AFTER: Duration = Duration::from_secs(10);
+/// An instance whose last status is this old is gone (it crashed without a tombstone):
+/// no longer listed.
+pub const GONE_AFTER: Duration = Duration::from_secs(600);
 
 /// The status topic of application `application_id`: compacted, one partition, created
 /// by `KafkaStreams::start` when the instance serves HTTP.
@@ -66,18 +69,25 @@ impl InstanceStatus {
 /// Every instance's latest status, as read from the status topic.
 #[derive(Default)]
 pub(crate) struct Directory {
-    entries: Mutex<BTreeMap<String, (InstanceStatus, Instant)>>,
+    entries: Mutex<BTreeMap<String, InstanceStatus>>,
 }
 
 impl Directory {
-    /// All instances, stale ones marked, in id order.
+    /// All instances but the gone, stale ones marked, in id order. Age is judged by when
+    /// an instance published, not when this one read it: a restarted reader reads the
+    /// whole compacted topic, leftovers of crashed instances included.
     pub(crate) fn instances(&self) -> Vec<InstanceStatus> {
+        let now = now_ms();
+        let age = |s: &InstanceStatus| {
+            Duration::from_millis(now.saturating_sub(s.updated_ms).max(0) as u64)
+        };
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .values()
-            .map(|(s, seen)| {
+            .filter(|s| age(s) <= GONE_AFTER)
+            .map(|s| {
                 let mut s = s.clone();
-                s.stale = seen.elapsed() > STALE_AFTER;
+                s.stale = age(&s) > STALE_AFTER;
                 s
             })
             .collect()
@@ -97,13 +107,15 @@ impl Directory {
     }
 
     fn apply(&self, key: &str, value: Option<&[u8]>) {
+        // Parsed before locking: readers of the directory do not wait on it.
+        let parsed = value.map(serde_json::from_slice::<InstanceStatus>);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        match value.map(serde_json::from_slice::<InstanceStatus>) {
+        match parsed {
             None => {
                 entries.remove(key);
             }
             Some(Ok(status)) => {
-                entries.insert(key.to_string(), (status, Instant::now()));
+                entries.insert(key.to_string(), status);
             }
             Some(Err(e)) => tracing::warn!("status of instance {key}: not a status: {e}"),
         }
@@ -245,7 +257,7 @@ pub(crate) fn start(
                     state: serde_json::to_value(inspector.local_state()).unwrap_or_default(),
                 };
                 match serde_json::to_vec(&status) {
-                    Ok(v) => publish(Some(v)),
+                    Ok(v) => publish(Some(compact(status, v))),
                     Err(e) => tracing::warn!("serializing the instance status: {e}"),
                 }
                 last = Some(Instant::now());
@@ -271,9 +283,98 @@ pub(crate) fn start(
     .map_err(|e| crate::error::StreamsError::Config(format!("spawning the status thread: {e}")))
 }
 
+/// Larger statuses lose their tasks' partitions, processors and stores, keeping what
+/// routing and the overview need (task ids, restoring, counters): a record must stay well
+/// under the broker's `message.max.bytes` (1 MB by default), or the instance would drop
+/// out of everyone's directory.
+const MAX_STATUS_BYTES: usize = 256 * 1024;
+
+fn compact(mut status: InstanceStatus, bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.len() <= MAX_STATUS_BYTES {
+        return bytes;
+    }
+    let tasks = status.state["threads"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["active_tasks"].as_array_mut().into_iter().flatten());
+    for task in tasks {
+        if let Some(task) = task.as_object_mut() {
+            for detail in ["partitions", "processors", "stores"] {
+                task.remove(detail);
+            }
+        }
+    }
+    let Ok(smaller) = serde_json::to_vec(&status) else {
+        return bytes;
+    };
+    tracing::warn!(
+        "the instance status is {} bytes: published without task details ({} bytes)",
+        bytes.len(),
+        smaller.len()
+    );
+    smaller
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(updated_ms: i64, tasks: usize) -> InstanceStatus {
+        let task = |i: usize| {
+            serde_json::json!({
+                "task_id": format!("0_{i}"),
+                "restoring": false,
+                "partitions": [{"topic": "t".repeat(200), "partition": i}],
+                "processors": [],
+                "stores": [],
+            })
+        };
+        InstanceStatus {
+            instance_id: "i".into(),
+            http_address: Some("127.0.0.1:1".into()),
+            updated_ms,
+            stale: false,
+            state: serde_json::json!({"threads": [{"active_tasks": (0..tasks).map(task).collect::<Vec<_>>()}]}),
+        }
+    }
+
+    #[test]
+    fn age_comes_from_the_publisher_and_the_gone_are_not_listed() {
+        let d = Directory::default();
+        let now = now_ms();
+        for (id, age) in [("fresh", 1_000), ("stale", 30_000), ("gone", 3_600_000)] {
+            let s = status(now - age, 1);
+            d.apply(id, Some(&serde_json::to_vec(&s).unwrap()));
+        }
+        let listed: Vec<(String, bool)> = d
+            .instances()
+            .into_iter()
+            .map(|s| (s.instance_id, s.stale))
+            .collect();
+        // Keys name entries; the ids inside are all "i".
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert_eq!(listed.iter().filter(|(_, stale)| *stale).count(), 1);
+        d.apply("fresh", None);
+        assert_eq!(d.instances().len(), 1, "a tombstone removes at once");
+    }
+
+    #[test]
+    fn a_large_status_keeps_its_tasks_ready_but_not_their_details() {
+        let big = status(now_ms(), 2_000);
+        let bytes = serde_json::to_vec(&big).unwrap();
+        assert!(bytes.len() > MAX_STATUS_BYTES);
+        let small: InstanceStatus = serde_json::from_slice(&compact(big, bytes)).unwrap();
+        assert!(serde_json::to_vec(&small).unwrap().len() <= MAX_STATUS_BYTES);
+        assert_eq!(small.ready_tasks().count(), 2_000);
+        let small_one = serde_json::to_vec(&status(now_ms(), 1)).unwrap();
+        assert_eq!(compact(status(now_ms(), 1), small_one.clone()), small_one);
+    }
 }

@@ -202,8 +202,8 @@ pub(super) fn main_loop(
                 return 1;
             };
             let key = (topic.to_string(), partition);
-            // Where consumption stands: after the last record polled, else where the
-            // assignment started (committed offset, or the beginning).
+            // Where consumption stands: after the last record polled, else where it
+            // restarts (the last committed offset), else the log's start.
             let position = positions
                 .get(&key)
                 .or_else(|| starts.get(&key))
@@ -249,7 +249,8 @@ pub(super) fn main_loop(
             st.txn_dirty |= punctuated;
             drop(st);
             last_punctuate = Instant::now();
-            turn.punctuate = Some(last_punctuate - started);
+            // Counted when something was punctuated, as Kafka Streams counts it.
+            turn.punctuate = punctuated.then(|| last_punctuate - started);
         }
         if last_commit.elapsed() >= config.commit_interval {
             let started = Instant::now();

@@ -10,6 +10,7 @@
 //! invocation), Quix Streams `quix/worker.py`.
 
 use clap::{Args, Parser, Subcommand};
+use kstreams::runtime::kafka::http::logs::KafkaLogLayer;
 use kstreams::runtime::kafka::{wait_for_shutdown_signal, KafkaStreams, StreamsConfig};
 use kstreams_bench::peers::kafka_streams::JavaWorker;
 use kstreams_bench::peers::run::{self, RunResult, Settings};
@@ -20,6 +21,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 #[derive(Parser, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -70,11 +75,12 @@ struct BenchArgs {
     /// Workloads to run.
     #[arg(long, value_delimiter = ',', default_value = "w1,w2,w3,w4")]
     workloads: Vec<Workload>,
-    /// Systems to run (the raw loop runs W1 and W4 only).
+    /// Systems to run (the raw loop runs W1 and W4 only; kstreams-http is kstreams with
+    /// its HTTP endpoints, status snapshots and log shipping on, scraped every second).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "raw,kstreams,kafka-streams,quix"
+        default_value = "raw,kstreams,kstreams-http,kafka-streams,quix"
     )]
     systems: Vec<System>,
     /// Runs of each system and workload; the table shows medians.
@@ -131,36 +137,63 @@ fn main() {
 }
 
 fn worker(a: WorkerArgs) -> Result<(), BenchError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
     let consumer_config: Vec<(String, String)> = a
         .consumer_config
         .iter()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    let stderr_filter =
+        || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
     match a.system {
-        System::Kstreams => {
+        System::Kstreams | System::KstreamsHttp => {
+            let with_http = a.system == System::KstreamsHttp;
             let topology = kstreams_topology(a.workload, &a.input, &a.output)?;
             let mut config = StreamsConfig::new(&a.group, &a.bootstrap)
                 .num_stream_threads(1)
                 .commit_interval(Duration::from_millis(a.commit_ms))
                 .state_dir(&a.state_dir);
+            if with_http {
+                config = config.http_listener("127.0.0.1:0");
+            }
             for (k, v) in consumer_config {
                 config = config.consumer_config(k, v);
             }
+            let shipper = if with_http {
+                // Every info event goes to the log topic, as an operator would run it.
+                let (layer, shipper) = KafkaLogLayer::new(&config)
+                    .map_err(|e| BenchError::Broker(format!("log shipping: {e}")))?;
+                tracing_subscriber::registry()
+                    .with(layer.with_filter(LevelFilter::INFO))
+                    .with(tracing_subscriber::fmt::layer().with_filter(stderr_filter()))
+                    .init();
+                Some(shipper)
+            } else {
+                tracing_subscriber::fmt()
+                    .with_env_filter(stderr_filter())
+                    .init();
+                None
+            };
             let streams = KafkaStreams::new(topology, config);
             streams
                 .start()
                 .map_err(|e| BenchError::Broker(format!("kstreams start: {e}")))?;
+            let scraper = streams.http_local_addr().map(scrape_every_second);
             wait_for_shutdown_signal(&streams);
+            if let Some((stop, handle)) = scraper {
+                stop.store(true, Ordering::Relaxed);
+                let _ = handle.join();
+            }
             streams.close();
+            if let Some(s) = shipper {
+                s.close();
+            }
             Ok(())
         }
         System::Raw => {
+            tracing_subscriber::fmt()
+                .with_env_filter(stderr_filter())
+                .init();
             if !matches!(a.workload, Workload::W1 | Workload::W4) {
                 return Err(BenchError::Topology(
                     "the raw loop runs W1 (and W4) only".into(),
@@ -191,6 +224,34 @@ fn worker(a: WorkerArgs) -> Result<(), BenchError> {
             "Kafka Streams runs PeerWorker of conformance/kafka-streams, not this binary".into(),
         )),
     }
+}
+
+/// Reads `/metrics` and `/state` once a second, as Prometheus and an open page would, so
+/// that the cost measured includes answering them. Stops when the flag is set.
+fn scrape_every_second(
+    addr: std::net::SocketAddr,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        while !flag.load(Ordering::Relaxed) {
+            for path in ["metrics", "state"] {
+                let answer = agent
+                    .get(&format!("http://{addr}/{path}"))
+                    .call()
+                    .and_then(|mut r| r.body_mut().read_to_string());
+                if let Err(e) = answer {
+                    tracing::warn!("scraping /{path}: {e}");
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    (stop, handle)
 }
 
 fn bench(a: BenchArgs) -> Result<(), BenchError> {
@@ -278,13 +339,18 @@ fn bench(a: BenchArgs) -> Result<(), BenchError> {
     println!();
     let mut results: Vec<RunResult> = Vec::new();
     for &w in &a.workloads {
-        for &system in &a.systems {
-            // The raw loop has no state: it runs W1, and W4 to show the latency floor.
-            if system == System::Raw && !matches!(w, Workload::W1 | Workload::W4) {
-                continue;
-            }
-            let mut rounds = Vec::new();
-            for round in 0..a.rounds {
+        // The raw loop has no state: it runs W1, and W4 to show the latency floor.
+        let systems: Vec<System> = a
+            .systems
+            .iter()
+            .copied()
+            .filter(|&s| s != System::Raw || matches!(w, Workload::W1 | Workload::W4))
+            .collect();
+        // Rounds interleave the systems (round 1 of each, then round 2 of each, ...) so that
+        // a drift of the machine or the broker during the workload weighs on all alike.
+        let mut rounds: Vec<Vec<RunResult>> = vec![Vec::new(); systems.len()];
+        for round in 0..a.rounds {
+            for (i, &system) in systems.iter().enumerate() {
                 eprintln!("{} {} round {}", w.id(), system.label(), round + 1);
                 let r = run::run(&settings, system, w, round)?;
                 eprintln!(
@@ -296,10 +362,10 @@ fn bench(a: BenchArgs) -> Result<(), BenchError> {
                         ", p50 {p50:.0} ms, p99 {p99:.0} ms"
                     ))
                 );
-                rounds.push(r);
+                rounds[i].push(r);
             }
-            results.extend(report::median(&rounds));
         }
+        results.extend(rounds.iter().filter_map(|r| report::median(r)));
     }
     println!("## Results\n");
     print!("{}", report::table(&results));

@@ -461,9 +461,12 @@ fn worker_command(
             c.args(["--commit-ms", &s.commit_ms.to_string()]);
             c
         }
-        System::Kstreams | System::Raw => {
+        System::Kstreams | System::KstreamsHttp | System::Raw => {
+            let name = clap::ValueEnum::to_possible_value(&system)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default();
             let mut c = Command::new(&s.self_exe);
-            c.args(["worker", "--system", &format!("{system:?}").to_lowercase()])
+            c.args(["worker", "--system", &name])
                 .args(["--commit-ms", &s.commit_ms.to_string()]);
             c
         }

@@ -61,6 +61,11 @@ pub enum System {
     Raw,
     /// This library.
     Kstreams,
+    /// This library with its operations surface on: the HTTP endpoints, the status
+    /// snapshot on the status topic every few seconds, log shipping (info and above) and a
+    /// scrape of `/metrics` and `/state` every second, as a dashboard and Prometheus make.
+    #[value(name = "kstreams-http")]
+    KstreamsHttp,
     /// Kafka Streams, in Java: the library kstreams is modelled on.
     KafkaStreams,
     /// Quix Streams, in Python.
@@ -73,6 +78,7 @@ impl System {
         match self {
             System::Raw => "raw rdkafka loop",
             System::Kstreams => "kstreams",
+            System::KstreamsHttp => "kstreams + HTTP",
             System::KafkaStreams => "Kafka Streams",
             System::Quix => "Quix Streams",
         }

@@ -1,0 +1,424 @@
+//! The DSL as Python sees it: `StreamsBuilder`, `KStream`, `KGroupedStream` and `KTable`
+//! over Python keys and values. Each method wraps the Rust DSL's; the user's callables run
+//! with the GIL held, the rest of the record's way does not take it.
+
+use crate::object::{key_arg, Format, Obj, PySerde, UserFn};
+use kstreams::serde::I64Serde;
+use kstreams::{Consumed, Grouped, Materialized, Produced};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+type Stream = kstreams::KStream<Obj, Obj>;
+type Table = kstreams::KTable<Obj, Obj>;
+
+fn serdes(key: &str, value: &str) -> PyResult<(PySerde, PySerde)> {
+    Ok((PySerde(Format::parse(key)?), PySerde(Format::parse(value)?)))
+}
+
+fn pair<'py>(o: Bound<'py, PyAny>) -> PyResult<(Obj, Obj)> {
+    let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = o.extract()?;
+    Ok((Obj::new(k), Obj::new(v)))
+}
+
+fn materialized<V: 'static>(name: Option<String>) -> Materialized<Obj, V> {
+    name.map_or_else(Materialized::default, Materialized::named)
+}
+
+/// Builds a topology: streams and tables from topics, then operations on them.
+///
+/// ```python
+/// builder = StreamsBuilder()
+/// builder.stream("payments").filter(lambda k, v: v["amount"] > 1000).to("large")
+/// ```
+#[pyclass(unsendable, module = "kstreams")]
+pub struct StreamsBuilder {
+    inner: Option<kstreams::StreamsBuilder>,
+}
+
+impl StreamsBuilder {
+    fn builder(&self) -> PyResult<&kstreams::StreamsBuilder> {
+        self.inner
+            .as_ref()
+            .ok_or_else(|| PyRuntimeError::new_err("this builder was already built into an app"))
+    }
+
+    /// Takes the builder's topology (once).
+    pub fn build(&mut self) -> PyResult<kstreams::Topology> {
+        let b = self
+            .inner
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("this builder was already built"))?;
+        b.build()
+            .map_err(|e| PyRuntimeError::new_err(format!("invalid topology: {e}")))
+    }
+}
+
+#[pymethods]
+impl StreamsBuilder {
+    #[new]
+    fn new() -> Self {
+        StreamsBuilder {
+            inner: Some(kstreams::StreamsBuilder::new()),
+        }
+    }
+
+    /// A stream of the records of `topic`, keys and values decoded as `key` and `value`
+    /// (`"json"`, `"str"` or `"bytes"`).
+    #[pyo3(signature = (topic, key = "str", value = "json"))]
+    fn stream(&self, topic: &str, key: &str, value: &str) -> PyResult<KStream> {
+        let (k, v) = serdes(key, value)?;
+        Ok(KStream {
+            inner: self.builder()?.stream(topic, Consumed::with(k, v)),
+        })
+    }
+
+    /// The table of the latest value per key of `topic`, in a store named `store` (or a
+    /// generated name).
+    #[pyo3(signature = (topic, key = "str", value = "json", store = None))]
+    fn table(
+        &self,
+        topic: &str,
+        key: &str,
+        value: &str,
+        store: Option<String>,
+    ) -> PyResult<KTable> {
+        let (k, v) = serdes(key, value)?;
+        let m = materialized(store).with_key_serde(k).with_value_serde(v);
+        Ok(KTable {
+            inner: self.builder()?.table(topic, Consumed::with(k, v), m),
+        })
+    }
+}
+
+/// A stream of records.
+#[pyclass(unsendable, module = "kstreams")]
+pub struct KStream {
+    pub(crate) inner: Stream,
+}
+
+#[pymethods]
+impl KStream {
+    /// The records for which `predicate(key, value)` is true.
+    fn filter(&self, predicate: Bound<'_, PyAny>) -> PyResult<KStream> {
+        let f = UserFn::new(predicate)?;
+        Ok(KStream {
+            inner: self.inner.filter(move |k, v| {
+                f.call(
+                    |py| PyTuple::new(py, [key_arg(py, k), v.bind(py).clone()]),
+                    |r| r.is_truthy(),
+                )
+            }),
+        })
+    }
+
+    /// The records for which `predicate(key, value)` is false.
+    fn filter_not(&self, predicate: Bound<'_, PyAny>) -> PyResult<KStream> {
+        let f = UserFn::new(predicate)?;
+        Ok(KStream {
+            inner: self.inner.filter_not(move |k, v| {
+                f.call(
+                    |py| PyTuple::new(py, [key_arg(py, k), v.bind(py).clone()]),
+                    |r| r.is_truthy(),
+                )
+            }),
+        })
+    }
+
+    /// Every value replaced by `f(value)`; keys and partitions stay.
+    fn map_values(&self, f: Bound<'_, PyAny>) -> PyResult<KStream> {
+        let f = UserFn::new(f)?;
+        Ok(KStream {
+            inner: self.inner.map_values(move |v| {
+                f.call(
+                    |py| PyTuple::new(py, [v.bind(py).clone()]),
+                    |r| Ok(Obj::new(r)),
+                )
+            }),
+        })
+    }
+
+    /// Every record replaced by `f(key, value)`, a `(key, value)` tuple. A later
+    /// aggregation or join repartitions by the new key.
+    fn map(&self, f: Bound<'_, PyAny>) -> PyResult<KStream> {
+        let f = UserFn::new(f)?;
+        Ok(KStream {
+            inner: self.inner.map(move |k, v| {
+                f.call(
+                    |py| PyTuple::new(py, [key_arg(py, k.as_ref()), v.bind(py).clone()]),
+                    pair,
+                )
+            }),
+        })
+    }
+
+    /// Zero or more records per record: `f(key, value)` returns an iterable of
+    /// `(key, value)` tuples.
+    fn flat_map(&self, f: Bound<'_, PyAny>) -> PyResult<KStream> {
+        let f = UserFn::new(f)?;
+        Ok(KStream {
+            inner: self.inner.flat_map(move |k, v| {
+                f.call(
+                    |py| PyTuple::new(py, [key_arg(py, k.as_ref()), v.bind(py).clone()]),
+                    |r| {
+                        r.try_iter()?
+                            .map(|item| pair(item?))
+                            .collect::<PyResult<Vec<_>>>()
+                    },
+                )
+            }),
+        })
+    }
+
+    /// Zero or more values per record: `f(value)` returns an iterable of values.
+    fn flat_map_values(&self, f: Bound<'_, PyAny>) -> PyResult<KStream> {
+        let f = UserFn::new(f)?;
+        Ok(KStream {
+            inner: self.inner.flat_map_values(move |v| {
+                f.call(
+                    |py| PyTuple::new(py, [v.bind(py).clone()]),
+                    |r| {
+                        r.try_iter()?
+                            .map(|item| Ok(Obj::new(item?)))
+                            .collect::<PyResult<Vec<_>>>()
+                    },
+                )
+            }),
+        })
+    }
+
+    /// Calls `action(key, value)` for every record and passes it on unchanged.
+    fn peek(&self, action: Bound<'_, PyAny>) -> PyResult<KStream> {
+        let f = UserFn::new(action)?;
+        Ok(KStream {
+            inner: self.inner.peek(move |k, v| {
+                f.call(
+                    |py| PyTuple::new(py, [key_arg(py, k), v.bind(py).clone()]),
+                    |_| Ok(()),
+                )
+            }),
+        })
+    }
+
+    /// One stream per predicate: a record goes to the first whose `predicate(key, value)`
+    /// is true, and is dropped if none is.
+    #[pyo3(signature = (*predicates))]
+    fn branch(&self, predicates: Vec<Bound<'_, PyAny>>) -> PyResult<Vec<KStream>> {
+        let mut split = self.inner.split();
+        for (i, p) in predicates.into_iter().enumerate() {
+            let f = UserFn::new(p)?;
+            split = split.branch_as(format!("{i:06}"), move |k, v| {
+                f.call(
+                    |py| PyTuple::new(py, [key_arg(py, k), v.bind(py).clone()]),
+                    |r| r.is_truthy(),
+                )
+            });
+        }
+        // The names sort in the predicates' order.
+        Ok(split
+            .no_default_branch()
+            .into_values()
+            .map(|inner| KStream { inner })
+            .collect())
+    }
+
+    /// Groups by the current key, for an aggregation; `key` and `value` are the formats
+    /// of the repartition topic and the store.
+    #[pyo3(signature = (key = "str", value = "json"))]
+    fn group_by_key(&self, key: &str, value: &str) -> PyResult<KGroupedStream> {
+        let (k, v) = serdes(key, value)?;
+        Ok(KGroupedStream {
+            inner: self.inner.group_by_key(Grouped::with(k, v)),
+            key: k,
+        })
+    }
+
+    /// Groups by `selector(key, value)`; always repartitions.
+    #[pyo3(signature = (selector, key = "str", value = "json"))]
+    fn group_by(
+        &self,
+        selector: Bound<'_, PyAny>,
+        key: &str,
+        value: &str,
+    ) -> PyResult<KGroupedStream> {
+        let (ks, vs) = serdes(key, value)?;
+        let f = UserFn::new(selector)?;
+        let grouped = self.inner.group_by(
+            move |k, v| {
+                f.call(
+                    |py| PyTuple::new(py, [key_arg(py, k), v.bind(py).clone()]),
+                    |r| Ok(Obj::new(r)),
+                )
+            },
+            Grouped::with(ks, vs),
+        );
+        Ok(KGroupedStream {
+            inner: grouped,
+            key: ks,
+        })
+    }
+
+    /// Joins every record with the table's row of its key: `joiner(value, row)`. Records
+    /// whose key has no row are dropped.
+    fn join(&self, table: &KTable, joiner: Bound<'_, PyAny>) -> PyResult<KStream> {
+        let f = UserFn::new(joiner)?;
+        Ok(KStream {
+            inner: self.inner.join(&table.inner, move |v, t| {
+                f.call(
+                    |py| PyTuple::new(py, [v.bind(py).clone(), t.bind(py).clone()]),
+                    |r| Ok(Obj::new(r)),
+                )
+            }),
+        })
+    }
+
+    /// Joins every record with the table's row of its key, or None: `joiner(value, row)`.
+    fn left_join(&self, table: &KTable, joiner: Bound<'_, PyAny>) -> PyResult<KStream> {
+        let f = UserFn::new(joiner)?;
+        Ok(KStream {
+            inner: self.inner.left_join(&table.inner, move |v, t| {
+                f.call(
+                    |py| PyTuple::new(py, [v.bind(py).clone(), key_arg(py, t)]),
+                    |r| Ok(Obj::new(r)),
+                )
+            }),
+        })
+    }
+
+    /// Writes every record to `topic`, encoded as `key` and `value`.
+    #[pyo3(signature = (topic, key = "str", value = "json"))]
+    fn to(&self, topic: &str, key: &str, value: &str) -> PyResult<()> {
+        let (k, v) = serdes(key, value)?;
+        self.inner.to(topic, Produced::with(k, v));
+        Ok(())
+    }
+}
+
+/// A stream grouped by key, ready to aggregate.
+#[pyclass(unsendable, module = "kstreams")]
+pub struct KGroupedStream {
+    inner: kstreams::KGroupedStream<Obj, Obj>,
+    key: PySerde,
+}
+
+#[pymethods]
+impl KGroupedStream {
+    /// Records per key, in store `name` (queryable under that name).
+    #[pyo3(signature = (name = None))]
+    fn count(&self, name: Option<String>) -> KTable {
+        // Counted in Rust and stored as Kafka's i64: Python is entered only to hand the
+        // count on.
+        let counts = self.inner.count(
+            materialized(name)
+                .with_key_serde(self.key)
+                .with_value_serde(I64Serde),
+        );
+        KTable {
+            inner: counts.map_values(|n| {
+                Python::with_gil(|py| {
+                    let Ok(n) = n.into_pyobject(py);
+                    Obj::new(n.into_any())
+                })
+            }),
+        }
+    }
+
+    /// Combines values per key with `reducer(aggregate, value)`; the first value of a key
+    /// is its first aggregate. Stored as JSON in store `name`.
+    #[pyo3(signature = (reducer, name = None))]
+    fn reduce(&self, reducer: Bound<'_, PyAny>, name: Option<String>) -> PyResult<KTable> {
+        let f = UserFn::new(reducer)?;
+        let m = materialized(name)
+            .with_key_serde(self.key)
+            .with_value_serde(PySerde(Format::Json));
+        Ok(KTable {
+            inner: self.inner.reduce(
+                move |agg, v| {
+                    f.call(
+                        |py| PyTuple::new(py, [agg.bind(py).clone(), v.bind(py).clone()]),
+                        |r| Ok(Obj::new(r)),
+                    )
+                },
+                m,
+            ),
+        })
+    }
+
+    /// Folds values per key with `aggregator(key, value, aggregate)`, starting from
+    /// `initializer()`. Stored as JSON in store `name`.
+    #[pyo3(signature = (initializer, aggregator, name = None))]
+    fn aggregate(
+        &self,
+        initializer: Bound<'_, PyAny>,
+        aggregator: Bound<'_, PyAny>,
+        name: Option<String>,
+    ) -> PyResult<KTable> {
+        let init = UserFn::new(initializer)?;
+        let f = UserFn::new(aggregator)?;
+        let m = materialized(name)
+            .with_key_serde(self.key)
+            .with_value_serde(PySerde(Format::Json));
+        Ok(KTable {
+            inner: self.inner.aggregate(
+                move || init.call(|py| Ok(PyTuple::empty(py)), |r| Ok(Obj::new(r))),
+                move |k, v, agg| {
+                    f.call(
+                        |py| {
+                            PyTuple::new(
+                                py,
+                                [k.bind(py).clone(), v.bind(py).clone(), agg.bind(py).clone()],
+                            )
+                        },
+                        |r| Ok(Obj::new(r)),
+                    )
+                },
+                m,
+            ),
+        })
+    }
+}
+
+/// A table: the latest value per key.
+#[pyclass(unsendable, module = "kstreams")]
+pub struct KTable {
+    pub(crate) inner: Table,
+}
+
+#[pymethods]
+impl KTable {
+    /// The table's changes as a stream; a deleted row arrives as value None.
+    fn to_stream(&self) -> KStream {
+        KStream {
+            inner: self.inner.to_stream().map_values(|v| match v {
+                Some(v) => v,
+                None => Python::with_gil(|py| Obj::new(py.None().into_bound(py))),
+            }),
+        }
+    }
+
+    /// The rows for which `predicate(key, value)` is true.
+    fn filter(&self, predicate: Bound<'_, PyAny>) -> PyResult<KTable> {
+        let f = UserFn::new(predicate)?;
+        Ok(KTable {
+            inner: self.inner.filter(move |k, v| {
+                f.call(
+                    |py| PyTuple::new(py, [k.bind(py).clone(), v.bind(py).clone()]),
+                    |r| r.is_truthy(),
+                )
+            }),
+        })
+    }
+
+    /// Every row's value replaced by `f(value)`.
+    fn map_values(&self, f: Bound<'_, PyAny>) -> PyResult<KTable> {
+        let f = UserFn::new(f)?;
+        Ok(KTable {
+            inner: self.inner.map_values(move |v| {
+                f.call(
+                    |py| PyTuple::new(py, [v.bind(py).clone()]),
+                    |r| Ok(Obj::new(r)),
+                )
+            }),
+        })
+    }
+}

@@ -1,0 +1,25 @@
+//! Python bindings of kstreams: data scientists write the topology and its functions in
+//! Python; kstreams' Rust runtime does the Kafka I/O, serdes, state stores, changelogs,
+//! commits, exactly-once and rebalances. Imported as `kstreams` (this module is
+//! `kstreams._kstreams`; `python/kstreams` re-exports it with type stubs).
+
+mod app;
+mod driver;
+mod dsl;
+mod handlers;
+mod object;
+
+use pyo3::prelude::*;
+
+/// The native module.
+#[pymodule]
+fn _kstreams(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<dsl::StreamsBuilder>()?;
+    m.add_class::<dsl::KStream>()?;
+    m.add_class::<dsl::KGroupedStream>()?;
+    m.add_class::<dsl::KTable>()?;
+    m.add_class::<app::App>()?;
+    m.add_class::<driver::TestDriver>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

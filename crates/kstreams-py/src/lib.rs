@@ -8,6 +8,7 @@ mod driver;
 mod dsl;
 mod handlers;
 mod object;
+mod testing;
 
 use pyo3::prelude::*;
 
@@ -20,6 +21,10 @@ fn _kstreams(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dsl::KTable>()?;
     m.add_class::<app::App>()?;
     m.add_class::<driver::TestDriver>()?;
+    m.add_class::<testing::EmbeddedBroker>()?;
+    m.add_function(wrap_pyfunction!(testing::create_topics_at, m)?)?;
+    m.add_function(wrap_pyfunction!(testing::produce, m)?)?;
+    m.add_function(wrap_pyfunction!(testing::consume, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

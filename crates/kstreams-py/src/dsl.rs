@@ -3,6 +3,7 @@
 //! with the GIL held, the rest of the record's way does not take it.
 
 use crate::object::{key_arg, Format, Obj, PySerde, UserFn};
+use crate::windows::{WindowedKStream, Windows};
 use kstreams::serde::I64Serde;
 use kstreams::{Consumed, Grouped, Materialized, Produced};
 use pyo3::exceptions::PyRuntimeError;
@@ -303,6 +304,14 @@ pub struct KGroupedStream {
 
 #[pymethods]
 impl KGroupedStream {
+    /// Aggregates per window from here on: `TimeWindows.tumbling(...)`,
+    /// `TimeWindows.hopping(...)` or `SessionWindows(...)`. `emit` is `"update"` (every
+    /// change of a window, the default) or `"final"` (once, when the window closes).
+    #[pyo3(signature = (windows, emit = "update"))]
+    fn windowed_by(&self, windows: Windows, emit: &str) -> PyResult<WindowedKStream> {
+        WindowedKStream::new(self.inner.clone(), self.key, windows, emit)
+    }
+
     /// Records per key, in store `name` (queryable under that name).
     #[pyo3(signature = (name = None))]
     fn count(&self, name: Option<String>) -> KTable {

@@ -9,6 +9,7 @@ mod dsl;
 mod handlers;
 mod object;
 mod testing;
+mod windows;
 
 use pyo3::prelude::*;
 
@@ -19,6 +20,10 @@ fn _kstreams(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dsl::KStream>()?;
     m.add_class::<dsl::KGroupedStream>()?;
     m.add_class::<dsl::KTable>()?;
+    m.add_class::<windows::TimeWindows>()?;
+    m.add_class::<windows::SessionWindows>()?;
+    m.add_class::<windows::WindowedKStream>()?;
+    m.add_class::<windows::WindowedKTable>()?;
     m.add_class::<app::App>()?;
     m.add_class::<driver::TestDriver>()?;
     m.add_class::<testing::EmbeddedBroker>()?;

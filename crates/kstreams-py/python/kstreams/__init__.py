@@ -23,16 +23,33 @@ import threading
 from types import FrameType
 from typing import Optional
 
-from ._kstreams import KGroupedStream, KStream, KTable, StreamsBuilder, TestDriver, __version__
+from ._kstreams import (
+    KGroupedStream,
+    KStream,
+    KTable,
+    SessionWindows,
+    StreamsBuilder,
+    TestDriver,
+    TimeWindows,
+    WindowedKStream,
+    WindowedKTable,
+    __version__,
+)
 from ._kstreams import App as _NativeApp
+from .windowing import Windowed
 
 __all__ = [
     "App",
     "KGroupedStream",
     "KStream",
     "KTable",
+    "SessionWindows",
     "StreamsBuilder",
     "TestDriver",
+    "TimeWindows",
+    "Windowed",
+    "WindowedKStream",
+    "WindowedKTable",
     "__version__",
 ]
 

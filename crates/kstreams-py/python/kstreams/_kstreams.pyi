@@ -39,7 +39,41 @@ class KStream:
     ) -> KStream: ...
     def to(self, topic: str, key: Format = "str", value: Format = "json") -> None: ...
 
+class TimeWindows:
+    @staticmethod
+    def tumbling(size_ms: int, grace_ms: int = 0) -> TimeWindows: ...
+    @staticmethod
+    def hopping(size_ms: int, advance_ms: int, grace_ms: int = 0) -> TimeWindows: ...
+
+class SessionWindows:
+    def __init__(self, gap_ms: int, grace_ms: int = 0) -> None: ...
+
+class WindowedKStream:
+    def count(self, name: Optional[str] = None, retention_ms: Optional[int] = None) -> WindowedKTable: ...
+    def reduce(
+        self,
+        reducer: Callable[[Value, Value], Value],
+        name: Optional[str] = None,
+        retention_ms: Optional[int] = None,
+    ) -> WindowedKTable: ...
+    def aggregate(
+        self,
+        initializer: Callable[[], Value],
+        aggregator: Callable[[Key, Value, Value], Value],
+        merger: Optional[Callable[[Key, Value, Value], Value]] = None,
+        name: Optional[str] = None,
+        retention_ms: Optional[int] = None,
+    ) -> WindowedKTable: ...
+
+class WindowedKTable:
+    def to_stream(self) -> KStream: ...
+
 class KGroupedStream:
+    def windowed_by(
+        self,
+        windows: Union[TimeWindows, SessionWindows],
+        emit: Literal["update", "final"] = "update",
+    ) -> WindowedKStream: ...
     def count(self, name: Optional[str] = None) -> KTable: ...
     def reduce(self, reducer: Callable[[Value, Value], Value], name: Optional[str] = None) -> KTable: ...
     def aggregate(

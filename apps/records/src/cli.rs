@@ -163,15 +163,51 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         follow_secs: u64,
     },
+    /// Runs one detector offline, in the test driver, over generated and enriched records;
+    /// writes them to DIR/enriched.jsonl and the detector's alerts to DIR/alerts.jsonl (the
+    /// reference a detector written in Python is checked against).
+    Offline {
+        /// The detector's name.
+        #[arg(long)]
+        detector: String,
+        /// Where to write the two files.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// Records to generate.
+        #[arg(long, default_value_t = 60_000)]
+        records: u64,
+        /// Customers.
+        #[arg(long, default_value_t = 15_000)]
+        customers: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Per record, the chance it starts an anomaly of each kind.
+        #[arg(long, default_value_t = 0.0007)]
+        anomaly: f64,
+        /// Per record, the chance it starts a benign look-alike of each kind.
+        #[arg(long, default_value_t = 0.0017)]
+        lookalike: f64,
+        /// Partitions of the driver's topics.
+        #[arg(long, default_value_t = 2)]
+        partitions: u32,
+    },
     /// Validates, dead-letters and enriches records.
     Ingest {
         #[command(flatten)]
         connect: Connect,
     },
-    /// Runs one detector (amount-spike, velocity, new-country-device, dormant).
+    /// Runs one detector (amount-spike, velocity, new-country-device, dormant), or one
+    /// written in Python with --python.
     Detector {
         /// The detector's name.
-        name: String,
+        #[arg(required_unless_present = "python", conflicts_with = "python")]
+        name: Option<String>,
+        /// A detector written in Python (`apps/records/python/velocity.py` is one): runs
+        /// `$RECORDS_PYTHON` (default `python3`) on it with --bootstrap, --state-dir and
+        /// --commit-ms, in place of this process.
+        #[arg(long)]
+        python: Option<std::path::PathBuf>,
         #[command(flatten)]
         connect: Connect,
     },

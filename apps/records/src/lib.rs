@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod offline;
 pub mod procs;
 pub mod publish;
 pub mod replay;

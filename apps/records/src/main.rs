@@ -130,13 +130,56 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         Command::Ingest { connect } => run_role(&connect, roles::ingest)?,
-        Command::Detector { name, connect } => {
+        Command::Offline {
+            detector,
+            dir,
+            records,
+            customers,
+            seed,
+            anomaly,
+            lookalike,
+            partitions,
+        } => {
+            let d = detectors::by_name(&detector).ok_or_else(|| {
+                let names: Vec<_> = detectors::all().iter().map(|d| d.name()).collect();
+                format!("no detector {detector:?}; there are {names:?}")
+            })?;
+            let sample = records::offline::sample(GeneratorConfig {
+                seed,
+                records,
+                customers,
+                anomaly,
+                lookalike,
+                ..Default::default()
+            });
+            let alerts = records::offline::run(d.as_ref(), &sample.enriched, partitions)?;
+            std::fs::create_dir_all(&dir)?;
+            records::offline::write_lines(&dir.join("enriched.jsonl"), &sample.enriched)?;
+            records::offline::write_lines(&dir.join("alerts.jsonl"), &alerts)?;
+            println!(
+                "{detector}: {} records in, {} alerts out, in {}",
+                sample.enriched.len(),
+                alerts.len(),
+                dir.display()
+            );
+        }
+        Command::Detector {
+            python: Some(script),
+            connect,
+            ..
+        } => return Err(exec_python_detector(&script, &connect).into()),
+        Command::Detector {
+            name: Some(name),
+            connect,
+            ..
+        } => {
             let d = detectors::by_name(&name).ok_or_else(|| {
                 let names: Vec<_> = detectors::all().iter().map(|d| d.name()).collect();
                 format!("no detector {name:?}; there are {names:?}")
             })?;
             run_role(&connect, |s, b| roles::detector(s, b, d.as_ref()))?
         }
+        Command::Detector { .. } => return Err("name a detector, or give --python FILE".into()),
         Command::Notify { connect, webhook } => {
             // Checked before anything starts: a bad URL or header stops here.
             let hook = webhook.webhook()?;
@@ -267,4 +310,27 @@ fn run_role_with(
     }
     eprintln!("{name} stopped");
     Ok(())
+}
+
+/// Replaces this process with `$RECORDS_PYTHON` (default `python3`) running a detector
+/// written in Python, so that signals reach it directly; returns only if that fails.
+fn exec_python_detector(script: &std::path::Path, connect: &Connect) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    let python = std::env::var_os("RECORDS_PYTHON").unwrap_or_else(|| "python3".into());
+    let mut cmd = std::process::Command::new(&python);
+    cmd.arg(script)
+        .args(["--bootstrap", &connect.bootstrap])
+        .args(["--commit-ms", &connect.commit_ms.to_string()]);
+    if let Some(dir) = &connect.state_dir {
+        cmd.arg("--state-dir").arg(dir);
+    }
+    let e = cmd.exec();
+    std::io::Error::new(
+        e.kind(),
+        format!(
+            "running {} {}: {e}",
+            python.to_string_lossy(),
+            script.display()
+        ),
+    )
 }

@@ -3,57 +3,22 @@
 //! anomalies, flag some look-alikes (as any sane detector does: a trip abroad is a new
 //! country), and never alert on plain traffic.
 
-use kstreams::serde::{JsonSerde, StringSerde};
-use kstreams_testkit::TestDriver;
 use records::detectors;
-use records::generate::{kinds, lookalikes, Generator, GeneratorConfig};
-use records::model::{Alert, CustomerRecord, Enriched};
+use records::generate::{kinds, lookalikes, GeneratorConfig};
+use records::offline;
 use records::score::{self, DetectorScore};
-use records::topics;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Generates, enriches as ingest does (valid records with their customer's profile), runs
 /// every detector, and scores.
 fn scores(cfg: GeneratorConfig) -> Vec<DetectorScore> {
-    let mut g = Generator::new(cfg);
-    let mut records = Vec::new();
-    while let Some(r) = g.next(0) {
-        records.push(r);
-    }
-    let profiles: HashMap<String, _> = g
-        .customers()
-        .iter()
-        .map(|c| (c.id.clone(), c.clone()))
-        .collect();
-    let enriched: Vec<Enriched> = records
-        .iter()
-        .filter_map(|r| serde_json::from_slice::<CustomerRecord>(r.value.as_deref()?).ok())
-        .filter(|r| r.amount >= 0.0)
-        .filter_map(|record| {
-            let customer = profiles.get(&record.customer_id)?.clone();
-            Some(Enriched { record, customer })
-        })
-        .collect();
+    let sample = offline::sample(cfg);
     let mut alerts = Vec::new();
     for d in detectors::all() {
-        let topology = detectors::topology(d.as_ref(), Arc::default()).unwrap();
-        let driver = TestDriver::builder(topology)
-            .default_partitions(2)
-            .build()
-            .unwrap();
-        let input = driver.input_topic(topics::ENRICHED, StringSerde, JsonSerde::new());
-        let output = driver.output_topic(topics::ALERTS, StringSerde, JsonSerde::<Alert>::new());
-        for e in &enriched {
-            let ts = e.record.ts;
-            input
-                .pipe_input_at(e.record.customer_id.clone(), e.clone(), ts)
-                .unwrap();
-        }
-        alerts.extend(output.read_values());
+        alerts.extend(offline::run(d.as_ref(), &sample.enriched, 2).unwrap());
     }
     let names: Vec<&str> = detectors::all().iter().map(|d| d.name()).collect();
-    score::score(&names, g.truth(), &alerts)
+    score::score(&names, &sample.truth, &alerts)
 }
 
 #[test]

@@ -16,6 +16,15 @@ use pyo3::prelude::*;
 /// The native module.
 #[pymodule]
 fn _kstreams(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The runtime's warnings and errors (a failed commit, a record skipped by the
+    // handler) go to stderr, filtered by RUST_LOG (default: warn). A host process that
+    // installed its own subscriber keeps it.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     m.add_class::<dsl::StreamsBuilder>()?;
     m.add_class::<dsl::KStream>()?;
     m.add_class::<dsl::KGroupedStream>()?;

@@ -8,6 +8,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 fn err(what: &str, e: impl std::fmt::Display) -> PyErr {
@@ -37,61 +38,90 @@ impl EmbeddedBroker {
         self.cluster.bootstrap_servers().to_string()
     }
 
-    /// Creates `topics` with `partitions` partitions each (the mock cluster takes them
-    /// through its own API, not the admin protocol).
-    #[pyo3(signature = (topics, partitions = 1))]
-    fn create_topics(&self, topics: Vec<String>, partitions: u32) -> PyResult<()> {
+    /// Creates `topics` with `partitions` partitions each, and topic `config` (the mock
+    /// cluster takes them through its own API, not the admin protocol).
+    #[pyo3(signature = (topics, partitions = 1, config = None))]
+    fn create_topics(
+        &self,
+        topics: Vec<String>,
+        partitions: u32,
+        config: Option<HashMap<String, String>>,
+    ) -> PyResult<()> {
         let admin = self.cluster.admin().map_err(|e| err("admin client", e))?;
-        let new: Vec<NewTopic> = topics
-            .iter()
-            .map(|t| NewTopic::new(t, partitions))
-            .collect();
         admin
-            .create_topics(&new)
+            .create_topics(&new_topics(&topics, partitions, config))
             .map_err(|e| err("creating topics", e))
     }
 }
 
-/// Creates `topics` with `partitions` partitions each on the cluster at `bootstrap`
-/// (`kstreams.testing.create_topics`).
+fn new_topics(
+    topics: &[String],
+    partitions: u32,
+    config: Option<HashMap<String, String>>,
+) -> Vec<NewTopic> {
+    let config = config.unwrap_or_default();
+    topics
+        .iter()
+        .map(|t| {
+            config
+                .iter()
+                .fold(NewTopic::new(t, partitions), |n, (k, v)| n.config(k, v))
+        })
+        .collect()
+}
+
+/// Creates `topics` with `partitions` partitions each, and topic `config` (such as
+/// `retention.ms`), on the cluster at `bootstrap` (`kstreams.testing.create_topics`).
 #[pyfunction]
-#[pyo3(signature = (bootstrap, topics, partitions = 1))]
+#[pyo3(signature = (bootstrap, topics, partitions = 1, config = None))]
 pub fn create_topics_at(
     py: Python<'_>,
     bootstrap: &str,
     topics: Vec<String>,
     partitions: u32,
+    config: Option<HashMap<String, String>>,
 ) -> PyResult<()> {
     py.allow_threads(|| {
         let admin = Admin::new(bootstrap).map_err(|e| err("admin client", e))?;
-        let new: Vec<NewTopic> = topics
-            .iter()
-            .map(|t| NewTopic::new(t, partitions))
-            .collect();
         admin
-            .create_topics(&new)
+            .create_topics(&new_topics(&topics, partitions, config))
             .map_err(|e| err("creating topics", e))
     })
 }
 
-/// Writes `(key, value)` pairs of UTF-8 text (a key may be None) to `topic`, and waits
+/// Writes `(key, value)` pairs of UTF-8 text (a key may be None) to `topic`, each with
+/// its timestamp (ms) from `timestamps` if given (else the time of sending), and waits
 /// until the broker has them all.
 #[pyfunction]
+#[pyo3(signature = (bootstrap, topic, records, timestamps = None))]
 pub fn produce(
     py: Python<'_>,
     bootstrap: &str,
     topic: &str,
     records: Vec<(Option<String>, String)>,
+    timestamps: Option<Vec<i64>>,
 ) -> PyResult<()> {
+    if let Some(ts) = &timestamps {
+        if ts.len() != records.len() {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "{} timestamps for {} records",
+                ts.len(),
+                records.len()
+            )));
+        }
+    }
     py.allow_threads(|| {
         let producer: BaseProducer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .create()
             .map_err(|e| err("producer", e))?;
-        for (key, value) in &records {
+        for (i, (key, value)) in records.iter().enumerate() {
             let mut r = BaseRecord::to(topic).payload(value.as_bytes());
             if let Some(k) = key {
                 r = r.key(k.as_bytes());
+            }
+            if let Some(ts) = timestamps.as_ref().and_then(|t| t.get(i)) {
+                r = r.timestamp(*ts);
             }
             producer.send(r).map_err(|(e, _)| err("sending", e))?;
             producer.poll(Duration::ZERO);

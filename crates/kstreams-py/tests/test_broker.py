@@ -4,32 +4,30 @@ otherwise librdkafka's mock cluster in process. Either way these tests run."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator
 
 import pytest
 
 from kstreams import App, StreamsBuilder
-from kstreams.testing import EmbeddedBroker, consume, create_topics, produce
+from kstreams.testing import Cluster, bootstrap_of, cluster_from_env, consume, create_topics, produce
 
 HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Union[EmbeddedBroker, str]]:
-    external = os.environ.get("KSTREAMS_BOOTSTRAP")
-    yield external if external else EmbeddedBroker()
+def cluster() -> Iterator[Cluster]:
+    yield cluster_from_env()
 
 
 @pytest.fixture(scope="module")
-def bootstrap(cluster: Union[EmbeddedBroker, str]) -> str:
-    return cluster if isinstance(cluster, str) else cluster.bootstrap
+def bootstrap(cluster: Cluster) -> str:
+    return bootstrap_of(cluster)
 
 
 def names(prefix: str) -> tuple[str, str, str]:
@@ -38,7 +36,7 @@ def names(prefix: str) -> tuple[str, str, str]:
 
 
 def test_an_app_filters_and_maps_on_the_broker(
-    cluster: Union[EmbeddedBroker, str], bootstrap: str, tmp_path: Path
+    cluster: Cluster, bootstrap: str, tmp_path: Path
 ) -> None:
     app_id, source, sink = names("py-filter")
     create_topics(cluster, [source, sink], partitions=2)
@@ -84,7 +82,7 @@ def stop(p: subprocess.Popen[str]) -> tuple[int, str, str]:
 
 
 def test_counts_survive_a_restart_from_the_changelog_and_sigterm_closes_cleanly(
-    cluster: Union[EmbeddedBroker, str], bootstrap: str, tmp_path: Path
+    cluster: Cluster, bootstrap: str, tmp_path: Path
 ) -> None:
     app_id, source, sink = names("py-count")
     # The mock cluster creates no topic on request: the changelog too is made here.

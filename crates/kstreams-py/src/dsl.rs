@@ -324,7 +324,7 @@ impl KGroupedStream {
         );
         KTable {
             inner: counts.map_values(|n| {
-                Python::with_gil(|py| {
+                crate::object::with_gil(|py| {
                     let Ok(n) = n.into_pyobject(py);
                     Obj::new(n.into_any())
                 })
@@ -400,7 +400,7 @@ impl KTable {
         KStream {
             inner: self.inner.to_stream().map_values(|v| match v {
                 Some(v) => v,
-                None => Python::with_gil(|py| Obj::new(py.None().into_bound(py))),
+                None => crate::object::with_gil(|py| Obj::new(py.None().into_bound(py))),
             }),
         }
     }

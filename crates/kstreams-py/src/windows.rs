@@ -195,7 +195,7 @@ impl WindowedKStream {
         };
         Ok(WindowedKTable {
             inner: counts.map_values(|n| {
-                Python::with_gil(|py| {
+                crate::object::with_gil(|py| {
                     let Ok(n) = n.into_pyobject(py);
                     Obj::new(n.into_any())
                 })
@@ -270,7 +270,7 @@ static WINDOWED: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
 
 /// `Windowed(key, start, end)`, the Python form of a windowed key.
 fn windowed_key(w: &Windowed<Obj>) -> Obj {
-    Python::with_gil(|py| {
+    crate::object::with_gil(|py| {
         let made = WINDOWED
             .get_or_try_init(py, || {
                 Ok::<_, PyErr>(
@@ -309,11 +309,12 @@ impl WindowedKTable {
             .inner
             .to_stream()
             .map(|k: Option<Windowed<Obj>>, v: Option<Obj>| {
-                let value =
-                    v.unwrap_or_else(|| Python::with_gil(|py| Obj::new(py.None().into_bound(py))));
+                let value = v.unwrap_or_else(|| {
+                    crate::object::with_gil(|py| Obj::new(py.None().into_bound(py)))
+                });
                 let key = match k {
                     Some(w) => windowed_key(&w),
-                    None => Python::with_gil(|py| Obj::new(py.None().into_bound(py))),
+                    None => crate::object::with_gil(|py| Obj::new(py.None().into_bound(py))),
                 };
                 (key, value)
             });

@@ -76,7 +76,8 @@ struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "w1,w2,w3,w4")]
     workloads: Vec<Workload>,
     /// Systems to run (the raw loop runs W1 and W4 only; kstreams-http is kstreams with
-    /// its HTTP endpoints, status snapshots and log shipping on, scraped every second).
+    /// its HTTP endpoints, status snapshots and log shipping on, scraped every second;
+    /// kstreams-py, not run by default, is the Python package, built in release mode).
     #[arg(
         long,
         value_delimiter = ',',
@@ -89,6 +90,9 @@ struct BenchArgs {
     /// The Quix Streams virtual environment, created if missing.
     #[arg(long, default_value_os_t = default_cache().join("quix-venv"))]
     venv: PathBuf,
+    /// The virtual environment kstreams' Python package is installed into (kstreams-py).
+    #[arg(long, default_value_os_t = default_cache().join("kstreams-py-venv"))]
+    kstreams_py_venv: PathBuf,
     /// Logs, state and the Kafka Streams worker's classpath file of the runs.
     #[arg(long, default_value_os_t = std::env::temp_dir().join("kstreams-peer-bench"))]
     work_dir: PathBuf,
@@ -217,8 +221,8 @@ fn worker(a: WorkerArgs) -> Result<(), BenchError> {
             .run(|_| stop.load(Ordering::Relaxed))?;
             Ok(())
         }
-        System::Quix => Err(BenchError::Topology(
-            "Quix Streams runs quix/worker.py, not this binary".into(),
+        System::Quix | System::KstreamsPy => Err(BenchError::Topology(
+            "Quix Streams and kstreams (Python) run their worker.py, not this binary".into(),
         )),
         System::KafkaStreams => Err(BenchError::Topology(
             "Kafka Streams runs PeerWorker of conformance/kafka-streams, not this binary".into(),
@@ -279,6 +283,13 @@ fn bench(a: BenchArgs) -> Result<(), BenchError> {
     } else {
         None
     };
+    let kstreams_python = if a.systems.contains(&System::KstreamsPy) {
+        Some(kstreams_bench::peers::kstreams_py::ensure_venv(
+            &a.kstreams_py_venv,
+        )?)
+    } else {
+        None
+    };
     let java = if a.systems.contains(&System::KafkaStreams) {
         eprintln!("building the Kafka Streams worker (mvn, conformance/kafka-streams)");
         Some(JavaWorker::build(&a.work_dir)?)
@@ -297,6 +308,7 @@ fn bench(a: BenchArgs) -> Result<(), BenchError> {
         bootstrap: bootstrap.clone(),
         broker_pid,
         python: python.clone(),
+        kstreams_python,
         java: java.clone(),
         self_exe: std::env::current_exe().map_err(|e| BenchError::Spawn {
             what: "peer_bench".into(),

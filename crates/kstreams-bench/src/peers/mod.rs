@@ -11,6 +11,7 @@
 //! `docs/benchmarks.md` for the command and the figures.
 
 pub mod kafka_streams;
+pub mod kstreams_py;
 pub mod observer;
 pub mod process;
 pub mod quix;

@@ -72,7 +72,8 @@ fn installed_version(python: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn run(cmd: &mut Command) -> Result<(), String> {
+/// Runs `cmd` to completion; its failure as text.
+pub(super) fn run(cmd: &mut Command) -> Result<(), String> {
     let status = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
     if status.success() {
         Ok(())

@@ -166,6 +166,16 @@ pub fn ratios(results: &[RunResult]) -> Vec<Ratio> {
             (w == w1).then_some(Target::AtMost(1.03)),
         );
     }
+    // The Python package against Quix Streams, the same Python functions on both.
+    for w in [Workload::W1, Workload::W2, Workload::W3, Workload::W4] {
+        push(
+            &format!("{}_cpu_py_vs_quix", w.id()),
+            get(quix, w)
+                .zip(get(System::KstreamsPy, w))
+                .map(|(q, k)| q.cpu_us() / k.cpu_us()),
+            matches!(w, Workload::W1 | Workload::W2).then_some(Target::AtLeast(3.0)),
+        );
+    }
     push(
         "w1_tput_vs_quix",
         get(ks, w1)
@@ -387,6 +397,31 @@ mod tests {
         assert!(ratios(&over)
             .iter()
             .any(|x| x.to_string() == "w1_cpu_http_over_plain=1.040  (target <= 1.03: MISSED)"));
+    }
+
+    #[test]
+    fn the_python_package_is_compared_with_quix_against_three() {
+        let results = [
+            result(System::KstreamsPy, Workload::W1, 10.0, 10.0, 60.0),
+            result(System::Quix, Workload::W1, 30.0, 20.0, 150.0),
+            result(System::KstreamsPy, Workload::W2, 20.0, 10.0, 60.0),
+            result(System::Quix, Workload::W2, 36.0, 40.0, 300.0),
+        ];
+        let r = ratios(&results);
+        let line = |name: &str| {
+            r.iter()
+                .find(|x| x.name == name)
+                .map(ToString::to_string)
+                .unwrap_or_else(|| panic!("{name} missing"))
+        };
+        assert_eq!(
+            line("w1_cpu_py_vs_quix"),
+            "w1_cpu_py_vs_quix=3.000  (target >= 3: met)"
+        );
+        assert_eq!(
+            line("w2_cpu_py_vs_quix"),
+            "w2_cpu_py_vs_quix=1.800  (target >= 3: MISSED)"
+        );
     }
 
     #[test]

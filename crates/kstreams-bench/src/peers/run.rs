@@ -41,6 +41,8 @@ pub struct Settings {
     pub broker_pid: Option<u32>,
     /// Python of the Quix Streams venv.
     pub python: Option<PathBuf>,
+    /// The Python with kstreams' package, when `kstreams-py` runs.
+    pub kstreams_python: Option<PathBuf>,
     /// The built Kafka Streams worker.
     pub java: Option<JavaWorker>,
     /// This binary, which runs the kstreams and raw-loop workers.
@@ -450,6 +452,21 @@ fn worker_command(
                     "--commit-interval",
                     &format!("{}", s.commit_ms as f64 / 1e3),
                 ]);
+            c
+        }
+        System::KstreamsPy => {
+            let python = s
+                .kstreams_python
+                .as_ref()
+                .ok_or_else(|| BenchError::Install {
+                    what: "kstreams (Python)".into(),
+                    reason: "no Python environment was prepared".into(),
+                })?;
+            let mut c = Command::new(python);
+            c.arg(super::kstreams_py::worker_script()).args([
+                "--commit-interval",
+                &format!("{}", s.commit_ms as f64 / 1e3),
+            ]);
             c
         }
         System::KafkaStreams => {

@@ -66,6 +66,10 @@ pub enum System {
     /// scrape of `/metrics` and `/state` every second, as a dashboard and Prometheus make.
     #[value(name = "kstreams-http")]
     KstreamsHttp,
+    /// This library's Python package: the Quix worker's functions in Python, the rest in
+    /// the Rust runtime.
+    #[value(name = "kstreams-py")]
+    KstreamsPy,
     /// Kafka Streams, in Java: the library kstreams is modelled on.
     KafkaStreams,
     /// Quix Streams, in Python.
@@ -79,6 +83,7 @@ impl System {
             System::Raw => "raw rdkafka loop",
             System::Kstreams => "kstreams",
             System::KstreamsHttp => "kstreams + HTTP",
+            System::KstreamsPy => "kstreams (Python)",
             System::KafkaStreams => "Kafka Streams",
             System::Quix => "Quix Streams",
         }

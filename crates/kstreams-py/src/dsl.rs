@@ -3,8 +3,10 @@
 //! with the GIL held, the rest of the record's way does not take it.
 
 use crate::object::{key_arg, Format, Obj, PySerde, UserFn};
+use crate::processor::PyProcessor;
 use crate::windows::{WindowedKStream, Windows};
 use kstreams::serde::I64Serde;
+use kstreams::state::Stores;
 use kstreams::{Consumed, Grouped, Materialized, Produced};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -89,6 +91,31 @@ impl StreamsBuilder {
         Ok(KTable {
             inner: self.builder()?.table(topic, Consumed::with(k, v), m),
         })
+    }
+
+    /// Adds key-value store `name` for Processor API processors (connect it with
+    /// `KStream.process(..., stores=[name])`): persistent (fjall) or in memory, backed by
+    /// a changelog topic unless `logging` is False.
+    #[pyo3(signature = (name, key = "str", value = "json", persistent = true, logging = true))]
+    fn add_state_store(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+        persistent: bool,
+        logging: bool,
+    ) -> PyResult<()> {
+        let (k, v) = serdes(key, value)?;
+        let mut store = if persistent {
+            Stores::key_value_store_builder(Stores::persistent_key_value_store(name), k, v)
+        } else {
+            Stores::key_value_store_builder(Stores::in_memory_key_value_store(name), k, v)
+        };
+        if !logging {
+            store = store.with_logging_disabled();
+        }
+        self.builder()?.add_state_store(store);
+        Ok(())
     }
 }
 
@@ -283,6 +310,21 @@ impl KStream {
                     |r| Ok(Obj::new(r)),
                 )
             }),
+        })
+    }
+
+    /// Runs a Processor API processor: `supplier()` (a class, say) makes one per task,
+    /// with `init(context)`, `process(key, value)` and optionally `close()`; it reaches
+    /// `stores` through `context.get_state_store(name)`. A later aggregation or join
+    /// repartitions, since the processor may change keys.
+    #[pyo3(signature = (supplier, stores = Vec::new()))]
+    fn process(&self, supplier: Bound<'_, PyAny>, stores: Vec<String>) -> PyResult<KStream> {
+        let supplier = UserFn::new(supplier)?;
+        let names: Vec<&str> = stores.iter().map(String::as_str).collect();
+        Ok(KStream {
+            inner: self
+                .inner
+                .process(move || PyProcessor::supply(&supplier), &names),
         })
     }
 

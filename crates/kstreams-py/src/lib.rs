@@ -8,6 +8,7 @@ mod driver;
 mod dsl;
 mod handlers;
 mod object;
+mod processor;
 mod testing;
 mod windows;
 
@@ -33,6 +34,8 @@ fn _kstreams(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<windows::SessionWindows>()?;
     m.add_class::<windows::WindowedKStream>()?;
     m.add_class::<windows::WindowedKTable>()?;
+    m.add_class::<processor::PyContext>()?;
+    m.add_class::<processor::KeyValueStoreHandle>()?;
     m.add_class::<app::App>()?;
     m.add_class::<driver::TestDriver>()?;
     m.add_class::<testing::EmbeddedBroker>()?;

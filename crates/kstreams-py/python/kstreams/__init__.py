@@ -26,7 +26,9 @@ from typing import Optional
 from ._kstreams import (
     KGroupedStream,
     KStream,
+    KeyValueStore,
     KTable,
+    ProcessorContext,
     SessionWindows,
     StreamsBuilder,
     TestDriver,
@@ -43,6 +45,8 @@ __all__ = [
     "KGroupedStream",
     "KStream",
     "KTable",
+    "KeyValueStore",
+    "ProcessorContext",
     "SessionWindows",
     "StreamsBuilder",
     "TestDriver",

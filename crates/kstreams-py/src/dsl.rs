@@ -2,7 +2,7 @@
 //! over Python keys and values. Each method wraps the Rust DSL's; the user's callables run
 //! with the GIL held, the rest of the record's way does not take it.
 
-use crate::object::{key_arg, Format, Obj, PySerde, UserFn};
+use crate::object::{Format, Obj, PySerde, UserFn};
 use crate::processor::PyProcessor;
 use crate::windows::{WindowedKStream, Windows};
 use kstreams::serde::I64Serde;
@@ -10,7 +10,6 @@ use kstreams::state::Stores;
 use kstreams::{Consumed, Grouped, Materialized, Produced};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 
 type Stream = kstreams::KStream<Obj, Obj>;
 type Table = kstreams::KTable<Obj, Obj>;
@@ -131,12 +130,7 @@ impl KStream {
     fn filter(&self, predicate: Bound<'_, PyAny>) -> PyResult<KStream> {
         let f = UserFn::new(predicate)?;
         Ok(KStream {
-            inner: self.inner.filter(move |k, v| {
-                f.call(
-                    |py| PyTuple::new(py, [key_arg(py, k), v.bind(py).clone()]),
-                    |r| r.is_truthy(),
-                )
-            }),
+            inner: self.inner.filter(move |k, v| f.test(&[k, Some(v)])),
         })
     }
 
@@ -144,12 +138,7 @@ impl KStream {
     fn filter_not(&self, predicate: Bound<'_, PyAny>) -> PyResult<KStream> {
         let f = UserFn::new(predicate)?;
         Ok(KStream {
-            inner: self.inner.filter_not(move |k, v| {
-                f.call(
-                    |py| PyTuple::new(py, [key_arg(py, k), v.bind(py).clone()]),
-                    |r| r.is_truthy(),
-                )
-            }),
+            inner: self.inner.filter_not(move |k, v| f.test(&[k, Some(v)])),
         })
     }
 
@@ -157,12 +146,7 @@ impl KStream {
     fn map_values(&self, f: Bound<'_, PyAny>) -> PyResult<KStream> {
         let f = UserFn::new(f)?;
         Ok(KStream {
-            inner: self.inner.map_values(move |v| {
-                f.call(
-                    |py| PyTuple::new(py, [v.bind(py).clone()]),
-                    |r| Ok(Obj::new(r)),
-                )
-            }),
+            inner: self.inner.map_values(move |v| f.apply(&[Some(&v)])),
         })
     }
 
@@ -171,12 +155,9 @@ impl KStream {
     fn map(&self, f: Bound<'_, PyAny>) -> PyResult<KStream> {
         let f = UserFn::new(f)?;
         Ok(KStream {
-            inner: self.inner.map(move |k, v| {
-                f.call(
-                    |py| PyTuple::new(py, [key_arg(py, k.as_ref()), v.bind(py).clone()]),
-                    pair,
-                )
-            }),
+            inner: self
+                .inner
+                .map(move |k, v| f.call_with(&[k.as_ref(), Some(&v)], pair)),
         })
     }
 
@@ -186,14 +167,11 @@ impl KStream {
         let f = UserFn::new(f)?;
         Ok(KStream {
             inner: self.inner.flat_map(move |k, v| {
-                f.call(
-                    |py| PyTuple::new(py, [key_arg(py, k.as_ref()), v.bind(py).clone()]),
-                    |r| {
-                        r.try_iter()?
-                            .map(|item| pair(item?))
-                            .collect::<PyResult<Vec<_>>>()
-                    },
-                )
+                f.call_with(&[k.as_ref(), Some(&v)], |r| {
+                    r.try_iter()?
+                        .map(|item| pair(item?))
+                        .collect::<PyResult<Vec<_>>>()
+                })
             }),
         })
     }
@@ -203,14 +181,11 @@ impl KStream {
         let f = UserFn::new(f)?;
         Ok(KStream {
             inner: self.inner.flat_map_values(move |v| {
-                f.call(
-                    |py| PyTuple::new(py, [v.bind(py).clone()]),
-                    |r| {
-                        r.try_iter()?
-                            .map(|item| Ok(Obj::new(item?)))
-                            .collect::<PyResult<Vec<_>>>()
-                    },
-                )
+                f.call_with(&[Some(&v)], |r| {
+                    r.try_iter()?
+                        .map(|item| Ok(Obj::new(item?)))
+                        .collect::<PyResult<Vec<_>>>()
+                })
             }),
         })
     }
@@ -219,12 +194,9 @@ impl KStream {
     fn peek(&self, action: Bound<'_, PyAny>) -> PyResult<KStream> {
         let f = UserFn::new(action)?;
         Ok(KStream {
-            inner: self.inner.peek(move |k, v| {
-                f.call(
-                    |py| PyTuple::new(py, [key_arg(py, k), v.bind(py).clone()]),
-                    |_| Ok(()),
-                )
-            }),
+            inner: self
+                .inner
+                .peek(move |k, v| f.call_with(&[k, Some(v)], |_| Ok(()))),
         })
     }
 
@@ -235,12 +207,7 @@ impl KStream {
         let mut split = self.inner.split();
         for (i, p) in predicates.into_iter().enumerate() {
             let f = UserFn::new(p)?;
-            split = split.branch_as(format!("{i:06}"), move |k, v| {
-                f.call(
-                    |py| PyTuple::new(py, [key_arg(py, k), v.bind(py).clone()]),
-                    |r| r.is_truthy(),
-                )
-            });
+            split = split.branch_as(format!("{i:06}"), move |k, v| f.test(&[k, Some(v)]));
         }
         // The names sort in the predicates' order.
         Ok(split
@@ -271,15 +238,9 @@ impl KStream {
     ) -> PyResult<KGroupedStream> {
         let (ks, vs) = serdes(key, value)?;
         let f = UserFn::new(selector)?;
-        let grouped = self.inner.group_by(
-            move |k, v| {
-                f.call(
-                    |py| PyTuple::new(py, [key_arg(py, k), v.bind(py).clone()]),
-                    |r| Ok(Obj::new(r)),
-                )
-            },
-            Grouped::with(ks, vs),
-        );
+        let grouped = self
+            .inner
+            .group_by(move |k, v| f.apply(&[k, Some(v)]), Grouped::with(ks, vs));
         Ok(KGroupedStream {
             inner: grouped,
             key: ks,
@@ -291,12 +252,9 @@ impl KStream {
     fn join(&self, table: &KTable, joiner: Bound<'_, PyAny>) -> PyResult<KStream> {
         let f = UserFn::new(joiner)?;
         Ok(KStream {
-            inner: self.inner.join(&table.inner, move |v, t| {
-                f.call(
-                    |py| PyTuple::new(py, [v.bind(py).clone(), t.bind(py).clone()]),
-                    |r| Ok(Obj::new(r)),
-                )
-            }),
+            inner: self
+                .inner
+                .join(&table.inner, move |v, t| f.apply(&[Some(v), Some(t)])),
         })
     }
 
@@ -304,12 +262,9 @@ impl KStream {
     fn left_join(&self, table: &KTable, joiner: Bound<'_, PyAny>) -> PyResult<KStream> {
         let f = UserFn::new(joiner)?;
         Ok(KStream {
-            inner: self.inner.left_join(&table.inner, move |v, t| {
-                f.call(
-                    |py| PyTuple::new(py, [v.bind(py).clone(), key_arg(py, t)]),
-                    |r| Ok(Obj::new(r)),
-                )
-            }),
+            inner: self
+                .inner
+                .left_join(&table.inner, move |v, t| f.apply(&[Some(v), t])),
         })
     }
 
@@ -383,15 +338,9 @@ impl KGroupedStream {
             .with_key_serde(self.key)
             .with_value_serde(PySerde(Format::Json));
         Ok(KTable {
-            inner: self.inner.reduce(
-                move |agg, v| {
-                    f.call(
-                        |py| PyTuple::new(py, [agg.bind(py).clone(), v.bind(py).clone()]),
-                        |r| Ok(Obj::new(r)),
-                    )
-                },
-                m,
-            ),
+            inner: self
+                .inner
+                .reduce(move |agg, v| f.apply(&[Some(&agg), Some(&v)]), m),
         })
     }
 
@@ -411,18 +360,8 @@ impl KGroupedStream {
             .with_value_serde(PySerde(Format::Json));
         Ok(KTable {
             inner: self.inner.aggregate(
-                move || init.call(|py| Ok(PyTuple::empty(py)), |r| Ok(Obj::new(r))),
-                move |k, v, agg| {
-                    f.call(
-                        |py| {
-                            PyTuple::new(
-                                py,
-                                [k.bind(py).clone(), v.bind(py).clone(), agg.bind(py).clone()],
-                            )
-                        },
-                        |r| Ok(Obj::new(r)),
-                    )
-                },
+                move || init.apply(&[]),
+                move |k, v, agg| f.apply(&[Some(k), Some(&v), Some(&agg)]),
                 m,
             ),
         })
@@ -451,12 +390,7 @@ impl KTable {
     fn filter(&self, predicate: Bound<'_, PyAny>) -> PyResult<KTable> {
         let f = UserFn::new(predicate)?;
         Ok(KTable {
-            inner: self.inner.filter(move |k, v| {
-                f.call(
-                    |py| PyTuple::new(py, [k.bind(py).clone(), v.bind(py).clone()]),
-                    |r| r.is_truthy(),
-                )
-            }),
+            inner: self.inner.filter(move |k, v| f.test(&[Some(k), Some(v)])),
         })
     }
 
@@ -464,12 +398,7 @@ impl KTable {
     fn map_values(&self, f: Bound<'_, PyAny>) -> PyResult<KTable> {
         let f = UserFn::new(f)?;
         Ok(KTable {
-            inner: self.inner.map_values(move |v| {
-                f.call(
-                    |py| PyTuple::new(py, [v.bind(py).clone()]),
-                    |r| Ok(Obj::new(r)),
-                )
-            }),
+            inner: self.inner.map_values(move |v| f.apply(&[Some(v)])),
         })
     }
 }

@@ -245,6 +245,31 @@ impl UserFn {
     }
 }
 
+impl UserFn {
+    /// Calls the function with these arguments (None as Python's None) and hands its
+    /// result to `then` (see [`UserFn::call`]).
+    pub fn call_with<R>(
+        &self,
+        args: &[Option<&Obj>],
+        then: impl for<'py> FnOnce(Bound<'py, PyAny>) -> PyResult<R>,
+    ) -> R {
+        self.call(
+            |py| PyTuple::new(py, args.iter().map(|a| key_arg(py, *a))),
+            then,
+        )
+    }
+
+    /// A predicate's answer: the truth of the result.
+    pub fn test(&self, args: &[Option<&Obj>]) -> bool {
+        self.call_with(args, |r| r.is_truthy())
+    }
+
+    /// A mapper's answer: the result itself.
+    pub fn apply(&self, args: &[Option<&Obj>]) -> Obj {
+        self.call_with(args, |r| Ok(Obj::new(r)))
+    }
+}
+
 /// The key as Python sees it: the object, or None for a record without a key.
 pub fn key_arg<'py>(py: Python<'py>, key: Option<&Obj>) -> Bound<'py, PyAny> {
     match key {

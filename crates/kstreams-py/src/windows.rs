@@ -10,7 +10,6 @@ use kstreams::Materialized;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::PyTuple;
 use std::time::Duration;
 
 fn ms(v: i64, what: &str) -> PyResult<Duration> {
@@ -161,25 +160,6 @@ impl WindowedKStream {
     }
 }
 
-fn obj_call2(f: &UserFn, a: &Obj, b: &Obj) -> Obj {
-    f.call(
-        |py| PyTuple::new(py, [a.bind(py).clone(), b.bind(py).clone()]),
-        |r| Ok(Obj::new(r)),
-    )
-}
-
-fn obj_call3(f: &UserFn, a: &Obj, b: &Obj, c: &Obj) -> Obj {
-    f.call(
-        |py| {
-            PyTuple::new(
-                py,
-                [a.bind(py).clone(), b.bind(py).clone(), c.bind(py).clone()],
-            )
-        },
-        |r| Ok(Obj::new(r)),
-    )
-}
-
 #[pymethods]
 impl WindowedKStream {
     /// Records per key and window, in window store `name`; windows older than
@@ -215,7 +195,7 @@ impl WindowedKStream {
         let m = self
             .materialized::<Obj>(name, retention_ms)?
             .with_value_serde(PySerde(crate::object::Format::Json));
-        let reduce = move |a: Obj, v: Obj| obj_call2(&f, &a, &v);
+        let reduce = move |a: Obj, v: Obj| f.apply(&[Some(&a), Some(&v)]);
         let inner = match &self.inner {
             Inner::Time(w) => w.reduce(reduce, m),
             Inner::Session(w) => w.reduce(reduce, m),
@@ -240,8 +220,8 @@ impl WindowedKStream {
         let m = self
             .materialized::<Obj>(name, retention_ms)?
             .with_value_serde(PySerde(crate::object::Format::Json));
-        let initializer = move || init.call(|py| Ok(PyTuple::empty(py)), |r| Ok(Obj::new(r)));
-        let aggregator = move |k: &Obj, v: Obj, agg: Obj| obj_call3(&f, k, &v, &agg);
+        let initializer = move || init.apply(&[]);
+        let aggregator = move |k: &Obj, v: Obj, agg: Obj| f.apply(&[Some(k), Some(&v), Some(&agg)]);
         let inner = match (&self.inner, merger) {
             (Inner::Time(w), None) => w.aggregate(initializer, aggregator, m),
             (Inner::Time(_), Some(_)) => {
@@ -252,7 +232,7 @@ impl WindowedKStream {
                 w.aggregate(
                     initializer,
                     aggregator,
-                    move |k: &Obj, a: Obj, b: Obj| obj_call3(&merge, k, &a, &b),
+                    move |k: &Obj, a: Obj, b: Obj| merge.apply(&[Some(k), Some(&a), Some(&b)]),
                     m,
                 )
             }

@@ -140,10 +140,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             lookalike,
             partitions,
         } => {
-            let d = detectors::by_name(&detector).ok_or_else(|| {
-                let names: Vec<_> = detectors::all().iter().map(|d| d.name()).collect();
-                format!("no detector {detector:?}; there are {names:?}")
-            })?;
+            let d = find_detector(&detector)?;
             let sample = records::offline::sample(GeneratorConfig {
                 seed,
                 records,
@@ -173,10 +170,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             connect,
             ..
         } => {
-            let d = detectors::by_name(&name).ok_or_else(|| {
-                let names: Vec<_> = detectors::all().iter().map(|d| d.name()).collect();
-                format!("no detector {name:?}; there are {names:?}")
-            })?;
+            let d = find_detector(&name)?;
             run_role(&connect, |s, b| roles::detector(s, b, d.as_ref()))?
         }
         Command::Detector { .. } => return Err("name a detector, or give --python FILE".into()),
@@ -333,4 +327,12 @@ fn exec_python_detector(script: &std::path::Path, connect: &Connect) -> std::io:
             script.display()
         ),
     )
+}
+
+/// The detector called `name`, or an error that lists them all.
+fn find_detector(name: &str) -> Result<Box<dyn detectors::Detector>, String> {
+    detectors::by_name(name).ok_or_else(|| {
+        let names: Vec<_> = detectors::all().iter().map(|d| d.name()).collect();
+        format!("no detector {name:?}; there are {names:?}")
+    })
 }

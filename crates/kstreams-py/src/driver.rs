@@ -154,9 +154,7 @@ impl TestDriver {
 
     /// The contents of key-value store `name`, as a dict (counts are ints, other
     /// aggregates as the functions returned them).
-    #[pyo3(signature = (name, *, key_format = "str"))]
-    fn store(&self, py: Python<'_>, name: &str, key_format: &str) -> PyResult<Py<PyDict>> {
-        let _ = Format::parse(key_format)?;
+    fn store(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyDict>> {
         let d = PyDict::new(py);
         if let Some(s) = self.driver.key_value_store::<Obj, Obj>(name) {
             let all = s.all().map_err(runtime_err)?;

@@ -320,12 +320,7 @@ impl KGroupedStream {
                 .with_value_serde(I64Serde),
         );
         KTable {
-            inner: counts.map_values(|n| {
-                crate::object::with_gil(|py| {
-                    let Ok(n) = n.into_pyobject(py);
-                    Obj::new(n.into_any())
-                })
-            }),
+            inner: counts.map_values(|n| Obj::int(*n)),
         }
     }
 
@@ -381,7 +376,7 @@ impl KTable {
         KStream {
             inner: self.inner.to_stream().map_values(|v| match v {
                 Some(v) => v,
-                None => crate::object::with_gil(|py| Obj::new(py.None().into_bound(py))),
+                None => Obj::none(),
             }),
         }
     }

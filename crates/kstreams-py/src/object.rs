@@ -51,6 +51,17 @@ impl Obj {
     pub fn new(o: Bound<'_, PyAny>) -> Obj {
         Obj(Arc::new(o.unbind()))
     }
+    /// Python's None.
+    pub fn none() -> Obj {
+        with_gil(|py| Obj::new(py.None().into_bound(py)))
+    }
+    /// A Python int (a count the runtime kept as Kafka's i64).
+    pub fn int(n: i64) -> Obj {
+        with_gil(|py| {
+            let Ok(n) = n.into_pyobject(py);
+            Obj::new(n.into_any())
+        })
+    }
     /// The object, bound to the GIL held.
     pub fn bind<'py>(&self, py: Python<'py>) -> &Bound<'py, PyAny> {
         self.0.bind(py)

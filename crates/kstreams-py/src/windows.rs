@@ -174,12 +174,7 @@ impl WindowedKStream {
             Inner::Session(w) => w.count(m),
         };
         Ok(WindowedKTable {
-            inner: counts.map_values(|n| {
-                crate::object::with_gil(|py| {
-                    let Ok(n) = n.into_pyobject(py);
-                    Obj::new(n.into_any())
-                })
-            }),
+            inner: counts.map_values(|n| Obj::int(*n)),
         })
     }
 
@@ -289,13 +284,8 @@ impl WindowedKTable {
             .inner
             .to_stream()
             .map(|k: Option<Windowed<Obj>>, v: Option<Obj>| {
-                let value = v.unwrap_or_else(|| {
-                    crate::object::with_gil(|py| Obj::new(py.None().into_bound(py)))
-                });
-                let key = match k {
-                    Some(w) => windowed_key(&w),
-                    None => crate::object::with_gil(|py| Obj::new(py.None().into_bound(py))),
-                };
+                let value = v.unwrap_or_else(Obj::none);
+                let key = k.as_ref().map_or_else(Obj::none, windowed_key);
                 (key, value)
             });
         KStream { inner: stream }

@@ -66,9 +66,13 @@ impl Detector for Velocity {
                 },
                 // Windows older than a few minutes are never looked at again, so the store
                 // stays small enough for memory (rebuilt from its changelog on restart).
+                // A customer's window is updated a few times in its minute, rarely twice
+                // within one commit, so a record cache would dedupe almost nothing and cost
+                // a copy and a write-back per update (measured in the README).
                 Materialized::named("velocity-counts")
                     .with_value_serde(JsonSerde::<Burst>::new())
                     .with_retention(Duration::from_secs(300))
+                    .with_caching_disabled()
                     .in_memory(),
             )
             .to_stream()

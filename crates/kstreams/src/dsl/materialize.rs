@@ -71,7 +71,9 @@ pub(crate) fn add_store_logged_as<MK: 'static, MV: 'static, K: 'static, V: 'stat
     if !m.logging {
         builder = builder.with_logging_disabled();
     }
-    builder = builder.with_caching_enabled();
+    if m.caching {
+        builder = builder.with_caching_enabled();
+    }
     if g.has_store(name) {
         g.error(TopologyError::DuplicateStore(name.to_string()));
     } else {

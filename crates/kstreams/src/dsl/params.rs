@@ -315,6 +315,7 @@ pub struct Materialized<K, V> {
     pub(crate) value_serde: Option<SharedSerde<V>>,
     pub(crate) supplier: Option<Arc<dyn KeyValueBytesStoreSupplier>>,
     pub(crate) logging: bool,
+    pub(crate) caching: bool,
     pub(crate) in_memory: bool,
     pub(crate) retention_ms: Option<i64>,
 }
@@ -327,6 +328,7 @@ impl<K: 'static, V: 'static> Default for Materialized<K, V> {
             value_serde: None,
             supplier: None,
             logging: true,
+            caching: true,
             in_memory: false,
             retention_ms: None,
         }
@@ -368,6 +370,15 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
     /// Turns off the changelog topic.
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
+        self
+    }
+
+    /// Turns off the record cache (Kafka Streams' `withCachingDisabled`): every update goes
+    /// straight to the store and its changelog. The cache pays when keys are updated many
+    /// times between commits; when each key is updated about once (one customer's window
+    /// among a million), it only adds a copy per update and evictions that write it back.
+    pub fn with_caching_disabled(mut self) -> Self {
+        self.caching = false;
         self
     }
 

@@ -22,7 +22,24 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's options `arena_eager_commit` and `purge_delay` (their places in `mi_option_t`
+/// of mimalloc 3, which libmimalloc-sys builds; its bindings name neither).
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Gives memory back to the system as soon as it is free, and commits arena memory only as
+/// it is used: ingest's peak RSS over 2M records fell from 345-361 MiB with mimalloc's
+/// defaults to about 300 MiB, for about a tenth of the CPU mimalloc saved (README).
+fn tune_allocator() {
+    // SAFETY: mi_option_set only stores an option's value; both exist in mimalloc 3.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    tune_allocator();
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

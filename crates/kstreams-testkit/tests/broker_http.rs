@@ -326,20 +326,37 @@ fn get_local(addr: std::net::SocketAddr, path: &str) -> u16 {
         .as_u16()
 }
 
-/// Every word answered with count 1 by every instance in `addrs` (routed to its owner),
-/// and owned by exactly one of them.
+/// Whether `w` is answered with count 1 by every instance in `addrs` (routed to its
+/// owner) and owned by exactly one of them.
+fn answered(addrs: &[std::net::SocketAddr], w: &str) -> bool {
+    let path = format!("/stores/word-counts/{w}");
+    let routed = addrs
+        .iter()
+        .all(|a| get_json(*a, &path) == (200, serde_json::json!({"key": w, "value": 1})));
+    let owners = addrs
+        .iter()
+        .filter(|a| get_local(**a, &path) == 200)
+        .count();
+    routed && owners == 1
+}
+
+/// Every word [`answered`].
 fn all_answered(addrs: &[std::net::SocketAddr], words: &[String]) -> bool {
-    words.iter().all(|w| {
-        let path = format!("/stores/word-counts/{w}");
-        let routed = addrs
-            .iter()
-            .all(|a| get_json(*a, &path) == (200, serde_json::json!({"key": w, "value": 1})));
-        let owners = addrs
-            .iter()
-            .filter(|a| get_local(**a, &path) == 200)
-            .count();
-        routed && owners == 1
-    })
+    words.iter().all(|w| answered(addrs, w))
+}
+
+/// For a timeout's message: the first word not [`answered`], with what each instance says
+/// of it, routed and from its own copy.
+fn first_unanswered(addrs: &[std::net::SocketAddr], words: &[String]) -> String {
+    let Some(w) = words.iter().find(|w| !answered(addrs, w)) else {
+        return "every word answered now".to_string();
+    };
+    let path = format!("/stores/word-counts/{w}");
+    let said: Vec<((u16, Value), u16)> = addrs
+        .iter()
+        .map(|a| (get_json(*a, &path), get_local(*a, &path)))
+        .collect();
+    format!("{w} asked of each (routed, own copy): {said:?}")
 }
 
 #[test]
@@ -377,8 +394,9 @@ fn any_instance_answers_any_key_before_during_and_after_a_rebalance() {
                 .collect();
             let tasks: Vec<Vec<_>> = instances.iter().map(|s| s.assigned_tasks()).collect();
             format!(
-                "states {states:?}, tasks {tasks:?}, {} asked of each: {w0:?}",
-                words[0]
+                "states {states:?}, tasks {tasks:?}, {} asked of each: {w0:?}; {}",
+                words[0],
+                first_unanswered(&addrs, &words)
             )
         },
     );

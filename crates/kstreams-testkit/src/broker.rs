@@ -417,3 +417,16 @@ fn futures_block_on<F: std::future::Future>(f: F) -> F::Output {
         }
     }
 }
+
+/// Sends this process's tracing events to the test harness's captured output (shown for a
+/// failing test), filtered by `RUST_LOG` or else by `default_filter` (`"warn"`,
+/// `"kstreams=info"`). Only the first call in a process installs it.
+pub fn log_to_test_output(default_filter: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_test_writer()
+        .try_init();
+}

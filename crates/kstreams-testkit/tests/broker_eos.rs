@@ -43,12 +43,7 @@ struct Setup {
 }
 
 fn setup(name: &str) -> Setup {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    kstreams_testkit::broker::log_to_test_output("warn");
     // Always the mock: see the module docs.
     let broker = TestBroker::connect(None);
     let s = Setup {

@@ -29,12 +29,7 @@ struct Topics {
 }
 
 fn topics(name: &str) -> Topics {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    kstreams_testkit::broker::log_to_test_output("warn");
     let broker = TestBroker::from_env();
     let t = Topics {
         app: TestBroker::unique(name),

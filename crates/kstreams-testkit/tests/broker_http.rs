@@ -363,13 +363,7 @@ fn first_unanswered(addrs: &[std::net::SocketAddr], words: &[String]) -> String 
 fn any_instance_answers_any_key_before_during_and_after_a_rebalance() {
     // The instances' rebalances and commits, shown if the test fails: it once saw a word
     // counted three times under `.ci/run` (never alone), and only these logs can say why.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "kstreams=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    kstreams_testkit::broker::log_to_test_output("kstreams=info");
     let broker = TestBroker::from_env();
     let app = TestBroker::unique("http-three");
     let input = TestBroker::unique("http-three-lines");

@@ -28,12 +28,7 @@ struct Setup {
 }
 
 fn setup(name: &str, partitions: i32) -> Setup {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    kstreams_testkit::broker::log_to_test_output("warn");
     let broker = TestBroker::from_env();
     let app = TestBroker::unique(name);
     let (input, output) = (TestBroker::unique("rs-in"), TestBroker::unique("rs-out"));

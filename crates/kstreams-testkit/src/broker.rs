@@ -3,6 +3,14 @@
 //!
 //! Broker tests always run: without `KSTREAMS_BOOTSTRAP` they run on the mock, which speaks
 //! the Kafka protocol over real sockets, so other processes can join it too.
+//!
+//! Where the mock differs from Kafka in ways a test can see: besides its known limits
+//! (no CreateTopics, compaction or transaction markers, a bounded log), its
+//! group coordinator refuses offset commits (REBALANCE_IN_PROGRESS) from the moment a member
+//! joins until the rebalance completes, where Kafka accepts the current generation's. A
+//! commit on revocation then fails, and records processed since the last commit are
+//! processed again by their next owner: at-least-once, but a test that counts exactly must
+//! send its records once the group is stable.
 
 use kstreams::Topology;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};

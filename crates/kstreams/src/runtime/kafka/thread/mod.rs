@@ -21,6 +21,7 @@ mod rebalance;
 mod report;
 mod restoration;
 
+use commit::Checkpoint;
 use exactly_once::{abort, transactional_producer};
 use poll_loop::main_loop;
 use rebalance::RebalanceContext;
@@ -95,8 +96,11 @@ struct ThreadState {
     /// The instance's record-cache budget.
     cache_budget: Arc<crate::state::CacheBudget>,
     /// Per task with persistent logged stores: next changelog offset per topic its stores
-    /// hold, written to the checkpoint on commit.
+    /// hold, written to the checkpoint when one is due.
     positions: HashMap<TaskId, HashMap<String, i64>>,
+    /// Per task: the sum of the offsets of its last checkpoint, to tell when the changelog
+    /// has moved `checkpoint_after_records` past it.
+    checkpointed: HashMap<TaskId, i64>,
     /// The instance's global stores.
     globals: Option<Arc<crate::topology::GlobalStores>>,
     /// Acknowledged changelog offsets, from the producer's delivery reports.
@@ -262,6 +266,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         database,
         cache_budget,
         positions: HashMap::new(),
+        checkpointed: HashMap::new(),
         changelog_acked,
         globals,
         generation: 0,
@@ -294,10 +299,12 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
     if result.is_ok() {
         let commit = state.borrow_mut().commit(&consumer);
         match commit {
-            Ok(()) if state.borrow().transactional_id.is_some() => {
-                state.borrow_mut().write_checkpoints()
+            Ok(()) if state.borrow().failed => {}
+            Ok(()) => {
+                if let Err(e) = state.borrow_mut().write_checkpoints(Checkpoint::Now) {
+                    tracing::warn!(thread = index, "final checkpoint failed: {e}");
+                }
             }
-            Ok(()) => {}
             Err(e) => {
                 tracing::error!(thread = index, "final commit failed: {e}");
                 state.borrow_mut().failed = true;

@@ -91,14 +91,15 @@ fn state_dir(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_restore_longer_than_max_poll_interval_causes_no_rebalance() {
-    // 8 partitions of 100,000 records each (the mock keeps about 5 MiB a partition): since
-    // restoration writes in batches, 400,000 records could restore within the 6 s.
-    let s = setup("long-restore", 8);
-    let (keys, rounds) = (8_000, 100);
-    write_changelog(&s, 8, keys, rounds);
+    // 16 partitions of 100,000 records each (the mock keeps about 5 MiB a partition):
+    // restoration writes in batches and refetches as soon as it drained its prefetch, so
+    // 800,000 records restored within the 6 s.
+    let s = setup("long-restore", 16);
+    let (keys, rounds) = (16_000, 100);
+    write_changelog(&s, 16, keys, rounds);
     // Six seconds between polls (the least a broker's group.min.session.timeout.ms lets
     // the session, and so the poll interval, be) is all the thread may take: less than
-    // restoring 800,000 records takes. Inside the rebalance callback, the consumer would
+    // restoring 1,600,000 records takes. Inside the rebalance callback, the consumer would
     // miss it, leave the group and rebalance.
     let config = StreamsConfig::new(&s.app, s.broker.bootstrap())
         .state_dir(state_dir("lr"))

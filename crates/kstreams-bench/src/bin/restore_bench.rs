@@ -28,6 +28,17 @@ struct Args {
     /// Partitions (tasks).
     #[arg(long, default_value_t = 16)]
     partitions: i32,
+    /// A librdkafka consumer setting, `key=value`, for the application's consumers (the
+    /// restore consumer among them); repeatable. `fetch.queue.backoff.ms=1000` measures
+    /// librdkafka's default against kstreams'.
+    #[arg(long = "consumer-config", value_parser = key_value)]
+    consumer_config: Vec<(String, String)>,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected key=value, got {s:?}"))
 }
 
 fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
@@ -78,7 +89,10 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
     let state_dir =
         std::env::temp_dir().join(format!("kstreams-restore-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state_dir);
-    let config = StreamsConfig::new(&app, broker.bootstrap()).state_dir(&state_dir);
+    let mut config = StreamsConfig::new(&app, broker.bootstrap()).state_dir(&state_dir);
+    for (k, v) in &args.consumer_config {
+        config = config.consumer_config(k, v);
+    }
     let streams = KafkaStreams::new(builder.build().expect("topology"), config);
     let start = Instant::now();
     streams.start().expect("start");
@@ -107,7 +121,7 @@ fn main() {
     }
     let broker = TestBroker::from_env();
     println!(
-        "broker: {}; {} changelog records, {} keys, {} partitions",
+        "broker: {}; {} changelog records, {} keys, {} partitions; consumer settings {:?}",
         if broker.mock().is_some() {
             "in-process mock"
         } else {
@@ -115,7 +129,8 @@ fn main() {
         },
         args.records,
         args.keys,
-        args.partitions
+        args.partitions,
+        args.consumer_config
     );
     run(&broker, &args, false);
     run(&broker, &args, true);

@@ -85,10 +85,19 @@ pub(crate) fn standalone_admin_config(
 /// fetches that are smaller and more frequent.
 pub(crate) const PREFETCH_KIB: u32 = 16 * 1024;
 
+/// How long librdkafka waits, ms, before it fetches again for a partition once the prefetch
+/// queue is full (`fetch.queue.backoff.ms`). librdkafka's default of 1 s suits its own 64 MiB
+/// queue; with the smaller [`PREFETCH_KIB`], a thread that is behind empties the queue in
+/// well under a second and then sat idle until the backoff expired.
+pub(crate) const FETCH_QUEUE_BACKOFF_MS: u32 = 10;
+
 /// kstreams' consumer defaults, under the user's settings.
 fn consumer_defaults(c: &mut ClientConfig) {
     if c.get("queued.max.messages.kbytes").is_none() {
         c.set("queued.max.messages.kbytes", PREFETCH_KIB.to_string());
+    }
+    if c.get("fetch.queue.backoff.ms").is_none() {
+        c.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS.to_string());
     }
 }
 
@@ -420,6 +429,15 @@ mod tests {
         assert_eq!(prefetch(&consumer_config(&config, 0)), kib);
         assert_eq!(prefetch(&restore_consumer_config(&config, 0)), kib);
         assert_eq!(prefetch(&global_consumer_config(&config)), kib);
+        // With a refetch soon after that queue drains.
+        let backoff = Some(FETCH_QUEUE_BACKOFF_MS.to_string());
+        for c in [
+            consumer_config(&config, 0),
+            restore_consumer_config(&config, 0),
+            global_consumer_config(&config),
+        ] {
+            assert_eq!(c.get("fetch.queue.backoff.ms").map(String::from), backoff);
+        }
         // The user's setting wins.
         let mine = config
             .clone()

@@ -1,8 +1,7 @@
 //! Restoration on a broker (the in-process mock, or `KSTREAMS_BOOTSTRAP`): it runs from the
 //! stream thread's loop, not inside the rebalance callback, so a restore that takes longer
 //! than `max.poll.interval.ms` causes no rebalance; and a checkpoint beyond the changelog's
-//! end is treated as stale, the store restored in full; a commit writes a checkpoint only
-//! once the changelog moved `checkpoint_after_records` past the last one.
+//! end is treated as stale, the store restored in full.
 
 use kstreams::runtime::kafka::{KafkaStreams, State, StreamsConfig};
 use kstreams::serde::{I64Serde, Nullable, StringSerde};
@@ -172,71 +171,4 @@ fn a_checkpoint_beyond_the_changelog_end_restores_in_full() {
     }
     assert_eq!(streams.restoration().0, 100);
     streams.close();
-}
-
-/// The offset of `changelog` partition 0 in the checkpoint of task 0_0, if there is one.
-fn checkpointed(dir: &std::path::Path, app: &str, changelog: &str) -> Option<i64> {
-    let text = std::fs::read_to_string(dir.join(app).join("0_0").join(".checkpoint")).ok()?;
-    text.lines().find_map(|l| {
-        let mut f = l.split(' ');
-        match (f.next(), f.next(), f.next()) {
-            (Some(t), Some("0"), Some(o)) if t == changelog => o.parse().ok(),
-            _ => None,
-        }
-    })
-}
-
-#[test]
-fn a_commit_checkpoints_once_the_changelog_moved_far_enough_and_a_close_always_does() {
-    let s = setup("checkpoint-delta", 1);
-    let dir = state_dir("cd");
-    let streams = KafkaStreams::new(
-        counting(&s),
-        StreamsConfig::new(&s.app, s.broker.bootstrap())
-            .state_dir(&dir)
-            .commit_interval(Duration::from_millis(50))
-            .checkpoint_after_records(100),
-    );
-    streams.start().unwrap();
-    wait_for("RUNNING", Duration::from_secs(60), || {
-        assert_ne!(streams.state(), State::Error);
-        streams.state() == State::Running
-    });
-    // Every key distinct: each record is one changelog record, whatever the cache folds.
-    let send = |from: usize, to: usize| {
-        s.broker.produce(
-            &s.input,
-            (from..to).map(|i| (format!("k{i}"), "v".to_string())),
-        );
-        let store = streams.store::<String, i64>("counts").unwrap();
-        wait_for("the records counted", Duration::from_secs(60), || {
-            store.get(&format!("k{}", to - 1)).unwrap() == Some(1)
-        });
-        // Several commits go by.
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    // The first commit after the restoration checkpoints where it ended.
-    wait_for("the first checkpoint", Duration::from_secs(60), || {
-        checkpointed(&dir, &s.app, &s.changelog).is_some()
-    });
-    assert_eq!(checkpointed(&dir, &s.app, &s.changelog), Some(0));
-    send(0, 60);
-    assert_eq!(
-        checkpointed(&dir, &s.app, &s.changelog),
-        Some(0),
-        "60 changelog records, under the 100 that make a checkpoint due: commits left it"
-    );
-    send(60, 150);
-    let after = checkpointed(&dir, &s.app, &s.changelog);
-    assert!(
-        after.is_some_and(|o| o >= 100),
-        "150 changelog records: a commit checkpointed them ({after:?})"
-    );
-    send(150, 170);
-    streams.close();
-    assert_eq!(
-        checkpointed(&dir, &s.app, &s.changelog),
-        Some(170),
-        "a clean close checkpoints everything"
-    );
 }

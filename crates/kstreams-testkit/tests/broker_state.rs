@@ -52,17 +52,14 @@ impl Scenario {
         }
     }
 
-    /// An instance that checkpoints at every commit that moved a changelog, so that a
-    /// kill finds a recent checkpoint (the default waits for 10,000 changelog records).
     fn start(&self, name: &str) -> Instance {
-        Instance::start_with(
+        Instance::start(
             name,
             &self.broker,
             &self.app,
             &self.input,
             &self.output,
             "count",
-            &["--checkpoint-after-records", "1"],
         )
     }
 

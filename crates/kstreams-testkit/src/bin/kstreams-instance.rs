@@ -35,10 +35,6 @@ struct Args {
     commit_ms: u64,
     #[arg(long, default_value_t = 6000)]
     session_timeout_ms: u64,
-    /// Changelog records before a commit writes a task's checkpoint (the library's
-    /// default, 10,000, unless set).
-    #[arg(long)]
-    checkpoint_after_records: Option<u64>,
     /// State directory (persistent stores, checkpoints); one per instance on a machine.
     #[arg(long)]
     state_dir: Option<std::path::PathBuf>,
@@ -119,9 +115,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .client_config("heartbeat.interval.ms", "500");
     if args.eos {
         config = config.processing_guarantee(ProcessingGuarantee::ExactlyOnceV2);
-    }
-    if let Some(n) = args.checkpoint_after_records {
-        config = config.checkpoint_after_records(n);
     }
     for (k, v) in &args.client_config {
         config = config.client_config(k, v);

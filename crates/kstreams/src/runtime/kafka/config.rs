@@ -13,8 +13,6 @@ use std::time::Duration;
 
 const DEFAULT_COMMIT: Duration = Duration::from_secs(30);
 const EOS_DEFAULT_COMMIT: Duration = Duration::from_millis(100);
-/// Kafka Streams' `OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT`.
-const DEFAULT_CHECKPOINT_AFTER_RECORDS: u64 = 10_000;
 
 /// Delivery guarantee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -122,12 +120,6 @@ pub struct StreamsConfig {
     /// brokers that answer a fetch from inside a record batch wrongly (Tansu's memory
     /// engine, the `midbatch` gap), where a resumed partition would skip records.
     pub buffered_records_per_partition: usize,
-    /// Changelog records a task's stores take before a commit makes them durable (an
-    /// fsync of the storage engine) and writes the task's checkpoint; a revocation and a
-    /// clean close always do. Kafka Streams' fixed threshold, 10,000 (the default), which
-    /// bounds what a crashed instance replays from its changelogs. Lower values make
-    /// commits pay that fsync more often: at 1, every commit does.
-    pub checkpoint_after_records: u64,
     /// How long a replacement stream thread (`StreamThreadExceptionResponse::ReplaceThread`)
     /// waits before it starts, doubling with each replacement in ten minutes up to a minute.
     pub replacement_backoff: Duration,
@@ -168,7 +160,6 @@ impl StreamsConfig {
             memory_budget: MemoryBudget::default(),
             max_task_idle: Duration::ZERO,
             buffered_records_per_partition: 1000,
-            checkpoint_after_records: DEFAULT_CHECKPOINT_AFTER_RECORDS,
             replacement_backoff: Duration::from_secs(1),
             max_thread_replacements: 10,
             http_listener: None,
@@ -203,12 +194,6 @@ impl StreamsConfig {
     /// Sets `buffered.records.per.partition` (0: never pause fetching).
     pub fn buffered_records_per_partition(mut self, n: usize) -> Self {
         self.buffered_records_per_partition = n;
-        self
-    }
-    /// Sets how many changelog records a task's stores take before a commit writes its
-    /// checkpoint (at least 1; see [`StreamsConfig::checkpoint_after_records`]).
-    pub fn checkpoint_after_records(mut self, n: u64) -> Self {
-        self.checkpoint_after_records = n.max(1);
         self
     }
     /// Sets `max.task.idle.ms`.
@@ -459,7 +444,6 @@ impl std::fmt::Debug for StreamsConfig {
                 "buffered_records_per_partition",
                 &self.buffered_records_per_partition,
             )
-            .field("checkpoint_after_records", &self.checkpoint_after_records)
             .field("replacement_backoff", &self.replacement_backoff)
             .field("max_thread_replacements", &self.max_thread_replacements)
             .field("http_listener", &self.http_listener)

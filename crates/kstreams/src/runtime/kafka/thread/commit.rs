@@ -1,6 +1,6 @@
-//! The at-least-once commit: record caches written down, the producer flushed and every
-//! delivery checked, the checkpoints that are due written, then the consumed offsets
-//! committed with each partition's time as metadata.
+//! The at-least-once commit: stores flushed, the producer flushed and every delivery
+//! checked, checkpoints written, then the consumed offsets committed with each partition's
+//! time as metadata.
 
 use super::{kafka, ThreadState, FLUSH_TIMEOUT};
 use crate::error::{Result, StreamsError};
@@ -9,15 +9,6 @@ use crate::runtime::TaskId;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
-
-/// When [`ThreadState::write_checkpoints`] writes a task's checkpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Checkpoint {
-    /// Once its changelogs moved `checkpoint_after_records` past the last one (a commit).
-    IfDue,
-    /// Always (a revocation, a clean close).
-    Now,
-}
 
 impl ThreadState {
     /// The pending offsets, each with its partition's time as metadata (Kafka Streams'
@@ -41,9 +32,8 @@ impl ThreadState {
         Ok(tpl)
     }
 
-    /// Commits what was processed: at-least-once writes the record caches down, flushes
-    /// the producer, checks every delivery, writes the checkpoints that are due, then
-    /// commits offsets; exactly-once commits a transaction.
+    /// Commits what was processed: at-least-once flushes stores, flushes the producer,
+    /// checks every delivery, then commits offsets; exactly-once commits a transaction.
     pub(super) fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<()> {
         if self.failed {
             return Ok(());
@@ -52,7 +42,7 @@ impl ThreadState {
             return self.commit_transaction(consumer);
         }
         for task in self.tasks.values_mut() {
-            task.flush_caches()?;
+            task.flush()?;
         }
         self.producer
             .flush(FLUSH_TIMEOUT)
@@ -70,7 +60,7 @@ impl ThreadState {
                 reason: what,
             });
         }
-        self.write_checkpoints(Checkpoint::IfDue)?;
+        self.write_checkpoints();
         self.publish_metrics();
         if self.offsets.is_empty() {
             return Ok(());
@@ -90,19 +80,14 @@ impl ThreadState {
         }
     }
 
-    /// Writes the checkpoint of every task with persistent logged stores whose changelogs
-    /// moved `checkpoint_after_records` past its last one, or of every such task with
-    /// [`Checkpoint::Now`]: the changelog offsets its stores hold once the producer was
-    /// flushed. Each task's stores are made durable first (an fsync), so a checkpoint never
-    /// claims what a crash could lose; that fsync is why it is not done on every commit,
-    /// as in Kafka Streams.
-    pub(super) fn write_checkpoints(&mut self, when: Checkpoint) -> Result<()> {
+    /// Writes the checkpoint of every task with persistent logged stores: the changelog
+    /// offsets their stores now hold (after the stores and the producer were flushed).
+    pub(super) fn write_checkpoints(&mut self) {
         let acked = self
             .changelog_acked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let threshold = i64::try_from(self.config.checkpoint_after_records).unwrap_or(i64::MAX);
         let ids: Vec<TaskId> = self.positions.keys().copied().collect();
         for id in ids {
             let Some(positions) = self.positions.get_mut(&id) else {
@@ -113,31 +98,15 @@ impl ThreadState {
                     *next = (*next).max(last + 1);
                 }
             }
-            let sum: i64 = positions.values().sum();
-            let due = match (when, self.checkpointed.get(&id)) {
-                (Checkpoint::IfDue, Some(&last)) => sum - last >= threshold,
-                _ => true,
-            };
-            if !due {
-                continue;
-            }
             let offsets: checkpoint::Offsets = positions
                 .iter()
                 .map(|(t, o)| ((t.clone(), id.partition as i32), *o))
                 .collect();
-            let Some(task) = self.tasks.get_mut(&id) else {
-                continue;
-            };
-            task.flush()?;
             let dir = self.task_dir(id);
-            match checkpoint::write(&dir, &offsets) {
-                Ok(()) => {
-                    self.checkpointed.insert(id, sum);
-                }
-                Err(e) => tracing::warn!(task = %id, "writing checkpoint failed: {e}"),
+            if let Err(e) = checkpoint::write(&dir, &offsets) {
+                tracing::warn!(task = %id, "writing checkpoint failed: {e}");
             }
         }
-        Ok(())
     }
 
     /// Copies the tasks' counters where `KafkaStreams::metrics` reads them.

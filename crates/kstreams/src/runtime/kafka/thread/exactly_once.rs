@@ -28,11 +28,8 @@ impl ThreadState {
         if !self.txn_dirty && self.offsets.is_empty() {
             return Ok(());
         }
-        // The stores' engines are not made durable here: under exactly-once a checkpoint
-        // is only written on a clean revocation or close (which persist them first), and a
-        // crash restores in full.
         for task in self.tasks.values_mut() {
-            task.flush_caches()?;
+            task.flush()?;
         }
         // A record's failed delivery fails the transaction: librdkafka refuses to commit it.
         let tpl = self.offsets_to_commit()?;
@@ -289,7 +286,6 @@ impl ThreadState {
                 }
             }
             self.positions.remove(&id);
-            self.checkpointed.remove(&id);
         }
         Ok(())
     }

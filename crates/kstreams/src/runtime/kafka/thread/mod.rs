@@ -21,7 +21,6 @@ mod rebalance;
 mod report;
 mod restoration;
 
-use commit::Checkpoint;
 use exactly_once::{abort, transactional_producer};
 use poll_loop::main_loop;
 use rebalance::RebalanceContext;
@@ -96,11 +95,8 @@ struct ThreadState {
     /// The instance's record-cache budget.
     cache_budget: Arc<crate::state::CacheBudget>,
     /// Per task with persistent logged stores: next changelog offset per topic its stores
-    /// hold, written to the checkpoint when one is due.
+    /// hold, written to the checkpoint on commit.
     positions: HashMap<TaskId, HashMap<String, i64>>,
-    /// Per task: the sum of the offsets of its last checkpoint, to tell when the changelog
-    /// has moved `checkpoint_after_records` past it.
-    checkpointed: HashMap<TaskId, i64>,
     /// The instance's global stores.
     globals: Option<Arc<crate::topology::GlobalStores>>,
     /// Acknowledged changelog offsets, from the producer's delivery reports.
@@ -266,7 +262,6 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         database,
         cache_budget,
         positions: HashMap::new(),
-        checkpointed: HashMap::new(),
         changelog_acked,
         globals,
         generation: 0,
@@ -299,12 +294,10 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
     if result.is_ok() {
         let commit = state.borrow_mut().commit(&consumer);
         match commit {
-            Ok(()) if state.borrow().failed => {}
-            Ok(()) => {
-                if let Err(e) = state.borrow_mut().write_checkpoints(Checkpoint::Now) {
-                    tracing::warn!(thread = index, "final checkpoint failed: {e}");
-                }
+            Ok(()) if state.borrow().transactional_id.is_some() => {
+                state.borrow_mut().write_checkpoints()
             }
+            Ok(()) => {}
             Err(e) => {
                 tracing::error!(thread = index, "final commit failed: {e}");
                 state.borrow_mut().failed = true;

@@ -1,7 +1,7 @@
 //! Rebalances: a revocation commits and closes the revoked tasks; an assignment creates
 //! the new ones, resuming the partition times they were committed with.
 
-use super::{describe, now_ms, Checkpoint, ThreadState, COMMITTED_TIMEOUT};
+use super::{describe, now_ms, ThreadState, COMMITTED_TIMEOUT};
 use crate::error::StreamsError;
 use crate::runtime::kafka::clients::ProducerCollector;
 use crate::runtime::kafka::{commit_metadata, ThreadPhase};
@@ -26,10 +26,8 @@ impl ThreadState {
         self.generation += 1;
         self.shared
             .thread_phase(self.index, ThreadPhase::Rebalancing, Vec::new());
-        match self.commit(consumer).and_then(|()| match self.failed {
-            false => self.write_checkpoints(Checkpoint::Now),
-            true => Ok(()),
-        }) {
+        match self.commit(consumer) {
+            Ok(()) if self.transactional_id.is_some() && !self.failed => self.write_checkpoints(),
             Ok(()) => {}
             Err(e) => {
                 tracing::error!(thread = self.index, "commit on revocation failed: {e}");
@@ -59,7 +57,6 @@ impl ThreadState {
                 }
             }
             self.positions.remove(&id);
-            self.checkpointed.remove(&id);
         }
         for e in tpl.elements() {
             if let Some(parts) = self.offsets.get_mut(e.topic()) {

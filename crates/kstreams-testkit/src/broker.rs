@@ -438,3 +438,21 @@ pub fn log_to_test_output(default_filter: &str) {
         .with_test_writer()
         .try_init();
 }
+
+/// Parses a librdkafka setting given on a command line as `key=value` (a clap
+/// `value_parser` for the testkit's and the benchmarks' binaries).
+///
+/// ```
+/// use kstreams_testkit::broker::parse_client_setting;
+///
+/// assert_eq!(
+///     parse_client_setting("fetch.queue.backoff.ms=1000"),
+///     Ok(("fetch.queue.backoff.ms".to_string(), "1000".to_string()))
+/// );
+/// assert!(parse_client_setting("linger.ms").is_err());
+/// ```
+pub fn parse_client_setting(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected key=value, got {s:?}"))
+}

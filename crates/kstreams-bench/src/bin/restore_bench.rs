@@ -31,14 +31,8 @@ struct Args {
     /// A librdkafka consumer setting, `key=value`, for the application's consumers (the
     /// restore consumer among them); repeatable. `fetch.queue.backoff.ms=1000` measures
     /// librdkafka's default against kstreams'.
-    #[arg(long = "consumer-config", value_parser = key_value)]
+    #[arg(long = "consumer-config", value_parser = kstreams_testkit::broker::parse_client_setting)]
     consumer_config: Vec<(String, String)>,
-}
-
-fn key_value(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("expected key=value, got {s:?}"))
 }
 
 fn run(broker: &TestBroker, args: &Args, in_memory: bool) {

@@ -42,14 +42,8 @@ struct Args {
     #[arg(long)]
     eos: bool,
     /// A librdkafka setting for every client, `key=value` (repeatable).
-    #[arg(long = "config", value_parser = key_value)]
+    #[arg(long = "config", value_parser = kstreams_testkit::broker::parse_client_setting)]
     client_config: Vec<(String, String)>,
-}
-
-fn key_value(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("expected key=value, got {s:?}"))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

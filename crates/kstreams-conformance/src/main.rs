@@ -68,7 +68,7 @@ const INTENDED: &[(&str, &[&str], &str)] = &[
     (
         "emit-final",
         &["output", "commit metadata"],
-        "Kafka Streams never emits windows that close in the same stream-time jump that expires them from its size-plus-grace store; kstreams emits every window once, and keeps emit-final progress in a changelogged buffer, not in commit metadata",
+        "Kafka Streams never emits windows that close in the same stream-time jump that expires them from its size-plus-grace store; kstreams emits every window once. Both commit the close time emitted up to as processor metadata, kstreams from an aggregation's first record and at every window boundary, Kafka Streams at most once a second, so the values may differ",
     ),
 ];
 

@@ -75,15 +75,30 @@ pub fn session_store_key(bytes: &[u8]) -> Result<Windowed<Vec<u8>>, SerdeError> 
 pub fn commit_metadata(bytes: &[u8]) -> Result<i64, &'static str> {
     use base64::Engine as _;
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8")?;
-    let time = commit_metadata::decode(text).ok_or("no partition time")?;
-    let encoded = commit_metadata::encode(time);
-    assert_eq!(commit_metadata::decode(&encoded), Some(time));
-    // Version 2 without processor metadata is the layout kstreams writes: canonical.
+    let decoded = commit_metadata::decode(text).ok_or("no partition time")?;
+    let time = decoded.partition_time;
+    let encoded = commit_metadata::encode(time, &decoded.processor);
+    assert_eq!(commit_metadata::decode(&encoded), Some(decoded.clone()));
+    // Version 2 is the layout kstreams writes: metadata read whole (no entry cut off or
+    // repeated) is written back to as many bytes, its entries ordered by key.
     let raw = base64::engine::general_purpose::STANDARD
         .decode(text)
         .expect("decode accepted it");
-    if raw.len() == 9 && raw[0] == 2 {
-        assert_eq!(encoded, text, "the time {time} is written differently");
+    let entries: usize = decoded.processor.keys().map(|k| 12 + k.len()).sum();
+    let whole = 9 + if decoded.processor.is_empty() {
+        0
+    } else {
+        4 + entries
+    };
+    if raw[0] == 2 && raw.len() == whole {
+        let written = base64::engine::general_purpose::STANDARD
+            .decode(&encoded)
+            .expect("kstreams' own metadata");
+        assert_eq!(
+            written.len(),
+            raw.len(),
+            "the time {time} is written differently"
+        );
     }
     Ok(time)
 }

@@ -139,6 +139,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                 // while that end is within grace of stream time: only past both is it final.
                 close_after_ms: w.close_after_ms(),
                 emit: self.emit,
+                emits_final_itself: false,
                 changelog: crate::state::ChangelogFormat::Session,
             },
             move |store_name, _| {

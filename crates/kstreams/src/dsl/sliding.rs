@@ -67,6 +67,7 @@ where
             // passed its end.
             close_after_ms: w.grace_ms.saturating_add(1),
             emit,
+            emits_final_itself: false,
             changelog: crate::state::ChangelogFormat::Window,
         },
         move |store_name, g| {

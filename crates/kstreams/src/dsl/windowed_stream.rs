@@ -169,10 +169,12 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
                 table_keys: Arc::new(move |ks| Arc::new(WindowedSerde::shared(ks, w.size_ms))),
                 close_after_ms: w.grace_ms,
                 emit: self.emit,
+                emits_final_itself: true,
                 changelog: crate::state::ChangelogFormat::Window,
             },
             move |store_name, _| {
                 let fold = fold.clone();
+                let emit_final = self.emit == EmitStrategy::OnWindowClose;
                 let node = instantiate::processor(move || WindowAggregate {
                     store_name: store_name.clone(),
                     store: None,
@@ -181,6 +183,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
                     expiry: Default::default(),
                     observed: Default::default(),
                     fold: fold.clone(),
+                    emit_final: emit_final.then(Default::default),
                 });
                 (Vec::new(), node)
             },
@@ -210,13 +213,17 @@ pub(crate) struct WindowedAggregation<'a, K, VA> {
     /// A window is final once stream time is this far past its end.
     pub(crate) close_after_ms: i64,
     pub(crate) emit: EmitStrategy,
+    /// Whether the node emits final results itself (time windows, from their store, as
+    /// Kafka Streams does); otherwise `OnWindowClose` puts a final-result buffer after it.
+    pub(crate) emits_final_itself: bool,
     /// The store's changelog layout: Kafka's window or session store layout.
     pub(crate) changelog: crate::state::ChangelogFormat,
 }
 
 /// Adds a windowed aggregation node (made by `node(store name, graph)`, which may add more
 /// stores and returns their names) and its store under the
-/// grouped stream, with a final-result buffer after it for `EmitStrategy::OnWindowClose`.
+/// grouped stream, with a final-result buffer after it for `EmitStrategy::OnWindowClose`
+/// unless the node emits final results itself.
 pub(crate) fn windowed_aggregation<K, V, VA>(
     grouped: &KGroupedStream<K, V>,
     spec: WindowedAggregation<'_, K, VA>,
@@ -258,8 +265,7 @@ where
     g.window_grace.insert(node, spec.close_after_ms);
     let table_keys = (spec.table_keys)(ks);
     let node = match spec.emit {
-        EmitStrategy::OnWindowUpdate => node,
-        EmitStrategy::OnWindowClose => super::suppress::add_final(
+        EmitStrategy::OnWindowClose if !spec.emits_final_itself => super::suppress::add_final(
             &mut g,
             node,
             Some(table_keys.clone()),
@@ -267,6 +273,7 @@ where
             spec.close_after_ms,
             None,
         ),
+        _ => node,
     };
     drop(g);
     KTable {

@@ -240,6 +240,22 @@ impl<K, V> ProcessorContext<'_, K, V> {
         self.task.resumed_stream_time
     }
 
+    /// A processor's progress under `key`, committed with the offsets and resumed from them
+    /// by the next owner of the task (Kafka Streams' processor metadata).
+    pub(crate) fn processor_metadata(&self, key: &str) -> Option<i64> {
+        self.task.processor_metadata.get(key).copied()
+    }
+
+    /// Records a processor's progress under `key`, to be committed with the offsets.
+    pub(crate) fn set_processor_metadata(&mut self, key: &str, value: i64) {
+        match self.task.processor_metadata.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => {
+                self.task.processor_metadata.insert(key.to_string(), value);
+            }
+        }
+    }
+
     /// The wall-clock time in milliseconds, as the runtime or test driver last set it.
     pub fn wall_clock_time(&self) -> i64 {
         self.task.wall_clock_ms

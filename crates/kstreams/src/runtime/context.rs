@@ -25,6 +25,9 @@ pub(crate) struct TaskContext {
     pub(crate) stream_time: i64,
     /// The stream time resumed from a previous owner's commit (`i64::MIN` if none).
     pub(crate) resumed_stream_time: i64,
+    /// Processors' progress, committed with the offsets and resumed from them (Kafka
+    /// Streams' `ProcessorMetadata`): emit-final aggregations keep their last close time.
+    pub(crate) processor_metadata: std::collections::BTreeMap<String, i64>,
     /// Wall-clock time in milliseconds, as the driver or the runtime last set it.
     pub(crate) wall_clock_ms: i64,
     pub(crate) collector: Box<dyn RecordCollector>,

@@ -159,6 +159,7 @@ impl Task {
                 current_timestamp: -1,
                 stream_time: i64::MIN,
                 resumed_stream_time: i64::MIN,
+                processor_metadata: Default::default(),
                 wall_clock_ms: config.wall_clock_ms,
                 collector,
                 stores,
@@ -416,6 +417,23 @@ impl Task {
     pub fn resume_stream_time(&mut self, stream_time: i64) {
         self.ctx.stream_time = self.ctx.stream_time.max(stream_time);
         self.ctx.resumed_stream_time = self.ctx.resumed_stream_time.max(stream_time);
+    }
+
+    /// Processors' progress to commit with the offsets (Kafka Streams' `ProcessorMetadata`):
+    /// by key, such as an emit-final aggregation's store name, a time.
+    pub fn processor_metadata(&self) -> &std::collections::BTreeMap<String, i64> {
+        &self.ctx.processor_metadata
+    }
+
+    /// Resumes a processor's progress committed by a previous owner. Each of the task's
+    /// partitions carries it; the latest (highest) value wins, as in Kafka Streams.
+    pub fn resume_processor_metadata(&mut self, key: &str, value: i64) {
+        let slot = self
+            .ctx
+            .processor_metadata
+            .entry(key.to_string())
+            .or_insert(value);
+        *slot = (*slot).max(value);
     }
 
     /// Resumes the partition time of input topic `topic` committed by a previous owner (and

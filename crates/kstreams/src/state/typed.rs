@@ -146,6 +146,15 @@ impl<K: 'static, V: 'static> StoreAccess<K, V> {
         let to_b = to.map(encode).transpose()?;
         let lower = from_b.as_deref().map_or(Bound::Unbounded, Bound::Included);
         let upper = to_b.as_deref().map_or(Bound::Unbounded, Bound::Included);
+        self.range_bytes(lower, upper)
+    }
+
+    /// The entries between two bounds on the serialized key, decoded.
+    fn range_bytes(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+    ) -> Result<Vec<(K, ValueAndTimestamp<V>)>, StoreError> {
         let engine = self.handle.lock();
         engine
             .range(lower, upper)
@@ -354,6 +363,16 @@ impl<K: 'static, V: 'static> TimestampedKeyValueStore<K, V> {
     /// All pairs in serialized-key order.
     pub fn all(&self) -> Result<Vec<(K, ValueAndTimestamp<V>)>, StoreError> {
         self.access.range(None, None)
+    }
+    /// Pairs whose serialized key lies between two byte bounds: a prefix of the layout,
+    /// such as a window store's start time, bounds a range without a whole key.
+    pub(crate) fn range_bytes(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+    ) -> Result<Vec<(K, ValueAndTimestamp<V>)>, StoreError> {
+        StoreOps::count(&self.access.handle.ops.range);
+        self.access.range_bytes(from, to)
     }
 }
 

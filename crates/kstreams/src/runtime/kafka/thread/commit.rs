@@ -11,8 +11,8 @@ use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
 impl ThreadState {
-    /// The pending offsets, each with its partition's time as metadata (Kafka Streams'
-    /// `TopicPartitionMetadata`).
+    /// The pending offsets, each with its partition's time and its task's processor
+    /// progress as metadata (Kafka Streams' `TopicPartitionMetadata`).
     pub(super) fn offsets_to_commit(&self) -> Result<TopicPartitionList> {
         let mut tpl = TopicPartitionList::new();
         for (topic, parts) in &self.offsets {
@@ -23,9 +23,13 @@ impl ThreadState {
                     .topic_sub
                     .get(topic)
                     .and_then(|&sub| self.tasks.get(&TaskId::new(sub, *partition as u32)));
-                let time = task.and_then(|t| t.partition_time(topic));
-                if let (Some(time), Some(mut e)) = (time, tpl.find_partition(topic, *partition)) {
-                    e.set_metadata(commit_metadata::encode(time));
+                let time = task.and_then(|t| t.partition_time(topic).map(|time| (t, time)));
+                if let (Some((task, time)), Some(mut e)) =
+                    (time, tpl.find_partition(topic, *partition))
+                {
+                    // Every partition of the task carries its processors' progress, as in
+                    // Kafka Streams: the next owner takes the highest.
+                    e.set_metadata(commit_metadata::encode(time, task.processor_metadata()));
                 }
             }
         }

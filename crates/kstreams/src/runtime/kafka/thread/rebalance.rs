@@ -146,7 +146,7 @@ impl ThreadState {
                 Ok(()) => {
                     self.tasks_created += 1;
                     // The task resumes the partition times its partitions were committed
-                    // with, and the stream time (their maximum).
+                    // with, the stream time (their maximum) and its processors' progress.
                     let task = match self.tasks.get_mut(&id) {
                         Some(t) => Some(t),
                         None => self.restoring.get_mut(&id),
@@ -158,9 +158,13 @@ impl ThreadState {
                         {
                             continue;
                         }
-                        if let Some(t) = commit_metadata::decode(c.metadata()) {
+                        if let Some(d) = commit_metadata::decode(c.metadata()) {
+                            let t = d.partition_time;
                             tracing::debug!(task = %id, "resuming {} at partition time {t}", c.topic());
                             task.resume_partition_time(c.topic(), t);
+                            for (key, value) in &d.processor {
+                                task.resume_processor_metadata(key, *value);
+                            }
                         }
                     }
                 }

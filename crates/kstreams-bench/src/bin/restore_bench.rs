@@ -3,16 +3,23 @@
 //! processing. Prints changelog records restored per second, for the persistent (fjall)
 //! store and the in-memory one.
 //!
+//! `--writer` chooses who writes the changelog: a plain producer (the default), or
+//! kstreams itself counting an input topic at least once or exactly once (`alos`, `eos`);
+//! under exactly-once the changelog holds a transaction marker per partition per commit,
+//! which restoration reads past.
+//!
 //! Run: `cargo run --release -p kstreams-bench --bin restore_bench -- --bootstrap 127.0.0.1:9092`
 //! (without it, the in-process mock broker; keep records × 24 bytes / partitions under its
 //! ~5 MiB per-partition retention).
 
 use clap::Parser;
-use kstreams::runtime::kafka::{KafkaStreams, State, StreamsConfig};
+use kstreams::runtime::kafka::{KafkaStreams, ProcessingGuarantee, State, StreamsConfig};
 use kstreams::serde::StringSerde;
 use kstreams::{Consumed, Grouped, Materialized, StreamsBuilder};
 use kstreams_testkit::broker::TestBroker;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::ClientConfig;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
@@ -33,6 +40,51 @@ struct Args {
     /// librdkafka's default against kstreams'.
     #[arg(long = "consumer-config", value_parser = kstreams_testkit::broker::parse_client_setting)]
     consumer_config: Vec<(String, String)>,
+    /// Who writes the changelog.
+    #[arg(long, value_enum, default_value_t = Writer::Producer)]
+    writer: Writer,
+}
+
+/// Who writes the changelog before the restore.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Writer {
+    /// A plain producer, in the store's changelog layout.
+    Producer,
+    /// kstreams counting an input topic, at least once, without a record cache (one
+    /// changelog record per input record).
+    Alos,
+    /// The same, exactly once: transactions, with their commit markers in the changelog.
+    Eos,
+}
+
+/// The count-by-key application whose store is restored.
+fn count_app(input: &str, in_memory: bool) -> kstreams::Topology {
+    let builder = StreamsBuilder::new();
+    // No record cache, so that the writing run logs every update, as the plain producer
+    // writes them.
+    let m = Materialized::named("counts").with_caching_disabled();
+    let m = if in_memory { m.in_memory() } else { m };
+    builder
+        .stream(input, Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::with(StringSerde, StringSerde))
+        .count(m);
+    builder.build().expect("topology")
+}
+
+/// Sum of the high watermarks of `topic`'s partitions.
+fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("consumer");
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .expect("watermarks")
+                .1
+        })
+        .sum()
 }
 
 fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
@@ -43,15 +95,27 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
     broker
         .create_topic(&changelog, args.partitions)
         .expect("topic");
-    // The changelog as a count-by-key store writes it (Kafka Streams' layout): string key,
-    // the 8-byte count, the count's timestamp as the record's.
-    let producer = broker.producer();
     let t = Instant::now();
+    let guarantee = match args.writer {
+        Writer::Producer => None,
+        Writer::Alos => Some(ProcessingGuarantee::AtLeastOnce),
+        Writer::Eos => Some(ProcessingGuarantee::ExactlyOnceV2),
+    };
+    // The plain producer writes the changelog as a count-by-key store writes it (Kafka
+    // Streams' layout): string key, the 8-byte count, the count's timestamp as the
+    // record's. kstreams writes it from an input topic of the same keys, partitioned the
+    // same way.
+    let producer = broker.producer();
+    let target = if guarantee.is_some() {
+        &input
+    } else {
+        &changelog
+    };
     for i in 0..args.records {
         let key = format!("customer-{:06}", i % args.keys);
         let value = ((i / args.keys + 1) as i64).to_be_bytes();
         let partition = (i % args.keys % args.partitions as u64) as i32;
-        let mut rec = BaseRecord::to(&changelog)
+        let mut rec = BaseRecord::to(target)
             .key(key.as_bytes())
             .payload(&value[..])
             .partition(partition)
@@ -63,23 +127,36 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
     }
     producer
         .flush(Duration::from_secs(120))
-        .expect("changelog written");
+        .expect("records written");
+    if let Some(g) = guarantee {
+        let dir = std::env::temp_dir().join(format!(
+            "kstreams-restore-bench-writer-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let writer = KafkaStreams::new(
+            count_app(&input, in_memory),
+            StreamsConfig::new(&app, broker.bootstrap())
+                .state_dir(&dir)
+                .processing_guarantee(g),
+        );
+        writer.start().expect("writer start");
+        // Every input record is one changelog record (plus markers under exactly-once).
+        while end_offsets(broker.bootstrap(), &changelog, args.partitions) < args.records as i64 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Closing commits the last transaction.
+        writer.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     println!(
-        "changelog of {} records written in {:.1} s",
+        "changelog of {} records written by {:?} in {:.1} s (end offsets {})",
         args.records,
-        t.elapsed().as_secs_f64()
+        args.writer,
+        t.elapsed().as_secs_f64(),
+        end_offsets(broker.bootstrap(), &changelog, args.partitions)
     );
 
-    let builder = StreamsBuilder::new();
-    let m = if in_memory {
-        Materialized::named("counts").in_memory()
-    } else {
-        Materialized::named("counts")
-    };
-    builder
-        .stream(&input, Consumed::with(StringSerde, StringSerde))
-        .group_by_key(Grouped::with(StringSerde, StringSerde))
-        .count(m);
     let state_dir =
         std::env::temp_dir().join(format!("kstreams-restore-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state_dir);
@@ -87,7 +164,7 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
     for (k, v) in &args.consumer_config {
         config = config.consumer_config(k, v);
     }
-    let streams = KafkaStreams::new(builder.build().expect("topology"), config);
+    let streams = KafkaStreams::new(count_app(&input, in_memory), config);
     let start = Instant::now();
     streams.start().expect("start");
     while streams.state() != State::Running {
@@ -115,7 +192,7 @@ fn main() {
     }
     let broker = TestBroker::from_env();
     println!(
-        "broker: {}; {} changelog records, {} keys, {} partitions; consumer settings {:?}",
+        "broker: {}; {} changelog records, {} keys, {} partitions; consumer settings {:?}; written by {:?}",
         if broker.mock().is_some() {
             "in-process mock"
         } else {
@@ -124,7 +201,8 @@ fn main() {
         args.records,
         args.keys,
         args.partitions,
-        args.consumer_config
+        args.consumer_config,
+        args.writer
     );
     run(&broker, &args, false);
     run(&broker, &args, true);

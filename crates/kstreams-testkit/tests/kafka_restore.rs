@@ -501,3 +501,57 @@ fn a_compacted_changelog_restores_the_same_state_as_the_full_log() {
     assert_eq!(second.restoration().0, compacted_read as u64);
     second.close();
 }
+
+/// Window stores expire old windows without tombstones (as Kafka Streams drops segments),
+/// so their changelogs must delete by time: the runtime creates them `compact,delete` with
+/// the store's retention plus a day, as Kafka Streams does; a key-value store's changelog
+/// stays `compact`.
+#[test]
+#[ignore = "needs Apache Kafka: .ci/run runs it with --ignored (tools/kafka/run)"]
+fn window_changelogs_delete_by_time_and_key_value_changelogs_only_compact() {
+    init_logs();
+    let kafka = KafkaCluster::shared_or_start();
+    let broker = TestBroker::connect(Some(kafka.bootstrap()));
+    let app = TestBroker::unique("window-retention");
+    let input = TestBroker::unique("wr-in");
+    broker.create_topic(&input, 2).unwrap();
+    let builder = StreamsBuilder::new();
+    let grouped = builder
+        .stream(&input, Consumed::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::with(StringSerde, StringSerde));
+    grouped.count(Materialized::named("totals"));
+    grouped
+        .windowed_by(kstreams::dsl::TimeWindows::of_size_and_grace(
+            Duration::from_secs(60),
+            Duration::from_secs(10),
+        ))
+        .count(Materialized::named("per-minute").with_retention(Duration::from_secs(3_600)));
+    let streams = KafkaStreams::new(
+        builder.build().unwrap(),
+        StreamsConfig::new(&app, kafka.bootstrap()).state_dir(state_dir("wr")),
+    );
+    streams.start().unwrap();
+    wait_running(&streams);
+    let admin = kstreams::runtime::kafka::admin::Admin::new(kafka.bootstrap()).unwrap();
+    let windows = admin
+        .topic_config(&format!("{app}-per-minute-changelog"))
+        .unwrap();
+    assert_eq!(
+        windows.get("cleanup.policy").map(String::as_str),
+        Some("compact,delete")
+    );
+    let day = 24 * 3_600_000;
+    assert_eq!(
+        windows.get("retention.ms"),
+        Some(&(3_600_000 + day).to_string()),
+        "the store's retention plus a day"
+    );
+    let totals = admin
+        .topic_config(&format!("{app}-totals-changelog"))
+        .unwrap();
+    assert_eq!(
+        totals.get("cleanup.policy").map(String::as_str),
+        Some("compact")
+    );
+    streams.close();
+}

@@ -1,11 +1,15 @@
 //! Model-based test of the persistent engine: random puts, deletes, gets and range scans
 //! compared with a BTreeMap, with the database closed and reopened in the middle of the
 //! sequence (as fjall's own recovery tests reopen the store). Restoration's batched writes
-//! (`restore_batch`, one fjall write batch) are among the operations.
+//! (`restore_batch`, one fjall write batch) and window expiry (`expire_range`) are among
+//! the operations. The in-memory engine, and a record cache with a small budget over a
+//! change-logging in-memory engine, run the same operations against the same model.
 
-use kstreams::internals::{FjallDatabase, FjallStore};
+use kstreams::internals::{CachingStore, ChangeLoggingStore, FjallDatabase, FjallStore};
 use kstreams::runtime::TaskId;
-use kstreams::state::{KeyValueBytesStore, MemoryBudget, RestoreBatch};
+use kstreams::state::{
+    CacheBudget, InMemoryKeyValueStore, KeyValueBytesStore, MemoryBudget, RestoreBatch,
+};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -20,6 +24,8 @@ enum Op {
     Range(Option<Vec<u8>>, Option<Vec<u8>>),
     /// Restored writes, oldest first: the later of two writes to a key wins.
     Restore(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    /// Drops the keys in `[from, to)` (from the start for `None`).
+    Expire(Option<Vec<u8>>, Vec<u8>),
     Reopen,
 }
 
@@ -37,6 +43,7 @@ fn op() -> impl Strategy<Value = Op> {
             (key(), prop::option::of(prop::collection::vec(any::<u8>(), 0..20))),
             0..30
         ).prop_map(Op::Restore),
+        1 => (prop::option::of(key()), key()).prop_map(|(a, b)| Op::Expire(a, b)),
         1 => Just(Op::Reopen),
     ]
 }
@@ -57,6 +64,86 @@ fn open(dir: &std::path::Path) -> FjallStore {
     db.open_store(TaskId::new(0, 3), "model").unwrap()
 }
 
+/// What an operation returned, as the model says or a store did.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Done,
+    Value(Option<Vec<u8>>),
+    Entries(Vec<(Vec<u8>, Vec<u8>)>),
+}
+
+fn in_range(k: &[u8], from: Option<&Vec<u8>>, to: Option<&Vec<u8>>) -> bool {
+    from.is_none_or(|f| k >= f.as_slice()) && to.is_none_or(|t| k < t.as_slice())
+}
+
+/// Applies `op` to the model.
+fn apply(model: &mut BTreeMap<Vec<u8>, Vec<u8>>, op: &Op) -> Outcome {
+    match op {
+        Op::Put(k, v) => {
+            model.insert(k.clone(), v.clone());
+            Outcome::Done
+        }
+        Op::Delete(k) => Outcome::Value(model.remove(k)),
+        Op::Get(k) => Outcome::Value(model.get(k).cloned()),
+        Op::Range(a, b) => Outcome::Entries(
+            model
+                .iter()
+                .filter(|(k, _)| in_range(k, a.as_ref(), b.as_ref()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        Op::Restore(writes) => {
+            for (k, v) in writes {
+                match v {
+                    Some(v) => model.insert(k.clone(), v.clone()),
+                    None => model.remove(k),
+                };
+            }
+            Outcome::Done
+        }
+        Op::Expire(from, to) => {
+            model.retain(|k, _| !in_range(k, from.as_ref(), Some(to)));
+            Outcome::Done
+        }
+        Op::Reopen => Outcome::Done,
+    }
+}
+
+/// Applies `op` to a store.
+fn run(store: &mut dyn KeyValueBytesStore, op: &Op) -> Outcome {
+    match op {
+        Op::Put(k, v) => {
+            store.put(k, v).unwrap();
+            Outcome::Done
+        }
+        Op::Delete(k) => Outcome::Value(store.delete(k).unwrap()),
+        Op::Get(k) => Outcome::Value(store.get(k).unwrap()),
+        Op::Range(a, b) => {
+            let lo = a.as_deref().map_or(Bound::Unbounded, Bound::Included);
+            let hi = b.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            let inverted = matches!((a, b), (Some(a), Some(b)) if a >= b);
+            Outcome::Entries(if inverted {
+                Vec::new()
+            } else {
+                store.range(lo, hi).map(|kv| kv.unwrap()).collect()
+            })
+        }
+        Op::Restore(writes) => {
+            let mut batch = RestoreBatch::default();
+            for (k, v) in writes {
+                batch.push(&[k], v.as_deref().map(|v| [v]).as_ref().map(|v| &v[..]));
+            }
+            store.restore_batch(&batch).unwrap();
+            Outcome::Done
+        }
+        Op::Expire(from, to) => {
+            store.expire_range(from.as_deref(), to).unwrap();
+            Outcome::Done
+        }
+        Op::Reopen => Outcome::Done,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -64,49 +151,39 @@ proptest! {
     fn fjall_store_behaves_like_an_ordered_map_across_reopens(ops in prop::collection::vec(op(), 1..120)) {
         let dir = fresh_dir();
         let mut store = open(&dir);
+        let mut memory = InMemoryKeyValueStore::new("model");
+        // Small enough that the cache writes down to the engine every few operations.
+        let budget = CacheBudget::new(300);
+        let mut cached = CachingStore::new(
+            Box::new(ChangeLoggingStore::new(Box::new(InMemoryKeyValueStore::new("model")))),
+            budget.clone(),
+        );
         let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         for op in ops {
             match op {
-                Op::Put(k, v) => {
-                    store.put(&k, &v).unwrap();
-                    model.insert(k, v);
-                }
-                Op::Delete(k) => prop_assert_eq!(store.delete(&k).unwrap(), model.remove(&k)),
-                Op::Get(k) => prop_assert_eq!(store.get(&k).unwrap(), model.get(&k).cloned()),
-                Op::Range(a, b) => {
-                    let lo = a.as_deref().map_or(Bound::Unbounded, Bound::Included);
-                    let hi = b.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-                    let inverted = matches!((&a, &b), (Some(a), Some(b)) if a >= b);
-                    let got: Vec<_> = if inverted {
-                        Vec::new()
-                    } else {
-                        store.range(lo, hi).map(|kv| kv.unwrap()).collect()
-                    };
-                    let want: Vec<_> = model
-                        .iter()
-                        .filter(|(k, _)| a.as_ref().is_none_or(|a| *k >= a) && b.as_ref().is_none_or(|b| *k < b))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    prop_assert_eq!(got, want);
-                }
-                Op::Restore(writes) => {
-                    let mut batch = RestoreBatch::default();
-                    for (k, v) in &writes {
-                        batch.push(&[k], v.as_deref().map(|v| [v]).as_ref().map(|v| &v[..]));
-                        match v {
-                            Some(v) => model.insert(k.clone(), v.clone()),
-                            None => model.remove(k),
-                        };
-                    }
-                    store.restore_batch(&batch).unwrap();
-                }
                 Op::Reopen => {
                     store.flush().unwrap();
                     drop(store);
                     store = open(&dir);
+                    cached.flush_cache().unwrap();
+                }
+                op => {
+                    let want = apply(&mut model, &op);
+                    prop_assert_eq!(run(&mut store, &op), want.clone(), "fjall, {:?}", op);
+                    prop_assert_eq!(run(&mut memory, &op), want.clone(), "in memory, {:?}", op);
+                    prop_assert_eq!(run(&mut cached, &op), want, "cached, {:?}", op);
                 }
             }
         }
+        let everything = |s: &dyn KeyValueBytesStore| -> Vec<_> {
+            s.range(Bound::Unbounded, Bound::Unbounded).map(|kv| kv.unwrap()).collect()
+        };
+        let want: Vec<_> = model.clone().into_iter().collect();
+        prop_assert_eq!(everything(&memory), want.clone());
+        cached.flush_cache().unwrap();
+        prop_assert_eq!(everything(&cached), want);
+        drop(cached);
+        prop_assert_eq!(budget.used(), 0, "a dropped cache returns its bytes");
         // Whatever happened, a final reopen sees exactly the model.
         store.flush().unwrap();
         drop(store);

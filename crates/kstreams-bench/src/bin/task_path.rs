@@ -188,6 +188,18 @@ fn main() {
         Materialized::named("w"),
         fin,
     );
+    // Retention of size plus grace: the 200 s of event time expire two windows' worth.
+    let short = Duration::from_secs(65);
+    cost(
+        "tumbling-window count, in-memory, 65 s retention",
+        Materialized::named("w").in_memory().with_retention(short),
+        update,
+    );
+    cost(
+        "tumbling-window count, fjall, 65 s retention",
+        Materialized::named("w").with_retention(short),
+        update,
+    );
     // The state issue's target: at most 1.5 for both.
     println!(
         "window_fjall_cost_of_in_memory_on_update={:.2}",

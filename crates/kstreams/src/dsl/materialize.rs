@@ -49,11 +49,12 @@ pub(crate) fn add_store<MK: 'static, MV: 'static, K: 'static, V: 'static>(
         key_serde,
         value_serde,
         ChangelogFormat::Timestamped,
+        None,
     );
 }
 
 /// [`add_store`] for a store whose changelog has another of Kafka's layouts (windows,
-/// sessions).
+/// sessions), and, for one that expires entries without logging, its retention.
 pub(crate) fn add_store_logged_as<MK: 'static, MV: 'static, K: 'static, V: 'static>(
     g: &mut Graph,
     name: &str,
@@ -61,13 +62,15 @@ pub(crate) fn add_store_logged_as<MK: 'static, MV: 'static, K: 'static, V: 'stat
     key_serde: SharedSerde<K>,
     value_serde: SharedSerde<V>,
     format: ChangelogFormat,
+    retention_ms: Option<i64>,
 ) {
     let mut builder = Stores::timestamped_key_value_store_builder(
         SupplierRef(m.supplier_or_default(name)),
         key_serde,
         value_serde,
     )
-    .with_changelog_format(format);
+    .with_changelog_format(format)
+    .with_changelog_retention(retention_ms);
     if !m.logging {
         builder = builder.with_logging_disabled();
     }

@@ -69,6 +69,7 @@ where
             emit,
             emits_final_itself: false,
             changelog: crate::state::ChangelogFormat::Window,
+            changelog_retention_ms: Some(retention_ms),
         },
         move |store_name, g| {
             let records_name = format!("{store_name}-records");

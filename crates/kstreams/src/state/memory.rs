@@ -38,6 +38,24 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
         &self.name
     }
 
+    /// Two splits of the ordered map: no per-key lookups.
+    fn expire_range(&mut self, from: Option<&[u8]>, to: &[u8]) -> Result<(), StoreError> {
+        self.check_open()?;
+        // [.., to) and [to, ..); of the first, keep what lies before `from` (usually
+        // nothing: expiry starts where the last one stopped).
+        let mut kept = std::mem::take(&mut self.map);
+        let mut after = kept.split_off(to);
+        match from {
+            Some(from) => {
+                drop(kept.split_off(from));
+                kept.append(&mut after);
+                self.map = kept;
+            }
+            None => self.map = after,
+        }
+        Ok(())
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.check_open()?;
         Ok(self.map.get(key).cloned())

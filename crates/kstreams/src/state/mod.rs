@@ -115,6 +115,22 @@ pub trait KeyValueBytesStore: Send {
     fn restore_batch(&mut self, batch: &RestoreBatch) -> Result<(), StoreError> {
         batch.iter().try_for_each(|(k, v)| self.restore(k, v))
     }
+    /// Drops every entry with a key in `[from, to)` (from the start when `from` is
+    /// `None`), without logging the deletions: window stores expire old windows this way,
+    /// as Kafka Streams drops old segments, and their changelog topics age them out by
+    /// retention instead (`cleanup.policy=compact,delete`). By default one delete per
+    /// key; engines with a cheaper way override it.
+    fn expire_range(&mut self, from: Option<&[u8]>, to: &[u8]) -> Result<(), StoreError> {
+        let lower = from.map_or(Bound::Unbounded, Bound::Included);
+        let keys: Vec<Vec<u8>> = self
+            .range(lower, Bound::Excluded(to))
+            .map(|kv| kv.map(|(k, _)| k))
+            .collect::<Result<_, _>>()?;
+        for k in &keys {
+            self.delete(k)?;
+        }
+        Ok(())
+    }
     /// Hands the writes logged since the last call to `f`, oldest first, and forgets them
     /// (change-logging wrappers only; engines log nothing).
     fn drain_logged(&mut self, _f: &mut ChangeSink<'_>) -> Result<(), crate::error::StreamsError> {

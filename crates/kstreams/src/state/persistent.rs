@@ -284,6 +284,36 @@ impl KeyValueBytesStore for FjallStore {
         Ok(())
     }
 
+    /// fjall has no range tombstone: the range's keys are read (keys only, no values) and
+    /// removed in one write batch, without the read of the old value a delete makes.
+    fn expire_range(&mut self, from: Option<&[u8]>, to: &[u8]) -> Result<(), StoreError> {
+        self.check_open()?;
+        let prefixed = |k: &[u8]| {
+            let mut v = Vec::with_capacity(k.len() + 1);
+            v.push(KEY_PREFIX);
+            v.extend_from_slice(k);
+            v
+        };
+        let lower = from.map_or(vec![KEY_PREFIX], prefixed);
+        let upper = prefixed(to);
+        if lower >= upper {
+            return Ok(());
+        }
+        let mut writes = self.db.db.batch().durability(None);
+        let (mut n, mut bytes) = (0u64, 0usize);
+        for guard in self.ks.range::<Vec<u8>, _>(lower..upper) {
+            let key = guard.key().map_err(|e| engine_err(&self.name, e))?;
+            bytes += key.len();
+            writes.remove(&self.ks, key);
+            n += 1;
+        }
+        if n > 0 {
+            writes.commit().map_err(|e| engine_err(&self.name, e))?;
+            self.account(bytes + n as usize * 32);
+        }
+        Ok(())
+    }
+
     fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_> {
         if let Err(e) = self.check_open() {
             return Box::new(std::iter::once(Err(e)));

@@ -4,27 +4,18 @@ use crate::error::Result;
 use crate::state::StoreHandle;
 use std::ops::Bound;
 
-/// Deletes every entry whose key starts with an 8-byte big-endian time in
-/// `[from, cutoff)`: in start-first layouts they are one range at the front of the store.
-/// `from` is where the previous expiry stopped: everything before it is gone already, and
-/// starting there keeps the scan from wading through the tombstones an LSM engine still
-/// holds for it (which would make every expiry slower than the last).
+/// Expires every entry whose key starts with an 8-byte big-endian time in
+/// `[from, cutoff)`: in start-first layouts they are one range at the front of the store,
+/// dropped at once and not logged ([`expire_range`](crate::state::KeyValueBytesStore::expire_range));
+/// the store's changelog ages them out by retention. `from` is where the previous expiry
+/// stopped: everything before it is gone already, and starting there keeps the scan from
+/// wading through the tombstones an LSM engine still holds for it (which would make every
+/// expiry slower than the last).
 pub(crate) fn delete_front(handle: &StoreHandle, from: i64, cutoff: i64) -> Result<()> {
-    let mut engine = handle.lock();
     let upper = cutoff.max(0).to_be_bytes();
     let lower = from.max(0).to_be_bytes();
-    let start = if from <= 0 {
-        Bound::Unbounded
-    } else {
-        Bound::Included(lower.as_slice())
-    };
-    let expired: Vec<Vec<u8>> = engine
-        .range(start, Bound::Excluded(upper.as_slice()))
-        .map(|kv| kv.map(|(k, _)| k))
-        .collect::<std::result::Result<_, _>>()?;
-    for k in expired {
-        engine.delete(&k)?;
-    }
+    let start = (from > 0).then_some(lower.as_slice());
+    handle.lock().expire_range(start, &upper)?;
     Ok(())
 }
 

@@ -51,11 +51,13 @@ pub fn operational_topics(application_id: &str) -> Vec<crate::topology::Internal
             name: status::status_topic(application_id),
             partitions: 1,
             compacted: true,
+            retention_ms: None,
         },
         crate::topology::InternalTopic {
             name: logs::log_topic(application_id),
             partitions: 1,
             compacted: false,
+            retention_ms: None,
         },
     ]
 }

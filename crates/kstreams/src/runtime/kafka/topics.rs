@@ -1,7 +1,8 @@
 //! Start-up checks and internal topic creation, through the admin API.
 //!
 //! Nothing relies on automatic topic creation: source topics must exist, repartition and
-//! changelog topics are created here with their partition counts (changelogs compacted),
+//! changelog topics are created here with their partition counts (changelogs compacted,
+//! window stores' deleted by time as well),
 //! and co-partitioned topics are checked to have equal counts.
 
 use super::StreamsConfig;
@@ -176,18 +177,27 @@ pub(crate) fn prepare(
         }
     }
     if !to_create.is_empty() {
+        let retentions: Vec<Option<String>> = to_create
+            .iter()
+            .map(|t| t.retention_ms.map(|r| r.to_string()))
+            .collect();
         let new: Vec<NewTopic<'_>> = to_create
             .iter()
-            .map(|t| {
+            .zip(&retentions)
+            .map(|(t, retention)| {
                 let nt = NewTopic::new(
                     &t.name,
                     t.partitions as i32,
                     TopicReplication::Fixed(config.replication_factor),
                 );
-                if t.compacted {
-                    nt.set("cleanup.policy", "compact")
-                } else {
-                    nt
+                match (t.compacted, retention) {
+                    // Window stores expire old windows without tombstones: their changelog
+                    // deletes by time as well, as Kafka Streams creates it.
+                    (true, Some(ms)) => nt
+                        .set("cleanup.policy", "compact,delete")
+                        .set("retention.ms", ms),
+                    (true, None) => nt.set("cleanup.policy", "compact"),
+                    (false, _) => nt,
                 }
             })
             .collect();

@@ -46,7 +46,7 @@ struct Entry {
 /// A caching wrapper around a (change-logged) store.
 pub struct CachingStore {
     inner: Box<dyn KeyValueBytesStore>,
-    entries: HashMap<Vec<u8>, Entry>,
+    entries: HashMap<Vec<u8>, Entry, foldhash::fast::RandomState>,
     /// Dirty keys in the order they were first dirtied since the last flush.
     dirty: Vec<Vec<u8>>,
     bytes: usize,
@@ -58,7 +58,7 @@ impl CachingStore {
     pub fn new(inner: Box<dyn KeyValueBytesStore>, budget: Arc<CacheBudget>) -> Self {
         CachingStore {
             inner,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             dirty: Vec::new(),
             bytes: 0,
             budget,

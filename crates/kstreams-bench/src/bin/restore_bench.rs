@@ -72,11 +72,7 @@ fn count_app(input: &str, in_memory: bool) -> kstreams::Topology {
 }
 
 /// Sum of the high watermarks of `topic`'s partitions.
-fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("consumer");
+fn end_offsets(consumer: &BaseConsumer, topic: &str, partitions: i32) -> i64 {
     (0..partitions)
         .map(|p| {
             consumer
@@ -96,6 +92,11 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
         .create_topic(&changelog, args.partitions)
         .expect("topic");
     let t = Instant::now();
+    // One client for every look at the changelog's end, however long the writer takes.
+    let watermarks: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .expect("consumer");
     let guarantee = match args.writer {
         Writer::Producer => None,
         Writer::Alos => Some(ProcessingGuarantee::AtLeastOnce),
@@ -142,7 +143,7 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
         );
         writer.start().expect("writer start");
         // Every input record is one changelog record (plus markers under exactly-once).
-        while end_offsets(broker.bootstrap(), &changelog, args.partitions) < args.records as i64 {
+        while end_offsets(&watermarks, &changelog, args.partitions) < args.records as i64 {
             std::thread::sleep(Duration::from_millis(100));
         }
         // Closing commits the last transaction.
@@ -154,7 +155,7 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
         args.records,
         args.writer,
         t.elapsed().as_secs_f64(),
-        end_offsets(broker.bootstrap(), &changelog, args.partitions)
+        end_offsets(&watermarks, &changelog, args.partitions)
     );
 
     let state_dir =

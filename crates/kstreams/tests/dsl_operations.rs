@@ -195,6 +195,84 @@ fn select_key_then_aggregate_repartitions_by_the_new_key() {
     }
 }
 
+/// Every store whose old entries expire without tombstones (window, session, sliding and
+/// join stores) has a changelog that deletes by time, kept for the store's retention plus
+/// a day; the others only compact.
+#[test]
+fn changelogs_of_expiring_stores_delete_by_time() {
+    use kstreams::{JoinWindows, SessionWindows, SlidingWindows, StreamJoined, TimeWindows};
+    use std::time::Duration;
+    let minutes = |m: u64| Duration::from_secs(60 * m);
+    let builder = StreamsBuilder::new();
+    let stream = builder.stream("in", strings());
+    let grouped = || stream.group_by_key(Grouped::with(StringSerde, StringSerde));
+    grouped().count(Materialized::named("totals"));
+    grouped()
+        .windowed_by(TimeWindows::of_size_and_grace(minutes(1), minutes(1)))
+        .count(Materialized::named("tumbling").with_retention(minutes(60)));
+    grouped()
+        .windowed_by_session(SessionWindows::of_inactivity_gap_and_grace(
+            minutes(5),
+            minutes(1),
+        ))
+        .count(Materialized::named("sessions").with_retention(minutes(90)));
+    grouped()
+        .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(
+            minutes(2),
+            minutes(1),
+        ))
+        .count(Materialized::named("sliding").with_retention(minutes(30)));
+    let other = builder.stream("other", strings());
+    stream
+        .left_join_stream(
+            &other,
+            |a: &String, b: Option<&String>| format!("{a}{b:?}"),
+            JoinWindows::of_time_difference_and_grace(minutes(3), minutes(2)),
+            StreamJoined::inherit(),
+        )
+        .to("joined", Produced::with(StringSerde, StringSerde));
+    let topology = builder.build().unwrap();
+    let day = 24 * 3_600_000;
+    let minute = 60_000;
+    let retention: std::collections::BTreeMap<String, Option<i64>> = topology
+        .internal_topics("app", &|_| Some(1))
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.compacted)
+        .map(|t| (t.name, t.retention_ms))
+        .collect();
+    let of = |suffix: &str| -> Vec<Option<i64>> {
+        retention
+            .iter()
+            .filter(|(name, _)| name.ends_with(suffix))
+            .map(|(_, r)| *r)
+            .collect()
+    };
+    assert_eq!(of("-totals-changelog"), [None]);
+    assert_eq!(of("-tumbling-changelog"), [Some(60 * minute + day)]);
+    assert_eq!(of("-sessions-changelog"), [Some(90 * minute + day)]);
+    assert_eq!(of("-sliding-changelog"), [Some(30 * minute + day)]);
+    // The input records of the sliding windows: twice the difference plus grace.
+    assert_eq!(
+        of("-sliding-records-changelog"),
+        [Some(5 * minute + 1 + day)]
+    );
+    // Both sides of the join: before + after + grace; the parked records of the left
+    // join are deleted one by one, logged, so that changelog only compacts.
+    let join_sides: Vec<_> = retention
+        .iter()
+        .filter(|(n, _)| n.contains("-KSTREAM-JOINTHIS-") || n.contains("-KSTREAM-JOINOTHER-"))
+        .map(|(_, r)| *r)
+        .collect();
+    assert_eq!(join_sides, [Some(8 * minute + day); 2]);
+    let parked: Vec<_> = retention
+        .iter()
+        .filter(|(n, _)| n.contains("-KSTREAM-OUTERSHARED-"))
+        .map(|(_, r)| *r)
+        .collect();
+    assert_eq!(parked, [None]);
+}
+
 #[test]
 fn explicit_repartition_with_fixed_partition_count() {
     let builder = StreamsBuilder::new();

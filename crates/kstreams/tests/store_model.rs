@@ -1,8 +1,8 @@
 //! Model-based test of the persistent engine: random puts, deletes, gets and range scans
 //! compared with a BTreeMap, with the database closed and reopened in the middle of the
 //! sequence (as fjall's own recovery tests reopen the store). Restoration's batched writes
-//! (`restore_batch`, one fjall write batch) and window expiry (`expire_range`) are among
-//! the operations. The in-memory engine, and a record cache with a small budget over a
+//! (`restore_batch`, one fjall write batch) and expiry (`expire_range` for window stores,
+//! `expire_where` for key-first ones) are among the operations. The in-memory engine, and a record cache with a small budget over a
 //! change-logging in-memory engine, run the same operations against the same model.
 
 use kstreams::internals::{CachingStore, ChangeLoggingStore, FjallDatabase, FjallStore};
@@ -26,6 +26,8 @@ enum Op {
     Restore(Vec<(Vec<u8>, Option<Vec<u8>>)>),
     /// Drops the keys in `[from, to)` (from the start for `None`).
     Expire(Option<Vec<u8>>, Vec<u8>),
+    /// Drops the keys that hold this byte.
+    ExpireHolding(u8),
     Reopen,
 }
 
@@ -44,6 +46,7 @@ fn op() -> impl Strategy<Value = Op> {
             0..30
         ).prop_map(Op::Restore),
         1 => (prop::option::of(key()), key()).prop_map(|(a, b)| Op::Expire(a, b)),
+        1 => (0u8..6).prop_map(Op::ExpireHolding),
         1 => Just(Op::Reopen),
     ]
 }
@@ -105,6 +108,10 @@ fn apply(model: &mut BTreeMap<Vec<u8>, Vec<u8>>, op: &Op) -> Outcome {
             model.retain(|k, _| !in_range(k, from.as_ref(), Some(to)));
             Outcome::Done
         }
+        Op::ExpireHolding(b) => {
+            model.retain(|k, _| !k.contains(b));
+            Outcome::Done
+        }
         Op::Reopen => Outcome::Done,
     }
 }
@@ -138,6 +145,10 @@ fn run(store: &mut dyn KeyValueBytesStore, op: &Op) -> Outcome {
         }
         Op::Expire(from, to) => {
             store.expire_range(from.as_deref(), to).unwrap();
+            Outcome::Done
+        }
+        Op::ExpireHolding(b) => {
+            store.expire_where(&|k| k.contains(b)).unwrap();
             Outcome::Done
         }
         Op::Reopen => Outcome::Done,

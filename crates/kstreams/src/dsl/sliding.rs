@@ -1,6 +1,6 @@
 //! Sliding-window aggregation behind `windowed_by_sliding`.
 
-use super::ops::sliding_aggregate::SlidingAggregate;
+use super::ops::sliding_aggregate::{records_retention_ms, SlidingAggregate};
 use super::suppress::EmitStrategy;
 use super::windowed_stream::{windowed_aggregation, WindowedAggregation, WindowedFold};
 use super::windows::{SlidingWindows, StartFirstSerde, Windowed, WindowedSerde};
@@ -81,6 +81,9 @@ where
             if !logged {
                 records = records.with_logging_disabled();
             }
+            // The records expire unlogged once no open window can hold them: see
+            // SlidingAggregate::expire.
+            records = records.with_changelog_retention(Some(records_retention_ms(&w)));
             g.add_store(records.into_def());
             (
                 vec![records_name.clone()],

@@ -266,6 +266,21 @@ impl KeyValueBytesStore for CachingStore {
         self.inner.expire_range(from, to)
     }
 
+    fn expire_where(&mut self, expired: &dyn Fn(&[u8]) -> bool) -> Result<(), StoreError> {
+        // As expire_range: cached entries go, dirty or not, and so do their dirty marks.
+        let mut freed = 0;
+        self.entries.retain(|k, e| {
+            let keep = !expired(k);
+            if !keep {
+                freed += k.len() + e.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
+            }
+            keep
+        });
+        self.dirty.retain(|k| !expired(k));
+        self.charge(0, freed);
+        self.inner.expire_where(expired)
+    }
+
     fn drain_logged(&mut self, f: &mut ChangeSink<'_>) -> Result<(), StreamsError> {
         self.inner.drain_logged(f)
     }
@@ -378,6 +393,35 @@ mod tests {
             drain(&mut s),
             vec![(b"e".to_vec(), Some(b"new".to_vec()))],
             "the expiry is not logged, nor the expired update of b"
+        );
+    }
+
+    #[test]
+    fn expiry_by_key_drops_cached_and_written_entries_and_logs_nothing() {
+        let budget = CacheBudget::new(1 << 20);
+        let mut s = logged(&budget);
+        for k in [b"a1", b"b2", b"c1", b"d2"] {
+            s.put(k, b"old").unwrap();
+        }
+        s.flush_cache().unwrap();
+        drain(&mut s);
+        // "b2" is dirty in the cache and written below; "e2" and "f1" only in the cache.
+        s.put(b"b2", b"new").unwrap();
+        s.put(b"e2", b"new").unwrap();
+        s.put(b"f1", b"new").unwrap();
+        let used = budget.used();
+        s.expire_where(&|k| k.ends_with(b"2")).unwrap();
+        assert!(budget.used() < used, "expired entries return their bytes");
+        s.flush_cache().unwrap();
+        let left: Vec<_> = s
+            .range(Bound::Unbounded, Bound::Unbounded)
+            .map(|kv| kv.unwrap().0)
+            .collect();
+        assert_eq!(left, [b"a1".to_vec(), b"c1".to_vec(), b"f1".to_vec()]);
+        assert_eq!(
+            drain(&mut s),
+            vec![(b"f1".to_vec(), Some(b"new".to_vec()))],
+            "the expiry is not logged, nor the expired updates of b2 and e2"
         );
     }
 

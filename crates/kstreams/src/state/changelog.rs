@@ -76,6 +76,10 @@ impl KeyValueBytesStore for ChangeLoggingStore {
         // Expiry is not logged: the changelog ages old windows out by its retention.
         self.inner.expire_range(from, to)
     }
+    fn expire_where(&mut self, expired: &dyn Fn(&[u8]) -> bool) -> Result<(), StoreError> {
+        // Not logged either, as expire_range.
+        self.inner.expire_where(expired)
+    }
     fn drain_logged(&mut self, f: &mut ChangeSink<'_>) -> Result<(), StreamsError> {
         let mut at = 0;
         let result = self.entries.iter().try_for_each(|&(k, v)| {

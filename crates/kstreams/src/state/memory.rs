@@ -56,6 +56,12 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
         Ok(())
     }
 
+    fn expire_where(&mut self, expired: &dyn Fn(&[u8]) -> bool) -> Result<(), StoreError> {
+        self.check_open()?;
+        self.map.retain(|k, _| !expired(k));
+        Ok(())
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.check_open()?;
         Ok(self.map.get(key).cloned())

@@ -131,6 +131,24 @@ pub trait KeyValueBytesStore: Send {
         }
         Ok(())
     }
+    /// Drops every entry whose key `expired` holds, without logging the deletions: stores
+    /// whose keys come first (sessions, join sides, sliding windows' records) expire this
+    /// way, once per retention period of stream time, and their changelogs age the entries
+    /// out by retention like window stores'. One pass over the keys; by default one delete
+    /// per expired key, and engines with a cheaper way override it.
+    fn expire_where(&mut self, expired: &dyn Fn(&[u8]) -> bool) -> Result<(), StoreError> {
+        let keys: Vec<Vec<u8>> = self
+            .range(Bound::Unbounded, Bound::Unbounded)
+            .filter_map(|kv| match kv {
+                Ok((k, _)) => expired(&k).then_some(Ok(k)),
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, _>>()?;
+        for k in &keys {
+            self.delete(k)?;
+        }
+        Ok(())
+    }
     /// Hands the writes logged since the last call to `f`, oldest first, and forgets them
     /// (change-logging wrappers only; engines log nothing).
     fn drain_logged(&mut self, _f: &mut ChangeSink<'_>) -> Result<(), crate::error::StreamsError> {

@@ -323,6 +323,26 @@ impl KeyValueBytesStore for FjallStore {
         Ok(())
     }
 
+    /// Keys only (no values read), removed in one write batch.
+    fn expire_where(&mut self, expired: &dyn Fn(&[u8]) -> bool) -> Result<(), StoreError> {
+        self.check_open()?;
+        let mut writes = self.db.db.batch().durability(None);
+        let (mut n, mut bytes) = (0usize, 0usize);
+        for guard in self.ks.iter() {
+            let key = guard.key().map_err(|e| engine_err(&self.name, e))?;
+            if expired(key.get(1..).unwrap_or_default()) {
+                bytes += key.len();
+                writes.remove(&self.ks, key);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            writes.commit().map_err(|e| engine_err(&self.name, e))?;
+            self.account(bytes + n * 32);
+        }
+        Ok(())
+    }
+
     fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_> {
         if let Err(e) = self.check_open() {
             return Box::new(std::iter::once(Err(e)));

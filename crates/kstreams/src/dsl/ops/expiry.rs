@@ -2,7 +2,6 @@
 
 use crate::error::Result;
 use crate::state::StoreHandle;
-use std::ops::Bound;
 
 /// Expires every entry whose key starts with an 8-byte big-endian time in
 /// `[from, cutoff)`: in start-first layouts they are one range at the front of the store,
@@ -19,25 +18,19 @@ pub(crate) fn delete_front(handle: &StoreHandle, from: i64, cutoff: i64) -> Resu
     Ok(())
 }
 
-/// Deletes every entry whose key holds a time (read by `time_of`) before `cutoff`. Keys
-/// come first in these layouts, so this scans the whole store; callers run it once per
-/// retention period of stream time, not per record.
-pub(crate) fn delete_scanning(
+/// Expires every entry whose key holds a time (read by `time_of`) before `cutoff`. Keys
+/// come first in these layouts, so this passes over every key (not the values); callers
+/// run it once per retention period of stream time, not per record. The deletions are not
+/// logged ([`expire_where`](crate::state::KeyValueBytesStore::expire_where)): the
+/// changelog ages the entries out by its retention.
+pub(crate) fn expire_scanning(
     handle: &StoreHandle,
     time_of: fn(&[u8]) -> Option<i64>,
     cutoff: i64,
 ) -> Result<()> {
-    let mut engine = handle.lock();
-    let old: Vec<Vec<u8>> = engine
-        .range(Bound::Unbounded, Bound::Unbounded)
-        .filter_map(|kv| match kv {
-            Ok((k, _)) => time_of(&k).filter(|t| *t < cutoff).map(|_| Ok(k)),
-            Err(e) => Some(Err(e)),
-        })
-        .collect::<std::result::Result<_, _>>()?;
-    for k in old {
-        engine.delete(&k)?;
-    }
+    handle
+        .lock()
+        .expire_where(&|k| time_of(k).is_some_and(|t| t < cutoff))?;
     Ok(())
 }
 

@@ -133,7 +133,7 @@ impl<K, VA, F, M> SessionAggregate<K, VA, F, M> {
         if self.expiry.due(cutoff, self.retention_ms).is_some() {
             let handle = ctx.task.stores.get(&self.store_name)?;
             // The session end sits where a record key keeps its time.
-            expiry::delete_scanning(handle, expiry::time_after_key, cutoff)?;
+            expiry::expire_scanning(handle, expiry::time_after_key, cutoff)?;
         }
         Ok(())
     }

@@ -159,6 +159,15 @@ where
     }
 }
 
+/// How long the input records are kept: a record older than stream time minus grace minus
+/// twice the window's difference can no longer fall in a window that is still open.
+pub(crate) fn records_retention_ms(w: &SlidingWindows) -> i64 {
+    w.difference_ms
+        .saturating_mul(2)
+        .saturating_add(w.grace_ms)
+        .saturating_add(1)
+}
+
 impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
     /// Windows past retention go by start (front of the store); records go once no open
     /// window can hold them (older than stream time minus grace minus d).
@@ -172,15 +181,11 @@ impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
         if let Some(from) = self.window_expiry.due(cutoff, w.difference_ms.max(1)) {
             expiry::delete_front(ctx.task.stores.get(&self.store_name)?, from, cutoff)?;
         }
-        let step = w
-            .difference_ms
-            .saturating_mul(2)
-            .saturating_add(w.grace_ms)
-            .saturating_add(1);
+        let step = records_retention_ms(&w);
         let record_cutoff = stream_time.saturating_sub(step);
         if self.record_expiry.due(record_cutoff, step).is_some() {
             let handle = ctx.task.stores.get(&self.records_name)?;
-            expiry::delete_scanning(handle, expiry::time_after_key, record_cutoff)?;
+            expiry::expire_scanning(handle, expiry::time_after_key, record_cutoff)?;
         }
         Ok(())
     }

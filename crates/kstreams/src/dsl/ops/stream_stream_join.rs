@@ -243,7 +243,7 @@ where
         let cutoff = ctx.stream_time().saturating_sub(retention);
         if self.expiry.due(cutoff, retention).is_some() {
             let handle = ctx.task.stores.get(&self.this_store)?;
-            expiry::delete_scanning(handle, expiry::time_after_key, cutoff)?;
+            expiry::expire_scanning(handle, expiry::time_after_key, cutoff)?;
         }
         Ok(())
     }

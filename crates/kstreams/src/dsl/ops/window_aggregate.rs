@@ -52,7 +52,7 @@ where
         };
         let stream_time = self.observed.advance(ctx, r.timestamp);
         let w = self.windows;
-        for start in w.window_starts(r.timestamp) {
+        for start in w.starts_of(r.timestamp) {
             let window = Window {
                 start,
                 end: w.window_end(start),

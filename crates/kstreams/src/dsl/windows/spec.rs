@@ -89,6 +89,12 @@ impl TimeWindows {
     /// Starts of the windows that contain `timestamp`, ascending (Kafka's `windowsFor`).
     /// A negative timestamp is in no window.
     pub fn window_starts(&self, timestamp: i64) -> Vec<i64> {
+        self.starts_of(timestamp).collect()
+    }
+
+    /// [`window_starts`](Self::window_starts) without the `Vec`: the aggregation asks for
+    /// them once per record.
+    pub(crate) fn starts_of(&self, timestamp: i64) -> impl Iterator<Item = i64> {
         let (size, advance) = (self.size_ms, self.advance_ms);
         let first = timestamp
             .saturating_sub(size)
@@ -98,9 +104,8 @@ impl TimeWindows {
             * advance;
         // `checked_add` ends the sequence where the next start would not fit in an i64;
         // a wrapped start would be negative, below `timestamp`, and never end it.
-        std::iter::successors(Some(first), |s| s.checked_add(advance))
-            .take_while(|s| *s <= timestamp)
-            .collect()
+        std::iter::successors(Some(first), move |s| s.checked_add(advance))
+            .take_while(move |s| *s <= timestamp)
     }
 
     /// The end of the window starting at `start`: `start + size`, or `i64::MAX` where that

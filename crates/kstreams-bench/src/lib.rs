@@ -113,6 +113,25 @@ pub fn peak_rss_mib() -> f64 {
     u.ru_maxrss as f64 / 1024.0
 }
 
+/// Resets this process's peak resident set size to its current size (Linux's
+/// `/proc/self/clear_refs`), so that [`peak_rss_since_reset_mib`] measures one phase of a
+/// run. Fails where the kernel does not offer it.
+pub fn reset_peak_rss() -> std::io::Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5")
+}
+
+/// Peak resident set size since the last [`reset_peak_rss`] (or since the start), in MiB:
+/// `VmHWM` of `/proc/self/status`.
+pub fn peak_rss_since_reset_mib() -> std::io::Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kib| kib / 1024.0)
+        .ok_or_else(|| std::io::Error::other("no VmHWM in /proc/self/status"))
+}
+
 /// The `q`-quantile of sorted samples.
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {

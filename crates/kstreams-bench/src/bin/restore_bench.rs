@@ -165,13 +165,21 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
     for (k, v) in &args.consumer_config {
         config = config.consumer_config(k, v);
     }
+    // The instance runs with the default budget.
+    let budget = kstreams::state::MemoryBudget::default();
     let streams = KafkaStreams::new(count_app(&input, in_memory), config);
+    // The peak from here on is the restoring instance's (and, on the mock, the broker's,
+    // which holds the changelog in this process); right after the reset it is the size
+    // of the process now.
+    kstreams_bench::reset_peak_rss().expect("reset the peak RSS (/proc/self/clear_refs)");
+    let before = kstreams_bench::peak_rss_since_reset_mib().expect("RSS");
     let start = Instant::now();
     streams.start().expect("start");
     while streams.state() != State::Running {
         std::thread::sleep(Duration::from_millis(10));
     }
     let until_running = start.elapsed();
+    let peak = kstreams_bench::peak_rss_since_reset_mib().expect("peak RSS");
     let (restored, took) = streams.restoration();
     let store = streams.store::<String, i64>("counts").expect("store");
     let sample = store.get(&"customer-000007".to_string()).ok().flatten();
@@ -183,6 +191,12 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
         took.as_secs_f64(),
         restored as f64 / took.as_secs_f64(),
         until_running.as_secs_f64()
+    );
+    println!(
+        "{:<10} peak RSS while restoring {peak:.0} MiB, {:.0} MiB above the process before it started; memory budget {} MiB",
+        "",
+        peak - before,
+        budget.total_bytes >> 20
     );
 }
 

@@ -223,3 +223,35 @@ fn wiped_store_is_empty_and_other_stores_keep_their_data() {
     drop((a, b, db));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A commit flushes every store of every task; the journal they share is synced once, by
+/// the first flush after a write, and what it synced survives a reopen.
+#[test]
+fn stores_sharing_a_database_sync_its_journal_once_per_round_of_writes() {
+    let dir = fresh_dir();
+    let db = FjallDatabase::open(&dir, MemoryBudget::new(8 << 20)).unwrap();
+    let mut a = db.open_store(TaskId::new(0, 0), "a").unwrap();
+    let mut b = db.open_store(TaskId::new(0, 1), "b").unwrap();
+    a.put(b"k", b"1").unwrap();
+    b.put(b"k", b"2").unwrap();
+    a.flush().unwrap();
+    b.flush().unwrap();
+    assert_eq!(
+        db.syncs(),
+        1,
+        "both writes are in the journal the first flush synced"
+    );
+    a.flush().unwrap();
+    assert_eq!(db.syncs(), 1, "nothing written since");
+    b.delete(b"k").unwrap();
+    a.flush().unwrap();
+    assert_eq!(db.syncs(), 2, "a write through another store needs a sync");
+    drop((a, b, db));
+    let db = FjallDatabase::open(&dir, MemoryBudget::new(8 << 20)).unwrap();
+    let a = db.open_store(TaskId::new(0, 0), "a").unwrap();
+    let b = db.open_store(TaskId::new(0, 1), "b").unwrap();
+    assert_eq!(a.get(b"k").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(b.get(b"k").unwrap(), None);
+    drop((a, b, db));
+    let _ = std::fs::remove_dir_all(&dir);
+}

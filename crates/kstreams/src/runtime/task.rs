@@ -499,6 +499,14 @@ impl Task {
         self.send_changelogs()
     }
 
+    /// Makes the stores' engines durable (the end of [`flush`](Self::flush)). A commit
+    /// over several tasks writes every task's caches down first and then calls this on
+    /// each: the tasks share one database, whose journal then needs a single fsync.
+    pub fn flush_stores(&mut self) -> Result<()> {
+        self.ctx.stores.flush()?;
+        Ok(())
+    }
+
     /// Closes processors and stores. Idempotent.
     pub fn close(&mut self) -> Result<()> {
         if self.closed {

@@ -10,7 +10,7 @@ use crate::error::StoreError;
 use crate::runtime::TaskId;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The memory all stores of one instance may use, split between the engine's block cache
@@ -66,6 +66,12 @@ pub struct FjallDatabase {
     budget: MemoryBudget,
     /// Stores open now: the write budget is shared among them.
     open_stores: AtomicUsize,
+    /// Writes made through any store, and how many of them the last persist covered: a
+    /// commit asks every store to flush, and only the first of them needs the fsync.
+    writes: AtomicU64,
+    persisted: AtomicU64,
+    /// fsyncs of the journal so far.
+    syncs: AtomicU64,
 }
 
 impl std::fmt::Debug for FjallDatabase {
@@ -91,6 +97,9 @@ impl FjallDatabase {
             path: dir.to_path_buf(),
             budget,
             open_stores: AtomicUsize::new(0),
+            writes: AtomicU64::new(0),
+            persisted: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
         }))
     }
 
@@ -151,11 +160,26 @@ impl FjallDatabase {
             .map_err(|e| engine_err(store, e))
     }
 
-    /// Makes every write so far durable.
+    /// Makes every write so far durable. The journal is shared by all stores, so a persist
+    /// with no write since the last one returns at once: a commit flushes every task's
+    /// stores, one after the other, and pays for one fsync, not one per store.
     pub fn persist(&self) -> Result<(), StoreError> {
+        // Counted after each write completes: whatever this number covers is in the journal.
+        let written = self.writes.load(Ordering::Acquire);
+        if self.persisted.load(Ordering::Acquire) >= written {
+            return Ok(());
+        }
         self.db
             .persist(fjall::PersistMode::SyncData)
-            .map_err(|e| engine_err("(database)", e))
+            .map_err(|e| engine_err("(database)", e))?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.persisted.fetch_max(written, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// fsyncs of the journal so far (for tests).
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 
     /// Write-buffer share of one store now.
@@ -214,6 +238,7 @@ impl FjallStore {
     /// Rotates the memtable once this store's share of the write budget is used, so the
     /// unflushed data of all stores stays within the budget.
     fn account(&mut self, bytes: usize) {
+        self.db.writes.fetch_add(1, Ordering::Release);
         self.unflushed += bytes as u64 + 32;
         if self.unflushed >= self.db.memtable_limit() {
             if let Err(e) = self.ks.rotate_memtable() {

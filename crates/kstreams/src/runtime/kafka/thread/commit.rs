@@ -4,10 +4,10 @@
 
 use super::{kafka, ThreadState, FLUSH_TIMEOUT};
 use crate::error::{Result, StreamsError};
+use crate::runtime::kafka::clients::flush_producer;
 use crate::runtime::kafka::{checkpoint, commit_metadata};
 use crate::runtime::TaskId;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
 impl ThreadState {
@@ -45,11 +45,15 @@ impl ThreadState {
         if self.transactional_id.is_some() {
             return self.commit_transaction(consumer);
         }
+        // Every task's caches first, then the engines: one fsync of the shared journal
+        // covers them all (a flush per task would sync it once per task).
         for task in self.tasks.values_mut() {
-            task.flush()?;
+            task.flush_caches()?;
         }
-        self.producer
-            .flush(FLUSH_TIMEOUT)
+        for task in self.tasks.values_mut() {
+            task.flush_stores()?;
+        }
+        flush_producer(&self.producer, FLUSH_TIMEOUT)
             .map_err(kafka("flushing the producer before commit"))?;
         let failed = self
             .delivery_failure

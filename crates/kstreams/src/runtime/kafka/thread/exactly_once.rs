@@ -28,8 +28,13 @@ impl ThreadState {
         if !self.txn_dirty && self.offsets.is_empty() {
             return Ok(());
         }
+        // Every task's caches first, then the engines: one fsync of the shared journal
+        // covers them all (a flush per task would sync it once per task).
         for task in self.tasks.values_mut() {
-            task.flush()?;
+            task.flush_caches()?;
+        }
+        for task in self.tasks.values_mut() {
+            task.flush_stores()?;
         }
         // A record's failed delivery fails the transaction: librdkafka refuses to commit it.
         let tpl = self.offsets_to_commit()?;

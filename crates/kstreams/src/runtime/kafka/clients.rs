@@ -457,40 +457,20 @@ mod tests {
     /// Records that would linger for a minute are sent by the commit's flush, and every
     /// report is served before it returns. (How soon is `records bench --rate`'s to show:
     /// rdkafka's own flush passes this too, in about a second instead of milliseconds.)
-    #[test]
-    fn the_flush_sends_lingering_records_and_serves_their_reports() {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        cluster.create_topic("out", 4, 1).expect("topic");
+    /// A thread producer on a mock cluster with `partitions` partitions of topic "out",
+    /// which has sent one record to each of them.
+    fn sent_one_per_partition(
+        cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+        partitions: i32,
+        linger_ms: &str,
+    ) -> ThreadProducer {
+        cluster.create_topic("out", partitions, 1).expect("topic");
         let producer: ThreadProducer = ClientConfig::new()
             .set("bootstrap.servers", cluster.bootstrap_servers())
-            .set("linger.ms", "60000")
+            .set("linger.ms", linger_ms)
             .create_with_context(DeliveryContext::default())
             .expect("producer");
-        for p in 0..4 {
-            producer
-                .send(
-                    BaseRecord::<[u8], [u8]>::to("out")
-                        .payload(b"v")
-                        .partition(p),
-                )
-                .expect("send");
-        }
-        flush_producer(&producer, Duration::from_secs(20)).expect("flushed within the timeout");
-        assert_eq!(producer.in_flight_count(), 0);
-        assert_eq!(producer.context().reports.load(Ordering::Relaxed), 4);
-    }
-
-    #[test]
-    fn one_call_serves_every_waiting_delivery_report() {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        cluster.create_topic("out", 8, 1).expect("topic");
-        let producer: ThreadProducer = ClientConfig::new()
-            .set("bootstrap.servers", cluster.bootstrap_servers())
-            .set("linger.ms", "0")
-            .create_with_context(DeliveryContext::default())
-            .expect("producer");
-        // One record per partition: eight produce requests, eight report events.
-        for p in 0..8 {
+        for p in 0..partitions {
             producer
                 .send(
                     BaseRecord::<[u8], [u8]>::to("out")
@@ -500,6 +480,23 @@ mod tests {
                 .map_err(|(e, _)| e)
                 .expect("send");
         }
+        producer
+    }
+
+    #[test]
+    fn the_flush_sends_lingering_records_and_serves_their_reports() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        let producer = sent_one_per_partition(&cluster, 4, "60000");
+        flush_producer(&producer, Duration::from_secs(20)).expect("flushed within the timeout");
+        assert_eq!(producer.in_flight_count(), 0);
+        assert_eq!(producer.context().reports.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn one_call_serves_every_waiting_delivery_report() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        // One record per partition: eight produce requests, eight report events.
+        let producer = sent_one_per_partition(&cluster, 8, "0");
         // Nothing polled yet: the mock acknowledges within milliseconds and the reports
         // wait to be served.
         std::thread::sleep(Duration::from_secs(2));

@@ -195,11 +195,11 @@ fn select_key_then_aggregate_repartitions_by_the_new_key() {
     }
 }
 
-/// Every store whose old entries expire without tombstones (window, session, sliding and
-/// join stores) has a changelog that deletes by time, kept for the store's retention plus
-/// a day; the others only compact.
+/// Every changelog only compacts, those of stores whose old entries expire (window, session,
+/// sliding and join stores) too: they log a tombstone per expired entry, and a deletion by
+/// `retention.ms` would go by the records' event times.
 #[test]
-fn changelogs_of_expiring_stores_delete_by_time() {
+fn changelogs_of_expiring_stores_only_compact() {
     use kstreams::{JoinWindows, SessionWindows, SlidingWindows, StreamJoined, TimeWindows};
     use std::time::Duration;
     let minutes = |m: u64| Duration::from_secs(60 * m);
@@ -232,45 +232,42 @@ fn changelogs_of_expiring_stores_delete_by_time() {
         )
         .to("joined", Produced::with(StringSerde, StringSerde));
     let topology = builder.build().unwrap();
-    let day = 24 * 3_600_000;
-    let minute = 60_000;
-    let retention: std::collections::BTreeMap<String, Option<i64>> = topology
+    let changelogs: Vec<(String, Option<i64>)> = topology
         .internal_topics("app", &|_| Some(1))
         .unwrap()
         .into_iter()
         .filter(|t| t.compacted)
         .map(|t| (t.name, t.retention_ms))
         .collect();
-    let of = |suffix: &str| -> Vec<Option<i64>> {
-        retention
-            .iter()
-            .filter(|(name, _)| name.ends_with(suffix))
-            .map(|(_, r)| *r)
-            .collect()
-    };
-    assert_eq!(of("-totals-changelog"), [None]);
-    assert_eq!(of("-tumbling-changelog"), [Some(60 * minute + day)]);
-    assert_eq!(of("-sessions-changelog"), [Some(90 * minute + day)]);
-    assert_eq!(of("-sliding-changelog"), [Some(30 * minute + day)]);
-    // The input records of the sliding windows: twice the difference plus grace.
+    let names: Vec<&str> = changelogs.iter().map(|(n, _)| n.as_str()).collect();
+    for suffix in [
+        "-totals-changelog",
+        "-tumbling-changelog",
+        "-sessions-changelog",
+        "-sliding-changelog",
+        "-sliding-records-changelog",
+    ] {
+        assert!(
+            names.iter().any(|n| n.ends_with(suffix)),
+            "{suffix} in {names:?}"
+        );
+    }
+    // Both join sides and the left join's parked records.
     assert_eq!(
-        of("-sliding-records-changelog"),
-        [Some(5 * minute + 1 + day)]
+        names.iter().filter(|n| n.contains("-KSTREAM-JOIN")).count(),
+        2
     );
-    // Both sides of the join: before + after + grace; the parked records of the left
-    // join are deleted one by one, logged, so that changelog only compacts.
-    let join_sides: Vec<_> = retention
-        .iter()
-        .filter(|(n, _)| n.contains("-KSTREAM-JOINTHIS-") || n.contains("-KSTREAM-JOINOTHER-"))
-        .map(|(_, r)| *r)
-        .collect();
-    assert_eq!(join_sides, [Some(8 * minute + day); 2]);
-    let parked: Vec<_> = retention
-        .iter()
-        .filter(|(n, _)| n.contains("-KSTREAM-OUTERSHARED-"))
-        .map(|(_, r)| *r)
-        .collect();
-    assert_eq!(parked, [None]);
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.contains("-KSTREAM-OUTERSHARED-"))
+            .count(),
+        1
+    );
+    assert!(
+        changelogs.iter().all(|(_, retention)| retention.is_none()),
+        "{changelogs:?}"
+    );
 }
 
 #[test]

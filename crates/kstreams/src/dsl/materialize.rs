@@ -49,12 +49,11 @@ pub(crate) fn add_store<MK: 'static, MV: 'static, K: 'static, V: 'static>(
         key_serde,
         value_serde,
         ChangelogFormat::Timestamped,
-        None,
     );
 }
 
 /// [`add_store`] for a store whose changelog has another of Kafka's layouts (windows,
-/// sessions), and, for one that expires entries without logging, its retention.
+/// sessions).
 pub(crate) fn add_store_logged_as<MK: 'static, MV: 'static, K: 'static, V: 'static>(
     g: &mut Graph,
     name: &str,
@@ -62,15 +61,13 @@ pub(crate) fn add_store_logged_as<MK: 'static, MV: 'static, K: 'static, V: 'stat
     key_serde: SharedSerde<K>,
     value_serde: SharedSerde<V>,
     format: ChangelogFormat,
-    retention_ms: Option<i64>,
 ) {
     let mut builder = Stores::timestamped_key_value_store_builder(
         SupplierRef(m.supplier_or_default(name)),
         key_serde,
         value_serde,
     )
-    .with_changelog_format(format)
-    .with_changelog_retention(retention_ms);
+    .with_changelog_format(format);
     if !m.logging {
         builder = builder.with_logging_disabled();
     }

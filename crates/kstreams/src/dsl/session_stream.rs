@@ -141,7 +141,6 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                 emit: self.emit,
                 emits_final_itself: false,
                 changelog: crate::state::ChangelogFormat::Session,
-                changelog_retention_ms: Some(retention_ms),
             },
             move |store_name, _| {
                 let node = instantiate::processor(move || SessionAggregate {

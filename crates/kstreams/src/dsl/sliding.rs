@@ -1,6 +1,6 @@
 //! Sliding-window aggregation behind `windowed_by_sliding`.
 
-use super::ops::sliding_aggregate::{records_retention_ms, SlidingAggregate};
+use super::ops::sliding_aggregate::SlidingAggregate;
 use super::suppress::EmitStrategy;
 use super::windowed_stream::{windowed_aggregation, WindowedAggregation, WindowedFold};
 use super::windows::{SlidingWindows, StartFirstSerde, Windowed, WindowedSerde};
@@ -69,7 +69,6 @@ where
             emit,
             emits_final_itself: false,
             changelog: crate::state::ChangelogFormat::Window,
-            changelog_retention_ms: Some(retention_ms),
         },
         move |store_name, g| {
             let records_name = format!("{store_name}-records");
@@ -81,9 +80,6 @@ where
             if !logged {
                 records = records.with_logging_disabled();
             }
-            // The records expire unlogged once no open window can hold them: see
-            // SlidingAggregate::expire.
-            records = records.with_changelog_retention(Some(records_retention_ms(&w)));
             g.add_store(records.into_def());
             (
                 vec![records_name.clone()],

@@ -140,15 +140,12 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         let other_name = g.next_name("KSTREAM-JOINOTHER-");
         let (this_store, other_store) =
             (format!("{this_name}-store"), format!("{other_name}-store"));
-        // Each side's records expire unlogged once no record of the other can join them.
-        let retention = Some(windows.retention_ms());
-        g.add_store(join_store(&this_store, vs.clone(), retention));
-        g.add_store(join_store(&other_store, vos.clone(), retention));
+        g.add_store(join_store(&this_store, vs.clone()));
+        g.add_store(join_store(&other_store, vos.clone()));
         let mut stores = vec![this_store.clone(), other_store.clone()];
         let parked_store = (kind != Kind::Inner).then(|| {
             let name = format!("{}-store", g.next_name("KSTREAM-OUTERSHARED-"));
-            // Parked records are deleted (and logged) one by one when they are emitted.
-            g.add_store(join_store(&name, Arc::new(BytesSerde), None));
+            g.add_store(join_store(&name, Arc::new(BytesSerde)));
             stores.push(name.clone());
             name
         });
@@ -206,18 +203,12 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
 }
 
 /// A join store: records keyed by key, time and sequence (or the shared store of records
-/// waiting for a partner, keyed by time first). With a `retention`, its entries expire
-/// without logging, and the changelog keeps them for that long (plus a day).
-fn join_store<V: 'static>(
-    name: &str,
-    value_serde: SharedSerde<V>,
-    retention_ms: Option<i64>,
-) -> StoreDef {
+/// waiting for a partner, keyed by time first).
+fn join_store<V: 'static>(name: &str, value_serde: SharedSerde<V>) -> StoreDef {
     Stores::timestamped_key_value_store_builder(
         Stores::persistent_key_value_store(name),
         BytesSerde,
         value_serde,
     )
-    .with_changelog_retention(retention_ms)
     .into_def()
 }

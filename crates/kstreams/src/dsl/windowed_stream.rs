@@ -171,7 +171,6 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
                 emit: self.emit,
                 emits_final_itself: true,
                 changelog: crate::state::ChangelogFormat::Window,
-                changelog_retention_ms: Some(retention_ms),
             },
             move |store_name, _| {
                 let fold = fold.clone();
@@ -219,9 +218,6 @@ pub(crate) struct WindowedAggregation<'a, K, VA> {
     pub(crate) emits_final_itself: bool,
     /// The store's changelog layout: Kafka's window or session store layout.
     pub(crate) changelog: crate::state::ChangelogFormat,
-    /// Set where the node expires windows without logging (time and sliding windows):
-    /// the store's retention, which its changelog keeps with `compact,delete`.
-    pub(crate) changelog_retention_ms: Option<i64>,
 }
 
 /// Adds a windowed aggregation node (made by `node(store name, graph)`, which may add more
@@ -261,7 +257,6 @@ where
         (spec.store_keys)(ks.clone()),
         vs.clone(),
         spec.changelog,
-        spec.changelog_retention_ms,
     );
     let (more_stores, instantiate) = node(store.clone(), &mut g);
     let mut stores = vec![store.clone()];

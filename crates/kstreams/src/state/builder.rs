@@ -116,7 +116,6 @@ impl Stores {
             timestamped: false,
             caching: false,
             changelog_format: None,
-            changelog_retention_ms: None,
         }
     }
 
@@ -191,8 +190,6 @@ pub struct StoreBuilder<K, V> {
     /// The changelog layout; by default Kafka's timestamped layout for timestamped stores
     /// and the stored bytes otherwise.
     pub(crate) changelog_format: Option<super::ChangelogFormat>,
-    /// See [`StoreDef::changelog_retention_ms`].
-    pub(crate) changelog_retention_ms: Option<i64>,
 }
 
 impl<K: 'static, V: 'static> StoreBuilder<K, V> {
@@ -223,14 +220,6 @@ impl<K: 'static, V: 'static> StoreBuilder<K, V> {
         self
     }
 
-    /// For stores whose old entries expire without logging (window stores): the store's
-    /// retention, which their changelog topic keeps (plus a day) with
-    /// `cleanup.policy=compact,delete`.
-    pub(crate) fn with_changelog_retention(mut self, retention_ms: Option<i64>) -> Self {
-        self.changelog_retention_ms = retention_ms;
-        self
-    }
-
     pub(crate) fn into_def(self) -> StoreDef {
         let changelog_format = self.changelog_format.unwrap_or(if self.timestamped {
             super::ChangelogFormat::Timestamped
@@ -248,7 +237,6 @@ impl<K: 'static, V: 'static> StoreBuilder<K, V> {
             logging: self.logging,
             timestamped: self.timestamped,
             caching: self.caching,
-            changelog_retention_ms: self.changelog_retention_ms,
         }
     }
 }
@@ -270,7 +258,4 @@ pub(crate) struct StoreDef {
     pub(crate) timestamped: bool,
     pub(crate) caching: bool,
     pub(crate) changelog_format: super::ChangelogFormat,
-    /// The retention of a store that expires old entries without logging their deletion;
-    /// its changelog is then `compact,delete` and keeps records that long plus a day.
-    pub(crate) changelog_retention_ms: Option<i64>,
 }

@@ -368,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn expiry_drops_cached_and_written_entries_and_logs_nothing() {
+    fn expiry_drops_cached_and_written_entries_and_logs_a_tombstone_per_written_one() {
         let budget = CacheBudget::new(1 << 20);
         let mut s = logged(&budget);
         for k in [b"a", b"b", b"c", b"d"] {
@@ -391,13 +391,18 @@ mod tests {
         assert_eq!(left, [b"d".to_vec(), b"e".to_vec()]);
         assert_eq!(
             drain(&mut s),
-            vec![(b"e".to_vec(), Some(b"new".to_vec()))],
-            "the expiry is not logged, nor the expired update of b"
+            vec![
+                (b"b".to_vec(), None),
+                (b"c".to_vec(), None),
+                (b"a".to_vec(), None),
+                (b"e".to_vec(), Some(b"new".to_vec()))
+            ],
+            "a tombstone for each expired key the changelog had; not the expired update of b"
         );
     }
 
     #[test]
-    fn expiry_by_key_drops_cached_and_written_entries_and_logs_nothing() {
+    fn expiry_by_key_drops_cached_and_written_entries_and_logs_their_tombstones() {
         let budget = CacheBudget::new(1 << 20);
         let mut s = logged(&budget);
         for k in [b"a1", b"b2", b"c1", b"d2"] {
@@ -420,8 +425,12 @@ mod tests {
         assert_eq!(left, [b"a1".to_vec(), b"c1".to_vec(), b"f1".to_vec()]);
         assert_eq!(
             drain(&mut s),
-            vec![(b"f1".to_vec(), Some(b"new".to_vec()))],
-            "the expiry is not logged, nor the expired updates of b2 and e2"
+            vec![
+                (b"b2".to_vec(), None),
+                (b"d2".to_vec(), None),
+                (b"f1".to_vec(), Some(b"new".to_vec()))
+            ],
+            "tombstones for the expired keys the changelog had; not the updates of b2 and e2"
         );
     }
 

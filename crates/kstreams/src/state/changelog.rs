@@ -72,12 +72,32 @@ impl KeyValueBytesStore for ChangeLoggingStore {
     fn restore_batch(&mut self, batch: &RestoreBatch) -> Result<(), StoreError> {
         self.inner.restore_batch(batch)
     }
+    /// Logs a tombstone for every expired key, then drops the range in the engine at once.
+    ///
+    /// Kafka Streams logs nothing here and lets the changelog delete old windows by
+    /// `retention.ms`, but the broker judges that retention by the records' timestamps,
+    /// which are event times: an application on history older than its retention (a replay,
+    /// or the `records` platform's generated day) had its changelog's segments deleted within
+    /// minutes, and a restarted instance restored its windows from nothing. Tombstones make
+    /// the compacted changelog forget exactly what the store forgot, whatever the event time.
     fn expire_range(&mut self, from: Option<&[u8]>, to: &[u8]) -> Result<(), StoreError> {
-        // Expiry is not logged: the changelog ages old windows out by its retention.
+        let lower = from.map_or(Bound::Unbounded, Bound::Included);
+        for kv in self.inner.range(lower, Bound::Excluded(to)) {
+            let (key, _) = kv?;
+            self.bytes.extend_from_slice(&key);
+            self.entries.push((key.len(), None));
+        }
         self.inner.expire_range(from, to)
     }
+    /// A tombstone per expired key, as [`expire_range`](Self::expire_range).
     fn expire_where(&mut self, expired: &dyn Fn(&[u8]) -> bool) -> Result<(), StoreError> {
-        // Not logged either, as expire_range.
+        for kv in self.inner.range(Bound::Unbounded, Bound::Unbounded) {
+            let (key, _) = kv?;
+            if expired(&key) {
+                self.bytes.extend_from_slice(&key);
+                self.entries.push((key.len(), None));
+            }
+        }
         self.inner.expire_where(expired)
     }
     fn drain_logged(&mut self, f: &mut ChangeSink<'_>) -> Result<(), StreamsError> {

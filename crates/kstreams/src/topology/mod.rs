@@ -44,16 +44,13 @@ pub struct InternalTopic {
     pub partitions: u32,
     /// `true` for changelogs (compacted), `false` for repartition topics.
     pub compacted: bool,
-    /// For the changelogs of window stores, which expire old windows without writing
-    /// tombstones: `retention.ms` (the store's retention plus a day, as Kafka Streams'
-    /// `windowstore.changelog.additional.retention.ms`), with `cleanup.policy=compact,delete`.
+    /// `retention.ms`, with `cleanup.policy=compact,delete`, for a compacted topic whose
+    /// records should also go by time. Changelogs have none: even those of window stores
+    /// are compacted only, since their stores log a tombstone for every expired window
+    /// (Kafka Streams deletes them by event time instead, which empties the changelog of
+    /// an application on old history).
     pub retention_ms: Option<i64>,
 }
-
-/// What a window store's changelog keeps beyond the store's retention (Kafka Streams'
-/// `windowstore.changelog.additional.retention.ms` default), so that clock drift between
-/// the broker and the records does not delete windows the store still holds.
-pub const WINDOW_CHANGELOG_ADDITIONAL_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// A store of a subtopology, as a runtime needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,9 +212,7 @@ impl Topology {
                             name,
                             partitions: *n,
                             compacted: true,
-                            retention_ms: def.changelog_retention_ms.map(|r| {
-                                r.saturating_add(WINDOW_CHANGELOG_ADDITIONAL_RETENTION_MS)
-                            }),
+                            retention_ms: None,
                         },
                     );
                 }

@@ -54,6 +54,21 @@ pub struct CachingStore {
 }
 
 impl CachingStore {
+    /// Drops the cached entries `expired` holds, dirty or not (their updates would only be
+    /// deleted below), with their places in the dirty list, and returns their bytes.
+    fn drop_cached(&mut self, expired: &dyn Fn(&[u8]) -> bool) {
+        let mut freed = 0;
+        self.entries.retain(|k, e| {
+            let keep = !expired(k);
+            if !keep {
+                freed += k.len() + e.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
+            }
+            keep
+        });
+        self.dirty.retain(|k| !expired(k));
+        self.charge(0, freed);
+    }
+
     /// Caches `inner` under `budget`.
     pub fn new(inner: Box<dyn KeyValueBytesStore>, budget: Arc<CacheBudget>) -> Self {
         CachingStore {
@@ -250,34 +265,12 @@ impl KeyValueBytesStore for CachingStore {
     }
 
     fn expire_range(&mut self, from: Option<&[u8]>, to: &[u8]) -> Result<(), StoreError> {
-        // Expired entries are dropped, dirty or not: their updates would only be deleted
-        // again below. Their places in the dirty list are skipped at the next write-back.
-        let in_range = |k: &[u8]| from.is_none_or(|f| k >= f) && k < to;
-        let mut freed = 0;
-        self.entries.retain(|k, e| {
-            let keep = !in_range(k);
-            if !keep {
-                freed += k.len() + e.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
-            }
-            keep
-        });
-        self.dirty.retain(|k| !in_range(k));
-        self.charge(0, freed);
+        self.drop_cached(&|k| from.is_none_or(|f| k >= f) && k < to);
         self.inner.expire_range(from, to)
     }
 
     fn expire_where(&mut self, expired: &dyn Fn(&[u8]) -> bool) -> Result<(), StoreError> {
-        // As expire_range: cached entries go, dirty or not, and so do their dirty marks.
-        let mut freed = 0;
-        self.entries.retain(|k, e| {
-            let keep = !expired(k);
-            if !keep {
-                freed += k.len() + e.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
-            }
-            keep
-        });
-        self.dirty.retain(|k| !expired(k));
-        self.charge(0, freed);
+        self.drop_cached(expired);
         self.inner.expire_where(expired)
     }
 

@@ -9,6 +9,12 @@ use std::ops::Bound;
 /// changelog is flushed with the producer before offsets are committed.
 pub struct ChangeLoggingStore {
     inner: Box<dyn KeyValueBytesStore>,
+    log: PendingLog,
+}
+
+/// The writes logged and not yet sent.
+#[derive(Default)]
+struct PendingLog {
     /// Keys and values of the pending writes, back to back, so logging allocates nothing
     /// once the buffers have grown.
     bytes: Vec<u8>,
@@ -16,13 +22,22 @@ pub struct ChangeLoggingStore {
     entries: Vec<(usize, Option<usize>)>,
 }
 
+impl PendingLog {
+    fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
+        self.bytes.extend_from_slice(key);
+        if let Some(v) = value {
+            self.bytes.extend_from_slice(v);
+        }
+        self.entries.push((key.len(), value.map(<[u8]>::len)));
+    }
+}
+
 impl ChangeLoggingStore {
     /// Logs writes to `inner`.
     pub fn new(inner: Box<dyn KeyValueBytesStore>) -> Self {
         ChangeLoggingStore {
             inner,
-            bytes: Vec::new(),
-            entries: Vec::new(),
+            log: PendingLog::default(),
         }
     }
 }
@@ -39,15 +54,12 @@ impl KeyValueBytesStore for ChangeLoggingStore {
     }
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.inner.put(key, value)?;
-        self.bytes.extend_from_slice(key);
-        self.bytes.extend_from_slice(value);
-        self.entries.push((key.len(), Some(value.len())));
+        self.log.push(key, Some(value));
         Ok(())
     }
     fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let old = self.inner.delete(key)?;
-        self.bytes.extend_from_slice(key);
-        self.entries.push((key.len(), None));
+        self.log.push(key, None);
         Ok(old)
     }
     fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_> {
@@ -83,9 +95,7 @@ impl KeyValueBytesStore for ChangeLoggingStore {
     fn expire_range(&mut self, from: Option<&[u8]>, to: &[u8]) -> Result<(), StoreError> {
         let lower = from.map_or(Bound::Unbounded, Bound::Included);
         for kv in self.inner.range(lower, Bound::Excluded(to)) {
-            let (key, _) = kv?;
-            self.bytes.extend_from_slice(&key);
-            self.entries.push((key.len(), None));
+            self.log.push(&kv?.0, None);
         }
         self.inner.expire_range(from, to)
     }
@@ -94,26 +104,25 @@ impl KeyValueBytesStore for ChangeLoggingStore {
         for kv in self.inner.range(Bound::Unbounded, Bound::Unbounded) {
             let (key, _) = kv?;
             if expired(&key) {
-                self.bytes.extend_from_slice(&key);
-                self.entries.push((key.len(), None));
+                self.log.push(&key, None);
             }
         }
         self.inner.expire_where(expired)
     }
     fn drain_logged(&mut self, f: &mut ChangeSink<'_>) -> Result<(), StreamsError> {
         let mut at = 0;
-        let result = self.entries.iter().try_for_each(|&(k, v)| {
-            let key = &self.bytes[at..at + k];
+        let result = self.log.entries.iter().try_for_each(|&(k, v)| {
+            let key = &self.log.bytes[at..at + k];
             at += k;
             let value = v.map(|v| {
-                let value = &self.bytes[at..at + v];
+                let value = &self.log.bytes[at..at + v];
                 at += v;
                 value
             });
             f(key, value)
         });
-        self.bytes.clear();
-        self.entries.clear();
+        self.log.bytes.clear();
+        self.log.entries.clear();
         result
     }
 }

@@ -116,10 +116,10 @@ pub trait KeyValueBytesStore: Send {
         batch.iter().try_for_each(|(k, v)| self.restore(k, v))
     }
     /// Drops every entry with a key in `[from, to)` (from the start when `from` is
-    /// `None`), without logging the deletions: window stores expire old windows this way,
-    /// as Kafka Streams drops old segments, and their changelog topics age them out by
-    /// retention instead (`cleanup.policy=compact,delete`). By default one delete per
-    /// key; engines with a cheaper way override it.
+    /// `None`): window stores expire old windows this way, as Kafka Streams drops old
+    /// segments. A change-logging wrapper logs a tombstone per key (see
+    /// [`ChangeLoggingStore`](crate::internals::ChangeLoggingStore)). By default one delete
+    /// per key; engines with a cheaper way override it.
     fn expire_range(&mut self, from: Option<&[u8]>, to: &[u8]) -> Result<(), StoreError> {
         let lower = from.map_or(Bound::Unbounded, Bound::Included);
         let keys: Vec<Vec<u8>> = self
@@ -131,11 +131,11 @@ pub trait KeyValueBytesStore: Send {
         }
         Ok(())
     }
-    /// Drops every entry whose key `expired` holds, without logging the deletions: stores
-    /// whose keys come first (sessions, join sides, sliding windows' records) expire this
-    /// way, once per retention period of stream time, and their changelogs age the entries
-    /// out by retention like window stores'. One pass over the keys; by default one delete
-    /// per expired key, and engines with a cheaper way override it.
+    /// Drops every entry whose key `expired` holds: stores whose keys come first
+    /// (sessions, join sides, sliding windows' records) expire this way, once per retention
+    /// period of stream time, logged like [`expire_range`](Self::expire_range). One pass
+    /// over the keys; by default one delete per expired key, and engines with a cheaper way
+    /// override it.
     fn expire_where(&mut self, expired: &dyn Fn(&[u8]) -> bool) -> Result<(), StoreError> {
         let keys: Vec<Vec<u8>> = self
             .range(Bound::Unbounded, Bound::Unbounded)

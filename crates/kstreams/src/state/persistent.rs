@@ -235,6 +235,30 @@ impl FjallStore {
         }
     }
 
+    /// Removes the keys of `entries` (read as keys only) that `expired` holds, given without
+    /// the prefix, in one write batch: what both expiries share.
+    fn remove_keys(
+        &mut self,
+        entries: impl Iterator<Item = fjall::Guard>,
+        expired: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut writes = self.db.db.batch().durability(None);
+        let (mut n, mut bytes) = (0usize, 0usize);
+        for guard in entries {
+            let key = guard.key().map_err(|e| engine_err(&self.name, e))?;
+            if expired(key.get(1..).unwrap_or_default()) {
+                bytes += key.len();
+                writes.remove(&self.ks, key);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            writes.commit().map_err(|e| engine_err(&self.name, e))?;
+            self.account(bytes + n * 32);
+        }
+        Ok(())
+    }
+
     /// Rotates the memtable once this store's share of the write budget is used, so the
     /// unflushed data of all stores stays within the budget.
     fn account(&mut self, bytes: usize) {
@@ -333,39 +357,15 @@ impl KeyValueBytesStore for FjallStore {
         if lower >= upper {
             return Ok(());
         }
-        let mut writes = self.db.db.batch().durability(None);
-        let (mut n, mut bytes) = (0u64, 0usize);
-        for guard in self.ks.range::<Vec<u8>, _>(lower..upper) {
-            let key = guard.key().map_err(|e| engine_err(&self.name, e))?;
-            bytes += key.len();
-            writes.remove(&self.ks, key);
-            n += 1;
-        }
-        if n > 0 {
-            writes.commit().map_err(|e| engine_err(&self.name, e))?;
-            self.account(bytes + n as usize * 32);
-        }
-        Ok(())
+        let keys = self.ks.range::<Vec<u8>, _>(lower..upper);
+        self.remove_keys(keys, &|_| true)
     }
 
     /// Keys only (no values read), removed in one write batch.
     fn expire_where(&mut self, expired: &dyn Fn(&[u8]) -> bool) -> Result<(), StoreError> {
         self.check_open()?;
-        let mut writes = self.db.db.batch().durability(None);
-        let (mut n, mut bytes) = (0usize, 0usize);
-        for guard in self.ks.iter() {
-            let key = guard.key().map_err(|e| engine_err(&self.name, e))?;
-            if expired(key.get(1..).unwrap_or_default()) {
-                bytes += key.len();
-                writes.remove(&self.ks, key);
-                n += 1;
-            }
-        }
-        if n > 0 {
-            writes.commit().map_err(|e| engine_err(&self.name, e))?;
-            self.account(bytes + n * 32);
-        }
-        Ok(())
+        let keys = self.ks.iter();
+        self.remove_keys(keys, expired)
     }
 
     fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_> {

@@ -5,8 +5,8 @@ use crate::state::StoreHandle;
 
 /// Expires every entry whose key starts with an 8-byte big-endian time in
 /// `[from, cutoff)`: in start-first layouts they are one range at the front of the store,
-/// dropped at once and not logged ([`expire_range`](crate::state::KeyValueBytesStore::expire_range));
-/// the store's changelog ages them out by retention. `from` is where the previous expiry
+/// dropped at once ([`expire_range`](crate::state::KeyValueBytesStore::expire_range)), with
+/// a tombstone per entry in the changelog. `from` is where the previous expiry
 /// stopped: everything before it is gone already, and starting there keeps the scan from
 /// wading through the tombstones an LSM engine still holds for it (which would make every
 /// expiry slower than the last).
@@ -20,9 +20,8 @@ pub(crate) fn delete_front(handle: &StoreHandle, from: i64, cutoff: i64) -> Resu
 
 /// Expires every entry whose key holds a time (read by `time_of`) before `cutoff`. Keys
 /// come first in these layouts, so this passes over every key (not the values); callers
-/// run it once per retention period of stream time, not per record. The deletions are not
-/// logged ([`expire_where`](crate::state::KeyValueBytesStore::expire_where)): the
-/// changelog ages the entries out by its retention.
+/// run it once per retention period of stream time, not per record
+/// ([`expire_where`](crate::state::KeyValueBytesStore::expire_where)).
 pub(crate) fn expire_scanning(
     handle: &StoreHandle,
     time_of: fn(&[u8]) -> Option<i64>,

@@ -161,7 +161,7 @@ where
 
 /// How long the input records are kept: a record older than stream time minus grace minus
 /// twice the window's difference can no longer fall in a window that is still open.
-pub(crate) fn records_retention_ms(w: &SlidingWindows) -> i64 {
+fn records_retention_ms(w: &SlidingWindows) -> i64 {
     w.difference_ms
         .saturating_mul(2)
         .saturating_add(w.grace_ms)

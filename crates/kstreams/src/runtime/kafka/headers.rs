@@ -3,11 +3,11 @@
 //! a stream thread on one bad record from any producer.
 
 use crate::processor::Headers;
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedHeaders, Message};
 
 /// The record's headers; a key that is not UTF-8 is read lossily (invalid bytes become
 /// U+FFFD) and logged, naming the record.
-pub(crate) fn read(msg: &BorrowedMessage<'_>) -> Headers {
+pub(crate) fn read<M: Message<Headers = BorrowedHeaders>>(msg: &M) -> Headers {
     let mut headers = Headers::new();
     let Some(h) = msg.headers() else {
         return headers;

@@ -12,7 +12,7 @@
 //! at all. The order uses the records' own timestamps, before any custom timestamp
 //! extractor.
 
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::Message;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -30,14 +30,15 @@ pub(crate) type NamedPart = (String, i32);
 /// missing rows (seen on Tansu, where a table partition's fetches stalled for a minute).
 const MAX_LAG_WAIT: Duration = Duration::from_secs(60);
 
-pub(crate) struct PartitionGroups<'c> {
+/// Buffers of records `M`, as fetched from the consumer.
+pub(crate) struct PartitionGroups<M> {
     /// Topic name -> index, for topics of subtopologies with several source topics.
     topics: HashMap<String, usize>,
     /// Topic index -> name.
     names: Vec<String>,
     /// Topic index -> the topic indices of its subtopology.
     siblings: Vec<Vec<usize>>,
-    queues: HashMap<Part, VecDeque<BorrowedMessage<'c>>>,
+    queues: HashMap<Part, VecDeque<M>>,
     /// Since when a task (identified by its first topic and partition) has been held back.
     waiting: HashMap<Part, Instant>,
     /// Tasks whose long wait for a lagging partition has been logged (once per wait).
@@ -50,7 +51,7 @@ pub(crate) struct PartitionGroups<'c> {
     paused: HashSet<Part>,
 }
 
-impl<'c> PartitionGroups<'c> {
+impl<M: Message> PartitionGroups<M> {
     /// `subtopologies`: the source topics of each subtopology.
     pub(crate) fn new(subtopologies: &[Vec<String>], max_idle: Duration, pause_at: usize) -> Self {
         let mut topics = HashMap::new();
@@ -79,7 +80,7 @@ impl<'c> PartitionGroups<'c> {
 
     /// Buffers a record of a multi-partition task; hands back any other record, to be
     /// processed at once.
-    pub(crate) fn offer(&mut self, m: BorrowedMessage<'c>) -> Option<BorrowedMessage<'c>> {
+    pub(crate) fn offer(&mut self, m: M) -> Option<M> {
         let Some(&t) = self.topics.get(m.topic()) else {
             return Some(m);
         };
@@ -142,7 +143,7 @@ impl<'c> PartitionGroups<'c> {
     /// Removes and returns, in processing order, every record that may be processed now.
     /// `lagging(topic, partition)` tells how many offsets an empty partition still has on
     /// the broker that have not been fetched.
-    pub(crate) fn ready(&mut self, lagging: &dyn Fn(&str, i32) -> i64) -> Vec<BorrowedMessage<'c>> {
+    pub(crate) fn ready(&mut self, lagging: &dyn Fn(&str, i32) -> i64) -> Vec<M> {
         let mut out = Vec::new();
         let tasks: HashSet<Part> = self
             .queues

@@ -7,6 +7,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`fetch`] | records taken from librdkafka a batch at a time |
 //! | [`poll_loop`] | the loop: poll, partition groups, punctuation, when to commit |
 //! | [`commit`] | the at-least-once commit, checkpoints |
 //! | [`exactly_once`] | transactions: commit, abort and rewind, a replaced producer |
@@ -16,6 +17,7 @@
 
 mod commit;
 mod exactly_once;
+mod fetch;
 mod poll_loop;
 mod rebalance;
 mod report;
@@ -31,7 +33,7 @@ use crate::error::{Result, StreamsError};
 use crate::runtime::{InputRecord, Task, TaskId};
 use crate::topology::Topology;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedHeaders, Message};
 use rdkafka::TopicPartitionList;
 use send_wrapper::SendWrapper;
 use std::cell::RefCell;
@@ -132,7 +134,7 @@ struct ThreadState {
 }
 
 impl ThreadState {
-    fn process(&mut self, msg: &BorrowedMessage<'_>) -> Result<()> {
+    fn process<M: Message<Headers = BorrowedHeaders>>(&mut self, msg: &M) -> Result<()> {
         let topic = msg.topic();
         let partition = msg.partition();
         let Some(&sub) = self.topic_sub.get(topic) else {

@@ -1,6 +1,8 @@
-//! The loop of a stream thread: poll a batch, hand each record to its task through the
-//! partition groups, serve delivery reports, punctuate, and commit on the interval.
+//! The loop of a stream thread: serve the consumer queue's rebalances, take a batch of
+//! records, hand each to its task through the partition groups, serve delivery reports,
+//! punctuate, and commit on the interval.
 
+use super::fetch::FetchQueue;
 use super::report::{LoopSensors, Turn, REPORT_EVERY};
 use super::{describe, now_ms, RebalanceContext, ThreadState, MAX_BATCH};
 use crate::error::Result;
@@ -11,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -81,6 +83,78 @@ pub(super) fn cached_watermarks<C: ConsumerContext>(
         .then_some((low.max(0), high))
 }
 
+/// Moves a partition's consumption back to `offset`. Records of it already fetched are
+/// discarded by librdkafka (the seek starts a new fetch version).
+fn rewind<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    (topic, partition): &(String, i32),
+    offset: i64,
+) -> rdkafka::error::KafkaResult<()> {
+    consumer.seek(
+        topic,
+        *partition,
+        Offset::Offset(offset),
+        Duration::from_secs(10),
+    )
+}
+
+/// Serves what waits on the consumer queue: rebalances (whose callbacks run here), commit
+/// replies and client errors. A record found there was fetched before its partition was
+/// forwarded to the fetch queue (see [`super::fetch`]): the partition is forwarded and
+/// rewound to it, so it comes again, through the fetch queue.
+fn serve_consumer_queue(
+    consumer: &BaseConsumer<RebalanceContext>,
+    fetch: &FetchQueue<'_>,
+    state: &Rc<RefCell<ThreadState>>,
+    persistent: &mut PersistentErrors,
+    config: &StreamsConfig,
+) -> Result<()> {
+    // With nothing assigned, this is where the loop waits.
+    let idle = {
+        let st = state.borrow();
+        st.tasks.is_empty() && st.restoring.is_empty()
+    };
+    let mut timeout = if idle {
+        Duration::from_millis(100)
+    } else {
+        Duration::ZERO
+    };
+    // `poll` answers `None` both when the queue is empty and after serving an event: it
+    // is asked again after a rebalance, at most a few times a turn.
+    for _ in 0..8 {
+        let generation = state.borrow().generation;
+        match consumer.poll(timeout) {
+            None if state.borrow().generation == generation => break,
+            None => {}
+            Some(Err(e)) => {
+                persistent.observe(&e, config.startup_timeout)?;
+                tracing::warn!("consumer error: {e}");
+            }
+            Some(Ok(msg)) => {
+                persistent.unknown_topic_since = None;
+                let part = (msg.topic().to_string(), msg.partition());
+                let offset = msg.offset();
+                drop(msg);
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&part.0, part.1);
+                fetch.forward(&tpl);
+                tracing::debug!(
+                    "{}-{} offset {offset} was fetched before its partition was forwarded: \
+                     rewinding to it",
+                    part.0,
+                    part.1
+                );
+                // A partition no longer assigned is not this thread's to read.
+                if let Err(e) = rewind(consumer, &part, offset) {
+                    tracing::warn!("rewinding {}-{} to {offset}: {e}", part.0, part.1);
+                }
+            }
+        }
+        timeout = Duration::ZERO;
+    }
+    Ok(())
+}
+
 pub(super) fn main_loop(
     consumer: &BaseConsumer<RebalanceContext>,
     state: &Rc<RefCell<ThreadState>>,
@@ -103,6 +177,11 @@ pub(super) fn main_loop(
     let mut generation = state.borrow().generation;
     let mut persistent = PersistentErrors::default();
     let mut sensors = LoopSensors::new();
+    let mut fetch = FetchQueue::new(consumer, MAX_BATCH)?;
+    let mut fetched = Vec::with_capacity(MAX_BATCH);
+    // Partitions rewound during the current batch: their later records in it will come
+    // again, and are skipped.
+    let mut rewound: HashSet<(String, i32)> = HashSet::new();
     while shared.is_running() {
         let mut turn = Turn::default();
         // Restoration runs a step per turn, between polls: the consumer is polled as often
@@ -112,83 +191,77 @@ pub(super) fn main_loop(
             state.borrow_mut().restore_step(consumer)?;
         }
         let mut batch = 0;
-        let mut polled = 0;
-        // One clock read after each poll and after each record: the time between is the
-        // poll's, or the record's.
-        let mut mark = Instant::now();
-        while polled < MAX_BATCH {
-            // Block briefly for the first record; while records wait in a partition group
-            // or stores restore, only a little, so neither waits on an idle poll.
-            let timeout = match (polled, groups.len(), restoring) {
-                (0, 0, false) => Duration::from_millis(100),
-                (0, _, _) => Duration::from_millis(5),
-                _ => Duration::ZERO,
-            };
-            let msg = consumer.poll(timeout);
-            let now = Instant::now();
-            turn.poll += now - mark;
-            mark = now;
+        let started = Instant::now();
+        // Rebalances run here, between batches: never while a batch is being processed.
+        serve_consumer_queue(consumer, &fetch, state, &mut persistent, config)?;
+        if state.borrow().generation != generation {
+            // Every partition was revoked and reassigned from its committed offset, so
+            // what was buffered will be fetched again.
+            tracing::debug!(
+                "dropping {} records buffered across a rebalance",
+                groups.len()
+            );
+            resume(consumer, groups.clear());
+            generation = state.borrow().generation;
+            fetch.forward(&consumer.assignment().unwrap_or_default());
+        }
+        // Block briefly for the first record; while records wait in a partition group or
+        // stores restore, only a little, so neither waits on an idle poll. With nothing
+        // assigned no record can come: the wait is on the consumer queue instead.
+        let assigned = {
+            let st = state.borrow();
+            !st.tasks.is_empty() || !st.restoring.is_empty()
+        };
+        let timeout = match (groups.len(), restoring, assigned) {
+            (_, _, false) => Duration::ZERO,
+            (0, false, true) => Duration::from_millis(100),
+            _ => Duration::from_millis(5),
+        };
+        fetch.consume(timeout, &mut fetched);
+        let polled = fetched.len();
+        let mark = Instant::now();
+        turn.poll += mark - started;
+        rewound.clear();
+        for msg in fetched.drain(..) {
             let msg = match msg {
-                None => break,
-                Some(Err(e)) => {
+                Err(e) => {
                     // Transient client errors (a broker down, a request failing) are
                     // retried by librdkafka; they are logged. Errors that no retry cures
                     // fail the thread visibly instead of stalling its partitions for ever.
                     persistent.observe(&e, config.startup_timeout)?;
                     tracing::warn!("consumer error: {e}");
-                    break;
+                    continue;
                 }
-                Some(Ok(msg)) => {
+                Ok(msg) => {
                     persistent.unknown_topic_since = None;
                     msg
                 }
             };
-            polled += 1;
+            if !rewound.is_empty() && rewound.contains(&(msg.topic().to_string(), msg.partition()))
+            {
+                // Its partition was rewound to an earlier record of this batch.
+                continue;
+            }
             if state.borrow().is_restoring(msg.topic(), msg.partition()) {
                 // Fetched before its partition was paused: it is read again once the
                 // task's stores are restored.
-                let (topic, partition, offset) =
-                    (msg.topic().to_string(), msg.partition(), msg.offset());
+                let part = (msg.topic().to_string(), msg.partition());
+                let offset = msg.offset();
                 drop(msg);
-                let st = state.borrow();
-                st.pause_restoring(consumer);
-                if let Err(e) = consumer.seek(
-                    &topic,
-                    partition,
-                    Offset::Offset(offset),
-                    Duration::from_secs(10),
-                ) {
-                    return Err(crate::error::StreamsError::Kafka {
-                        context: format!(
-                            "rewinding {topic}-{partition} until its task is restored"
-                        ),
-                        source: e.into(),
-                    });
-                }
+                state.borrow().pause_restoring(consumer);
+                rewind(consumer, &part, offset).map_err(|e| crate::error::StreamsError::Kafka {
+                    context: format!("rewinding {}-{} until its task is restored", part.0, part.1),
+                    source: e.into(),
+                })?;
+                rewound.insert(part);
                 continue;
-            }
-            if state.borrow().generation != generation {
-                // A rebalance ran inside poll: every partition was revoked and reassigned
-                // from its committed offset, so what was buffered will be fetched again.
-                tracing::debug!(
-                    "dropping {} records buffered across a rebalance",
-                    groups.len()
-                );
-                resume(consumer, groups.clear());
-                generation = state.borrow().generation;
             }
             if let Some(msg) = groups.offer(msg) {
                 state.borrow_mut().process(&msg)?;
                 batch += 1;
             }
-            let now = Instant::now();
-            turn.process += now - mark;
-            mark = now;
         }
-        if state.borrow().generation != generation {
-            resume(consumer, groups.clear());
-            generation = state.borrow().generation;
-        }
+        turn.process += mark.elapsed();
         let positions = if groups.len() > 0 {
             fetch_positions(consumer)
         } else {

@@ -246,6 +246,10 @@ pub(crate) fn producer_config(
     // Java's default partitioner for keyed records; random for null keys.
     default("partitioner", "murmur2_random");
     default("linger.ms", "5");
+    // Kafka Streams' producers hold at most `buffer.memory` = 32 MiB of records not yet
+    // sent, then make the thread wait. librdkafka's default is 1 GiB: a thread that
+    // outruns its broker would buffer that much.
+    default("queue.buffering.max.kbytes", &PRODUCER_BUFFER_KBYTES.to_string());
     if let Some(id) = transactional_id {
         default("enable.idempotence", "true");
         // Kafka Streams' exactly-once default: a zombie's transaction is aborted by the
@@ -258,6 +262,10 @@ pub(crate) fn producer_config(
     }
     c
 }
+
+/// `queue.buffering.max.kbytes` unless the user sets another: Kafka Streams' (the Java
+/// producer's) `buffer.memory`, 32 MiB.
+pub(crate) const PRODUCER_BUFFER_KBYTES: u32 = 32 * 1024;
 
 /// `transaction.timeout.ms` under exactly-once unless the user sets another.
 pub(crate) const TRANSACTION_TIMEOUT_MS: u64 = 10_000;
@@ -429,8 +437,9 @@ impl RecordCollector for ProducerCollector {
             match self.producer.send(rec) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    // Back-pressure: serve delivery reports until there is room.
-                    self.producer.poll(Duration::from_millis(50));
+                    // Back-pressure: serve delivery reports until there is room. (rdkafka's
+                    // `poll` always waits its whole timeout, so it is kept short.)
+                    self.producer.poll(Duration::from_millis(1));
                     rec = back;
                 }
                 Err((e, _)) => {
@@ -548,5 +557,14 @@ mod tests {
         assert_eq!(producer.get("linger.ms"), Some("25"));
         assert_eq!(producer.get("queued.max.messages.kbytes"), None);
         assert_eq!(consumer_config(&config, 0).get("compression.type"), None);
+        // A bounded send buffer, as Kafka Streams' buffer.memory; the user's wins.
+        assert_eq!(producer.get("queue.buffering.max.kbytes"), Some("32768"));
+        let mine = config
+            .clone()
+            .producer_config("queue.buffering.max.kbytes", "4096");
+        assert_eq!(
+            producer_config(&mine, 0, None).get("queue.buffering.max.kbytes"),
+            Some("4096")
+        );
     }
 }

@@ -53,3 +53,42 @@ where
         serde_json::from_slice(bytes).map_err(SerdeError::from)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serde::Serde;
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Purchase {
+        id: String,
+        amount: f64,
+    }
+
+    /// A bad record is reported by field and column: what the dead-letter reasons and the
+    /// deserialization handler's log show.
+    #[test]
+    fn bad_input_is_named_by_field_and_column() {
+        let serde = JsonSerde::<Purchase>::new();
+        let error = |input: &[u8]| serde.deserialize(input).unwrap_err().to_string();
+        assert_eq!(
+            error(br#"{"id":"a"}"#),
+            "JSON: missing field `amount` at line 1 column 10"
+        );
+        assert_eq!(
+            error(br#"{"id":"a","amount":"12"}"#),
+            "JSON: invalid type: string \"12\", expected f64 at line 1 column 23"
+        );
+        assert_eq!(
+            error(br#"{"id":"a","amount":1} x"#),
+            "JSON: trailing characters at line 1 column 23"
+        );
+        assert_eq!(
+            serde.deserialize(br#"{"id":"a","amount":1.5}"#).unwrap(),
+            Purchase {
+                id: "a".into(),
+                amount: 1.5
+            }
+        );
+    }
+}

@@ -249,7 +249,10 @@ pub(crate) fn producer_config(
     // Kafka Streams' producers hold at most `buffer.memory` = 32 MiB of records not yet
     // sent, then make the thread wait. librdkafka's default is 1 GiB: a thread that
     // outruns its broker would buffer that much.
-    default("queue.buffering.max.kbytes", &PRODUCER_BUFFER_KBYTES.to_string());
+    default(
+        "queue.buffering.max.kbytes",
+        &PRODUCER_BUFFER_KBYTES.to_string(),
+    );
     if let Some(id) = transactional_id {
         default("enable.idempotence", "true");
         // Kafka Streams' exactly-once default: a zombie's transaction is aborted by the

@@ -33,7 +33,7 @@ const MAX_LAG_WAIT: Duration = Duration::from_secs(60);
 /// Buffers of records `M`, as fetched from the consumer.
 pub(crate) struct PartitionGroups<M> {
     /// Topic name -> index, for topics of subtopologies with several source topics.
-    topics: HashMap<String, usize>,
+    topics: crate::runtime::kafka::FastMap<String, usize>,
     /// Topic index -> name.
     names: Vec<String>,
     /// Topic index -> the topic indices of its subtopology.
@@ -54,7 +54,7 @@ pub(crate) struct PartitionGroups<M> {
 impl<M: Message> PartitionGroups<M> {
     /// `subtopologies`: the source topics of each subtopology.
     pub(crate) fn new(subtopologies: &[Vec<String>], max_idle: Duration, pause_at: usize) -> Self {
-        let mut topics = HashMap::new();
+        let mut topics = crate::runtime::kafka::FastMap::default();
         let mut names = Vec::new();
         let mut siblings = Vec::new();
         for group in subtopologies.iter().filter(|g| g.len() > 1) {

@@ -28,7 +28,7 @@ use poll_loop::main_loop;
 use rebalance::RebalanceContext;
 
 use super::clients::{self, DeliveryContext, ThreadProducer};
-use super::{Env, Shared, StreamsConfig, ThreadPhase};
+use super::{Env, FastMap, Shared, StreamsConfig, ThreadPhase};
 use crate::error::{Result, StreamsError};
 use crate::runtime::{InputRecord, Task, TaskId};
 use crate::topology::Topology;
@@ -85,11 +85,11 @@ struct ThreadState {
     producer: Rc<ThreadProducer>,
     delivery_failure: Arc<std::sync::Mutex<Option<String>>>,
     partitions: Arc<HashMap<String, u32>>,
-    topic_sub: HashMap<String, u32>,
+    topic_sub: FastMap<String, u32>,
     tasks: BTreeMap<TaskId, Task>,
     /// Next offset to commit, per topic and partition. Keyed by topic first so that the
     /// per-record update looks up by `&str` without allocating.
-    offsets: HashMap<String, HashMap<i32, i64>>,
+    offsets: FastMap<String, FastMap<i32, i64>>,
     /// Set by a callback that failed; the loop stops with it.
     error: Option<StreamsError>,
     /// The instance's persistent database.
@@ -168,7 +168,7 @@ impl ThreadState {
             }
             None => {
                 self.offsets
-                    .insert(topic.to_string(), HashMap::from([(partition, next)]));
+                    .insert(topic.to_string(), FastMap::from_iter([(partition, next)]));
             }
         }
         Ok(())
@@ -240,7 +240,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
                 .map_err(kafka("creating the producer"))?,
         ),
     };
-    let mut topic_sub = HashMap::new();
+    let mut topic_sub = FastMap::default();
     for sub in 0..topology.subtopology_count() {
         for t in topology.source_topics(sub, &app) {
             topic_sub.insert(t, sub);
@@ -257,7 +257,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         partitions,
         topic_sub,
         tasks: BTreeMap::new(),
-        offsets: HashMap::new(),
+        offsets: FastMap::default(),
         error: None,
         restorer: None,
         restoring: BTreeMap::new(),

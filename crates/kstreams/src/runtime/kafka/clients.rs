@@ -411,7 +411,7 @@ pub(crate) fn flush_producer(
 /// commit path flushes.
 pub(crate) struct ProducerCollector {
     pub(crate) producer: Rc<ThreadProducer>,
-    pub(crate) partitions: Arc<HashMap<String, u32>>,
+    pub(crate) partitions: Arc<super::FastMap<String, u32>>,
 }
 
 impl RecordCollector for ProducerCollector {

@@ -45,7 +45,7 @@ fn apply(stores: &GlobalStores, m: &rdkafka::message::BorrowedMessage<'_>) -> Re
 pub(crate) fn bootstrap(
     topology: &Topology,
     config: &StreamsConfig,
-    partitions: &HashMap<String, u32>,
+    partitions: &super::FastMap<String, u32>,
     database: Option<&Arc<crate::state::FjallDatabase>>,
 ) -> Result<(Arc<GlobalStores>, BaseConsumer)> {
     if let Some(db) = database {

@@ -431,7 +431,7 @@ impl KafkaStreams {
             &self.config,
             &clients::admin_config(&self.config),
         )?;
-        let partitions = Arc::new(partitions);
+        let partitions: Arc<FastMap<String, u32>> = Arc::new(partitions.into_iter().collect());
         *lock(&self.shared.partitions) = partitions.clone();
         // The state directory and the application's directory in it: private, the user's
         // own, not links (checkpoints and the process id live there).

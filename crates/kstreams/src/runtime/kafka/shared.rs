@@ -70,7 +70,7 @@ pub(crate) struct Shared {
     /// The global stores, once loaded.
     pub(super) globals: Mutex<Option<Arc<crate::topology::GlobalStores>>>,
     /// Partitions per topic, as `start` found them: how a queried key finds its task.
-    pub(super) partitions: Mutex<Arc<std::collections::HashMap<String, u32>>>,
+    pub(super) partitions: Mutex<Arc<super::FastMap<String, u32>>>,
     /// The stores exposed to queries by text key, by name.
     pub(super) queries: Mutex<BTreeMap<String, Arc<dyn TextQuery>>>,
 }

@@ -10,7 +10,7 @@ pub(crate) struct Env {
     pub(crate) topology: Arc<Topology>,
     pub(crate) config: Arc<StreamsConfig>,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) partitions: Arc<std::collections::HashMap<String, u32>>,
+    pub(crate) partitions: Arc<super::FastMap<String, u32>>,
     pub(crate) database: Option<Arc<crate::state::FjallDatabase>>,
     pub(crate) cache_budget: Arc<crate::state::CacheBudget>,
     pub(crate) globals: Option<Arc<crate::topology::GlobalStores>>,

@@ -84,7 +84,7 @@ struct ThreadState {
     shared: Arc<Shared>,
     producer: Rc<ThreadProducer>,
     delivery_failure: Arc<std::sync::Mutex<Option<String>>>,
-    partitions: Arc<HashMap<String, u32>>,
+    partitions: Arc<FastMap<String, u32>>,
     topic_sub: FastMap<String, u32>,
     tasks: BTreeMap<TaskId, Task>,
     /// Next offset to commit, per topic and partition. Keyed by topic first so that the

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const RECORDS: usize = 2000;
+/// Enough that the slow instance cannot finish them all in the batches it processes before
+/// it serves the rebalance (on Kafka it once finished 2,000), so the second gets some.
+const RECORDS: usize = 6000;
 const PARTITIONS: i32 = 4;
 
 /// What each instance processed: (instance, value, when).
@@ -59,10 +61,10 @@ fn a_rebalance_during_a_batch_loses_nothing_and_gives_no_record_two_owners() {
     );
 
     let seen: Seen = Arc::default();
-    // Instance one is slow: a batch of a few hundred records takes seconds, so the second
+    // Instance one is slow: a batch of up to 1,000 records takes up to 3 s, so the second
     // instance joins while one is being processed.
     let one = KafkaStreams::new(
-        topology(&input, "one", seen.clone(), Duration::from_millis(4)),
+        topology(&input, "one", seen.clone(), Duration::from_millis(3)),
         config(&app, &broker),
     );
     let revoked_at: Arc<Mutex<Option<Instant>>> = Arc::default();

@@ -22,6 +22,7 @@ use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::{Offset, TopicPartitionList};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A record read back from a topic.
@@ -98,11 +99,21 @@ impl TestBroker {
     }
 
     /// A name no other test run has used, so tests can share an external broker.
+    ///
+    /// `<name>-<pid>-<nanos>-<n>`: the clock alone is not enough, because tests running in
+    /// parallel threads of one process can read the same nanosecond; `n` counts this
+    /// process's calls.
     pub fn unique(name: &str) -> String {
+        static CALLS: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+        format!(
+            "{name}-{}-{}-{}",
+            std::process::id(),
+            nanos % 1_000_000_000,
+            CALLS.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// Creates a topic, through the mock's API or the admin API.

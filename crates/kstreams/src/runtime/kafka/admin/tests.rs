@@ -2,6 +2,7 @@
 //! default, the broker named by `KSTREAMS_BOOTSTRAP` when set (as the broker suite does).
 
 use super::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The admin under test, and the embedded cluster it runs on (kept alive) if any.
@@ -16,12 +17,15 @@ fn admin() -> (Option<EmbeddedCluster>, Admin) {
     }
 }
 
-/// A topic name no other run used, so tests can share an external broker.
+/// A topic name no other run used, so tests can share an external broker. The call
+/// counter keeps parallel tests apart when they read the same nanosecond.
 fn unique(name: &str) -> String {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    format!("{name}-{}-{nanos}", std::process::id())
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    format!("{name}-{}-{nanos}-{n}", std::process::id())
 }
 
 #[test]

@@ -89,23 +89,49 @@ impl<'c> FetchQueue<'c> {
     /// already waiting, up to the batch size, into `out`, in the order librdkafka queued
     /// them (per partition, by offset). A record that carries an error instead is handed
     /// over as that error, in its place.
+    ///
+    /// `rd_kafka_consume_batch_queue` itself waits until the batch is full or its timeout
+    /// is up, so a record arriving at a low rate would wait the whole timeout for others.
+    /// Hence the waiting call asks for one record only, and the rest of the batch is taken
+    /// without waiting.
     pub(super) fn consume(&mut self, timeout: Duration, out: &mut Vec<KafkaResult<Fetched<'c>>>) {
-        let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: `raw` has room for `raw.len()` pointers, which is the size passed; the
+        let mut n = self.take(0, 0);
+        if n == 0 && !timeout.is_zero() {
+            let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+            n = self.take(timeout_ms, 0);
+            if n == 1 {
+                n += self.take(0, 1);
+            }
+        }
+        out.extend(self.raw[..n].iter().filter_map(|&ptr| {
+            // SAFETY: librdkafka returned these `n` valid messages, each now owned by the
+            // caller.
+            unsafe { Fetched::from_raw(ptr) }
+        }));
+    }
+
+    /// One `rd_kafka_consume_batch_queue` call filling `raw[from..]` (only `raw[from]`
+    /// when `timeout_ms` is not zero); the number of messages it returned.
+    fn take(&mut self, timeout_ms: i32, from: usize) -> usize {
+        let room = if timeout_ms == 0 {
+            self.raw.len().saturating_sub(from)
+        } else {
+            1.min(self.raw.len().saturating_sub(from))
+        };
+        if room == 0 {
+            return 0;
+        }
+        // SAFETY: `raw[from..]` has room for `room` pointers, which is the size passed; the
         // queue and client are valid (see `new`).
         let n = unsafe {
             rd::rd_kafka_consume_batch_queue(
                 self.queue.as_ptr(),
                 timeout_ms,
-                self.raw.as_mut_ptr(),
-                self.raw.len(),
+                self.raw.as_mut_ptr().add(from),
+                room,
             )
         };
-        let n = usize::try_from(n).unwrap_or(0).min(self.raw.len());
-        out.extend(self.raw[..n].iter().filter_map(|&ptr| {
-            // SAFETY: librdkafka returned `n` valid messages, each now owned by the caller.
-            unsafe { Fetched::from_raw(ptr) }
-        }));
+        usize::try_from(n).unwrap_or(0).min(room)
     }
 }
 
@@ -244,3 +270,6 @@ impl Drop for Fetched<'_> {
         unsafe { rd::rd_kafka_message_destroy(self.ptr.as_ptr()) }
     }
 }
+
+#[cfg(test)]
+mod tests;

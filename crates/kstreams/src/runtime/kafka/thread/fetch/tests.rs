@@ -1,0 +1,87 @@
+//! The fetch queue on the embedded mock broker: records come in order, and a record is
+//! handed over as soon as it arrives, not once a batch has filled or the wait is up.
+
+use super::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::Offset;
+use std::time::Instant;
+
+const TOPIC: &str = "fetched";
+
+fn consumer(bootstrap: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "fetch-queue-test")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("consumer")
+}
+
+fn produce(cluster: &MockCluster<'_, DefaultProducerContext>, values: &[&str]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .create()
+        .expect("producer");
+    for v in values {
+        producer
+            .send(BaseRecord::<str, str>::to(TOPIC).key("k").payload(v))
+            .expect("queued");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flushed");
+}
+
+#[test]
+fn a_lone_record_is_handed_over_without_waiting_for_a_full_batch() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic(TOPIC, 1, 1).expect("topic");
+    let consumer = consumer(&cluster.bootstrap_servers());
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&tpl).expect("assigned");
+    let mut fetch = FetchQueue::new(&consumer, 1000).expect("fetch queue");
+    fetch.forward(&tpl);
+    // Produced only now, so every record comes through the forwarded queue.
+    produce(&cluster, &["one"]);
+
+    // The batch call alone would hold this record for the whole 30 s, waiting for 999
+    // more.
+    let wait = Duration::from_secs(30);
+    let started = Instant::now();
+    let mut out = Vec::new();
+    while out.is_empty() && started.elapsed() < wait {
+        fetch.consume(wait, &mut out);
+    }
+    let took = started.elapsed();
+    assert!(
+        took < wait / 2,
+        "the first record took {took:?} with a wait of {wait:?}"
+    );
+    let values: Vec<String> = out
+        .iter()
+        .map(|m| {
+            let m = m.as_ref().expect("a record, not an error");
+            String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()
+        })
+        .collect();
+    assert_eq!(values, ["one"]);
+    drop(out);
+
+    // Records already waiting all come in one call, in offset order, without waiting.
+    produce(&cluster, &["two", "three", "four"]);
+    let mut out = Vec::new();
+    let started = Instant::now();
+    while out.len() < 3 && started.elapsed() < wait {
+        std::thread::sleep(Duration::from_millis(50));
+        fetch.consume(Duration::ZERO, &mut out);
+    }
+    let offsets: Vec<i64> = out
+        .iter()
+        .map(|m| m.as_ref().expect("a record").offset())
+        .collect();
+    assert_eq!(offsets, [1, 2, 3]);
+    assert_eq!(out[0].as_ref().expect("a record").topic(), TOPIC);
+}

@@ -1,7 +1,8 @@
 //! Restoration on a broker (the in-process mock, or `KSTREAMS_BOOTSTRAP`): it runs from the
 //! stream thread's loop, not inside the rebalance callback, so a restore that takes longer
 //! than `max.poll.interval.ms` causes no rebalance; and a checkpoint beyond the changelog's
-//! end is treated as stale, the store restored in full.
+//! end is treated as stale, the store restored in full; and a commit rewrites a task's
+//! checkpoint only when its changelog offsets moved.
 
 use kstreams::runtime::kafka::{KafkaStreams, State, StreamsConfig};
 use kstreams::serde::{I64Serde, Nullable, StringSerde};
@@ -170,5 +171,63 @@ fn a_checkpoint_beyond_the_changelog_end_restores_in_full() {
         );
     }
     assert_eq!(streams.restoration().0, 100);
+    streams.close();
+}
+
+/// The changelog offset in a task's checkpoint file, and the file's inode (each write
+/// replaces the file, so a new inode means a new write).
+fn checkpointed(task_dir: &std::path::Path, changelog: &str) -> Option<(i64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let path = task_dir.join(".checkpoint");
+    let inode = std::fs::metadata(&path).ok()?.ino();
+    let text = std::fs::read_to_string(&path).ok()?;
+    let offset = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{changelog} 0 "))?.parse().ok())?;
+    Some((offset, inode))
+}
+
+#[test]
+fn a_commit_rewrites_the_checkpoint_only_when_the_changelog_moved() {
+    let s = setup("quiet-checkpoint", 1);
+    let dir = state_dir("qc");
+    let task_dir = dir.join(&s.app).join("0_0");
+    let streams = KafkaStreams::new(
+        counting(&s),
+        StreamsConfig::new(&s.app, s.broker.bootstrap())
+            .state_dir(&dir)
+            .commit_interval(Duration::from_millis(100)),
+    );
+    streams.start().unwrap();
+    let produce = |from: usize| {
+        s.broker.produce(
+            &s.input,
+            (from..from + 10).map(|k| (format!("k{k}"), "v".to_string())),
+        )
+    };
+    produce(0);
+    wait_for(
+        "the first ten updates checkpointed",
+        Duration::from_secs(60),
+        || {
+            assert_ne!(streams.state(), State::Error);
+            checkpointed(&task_dir, &s.changelog).is_some_and(|(o, _)| o >= 10)
+        },
+    );
+    let first = checkpointed(&task_dir, &s.changelog).unwrap();
+    // About twenty commits with nothing new: the file stays the one written.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        checkpointed(&task_dir, &s.changelog),
+        Some(first),
+        "commits that moved no changelog offset left the checkpoint alone"
+    );
+    produce(10);
+    wait_for(
+        "the next ten updates checkpointed",
+        Duration::from_secs(60),
+        || checkpointed(&task_dir, &s.changelog).is_some_and(|(o, _)| o >= first.0 + 10),
+    );
+    assert_ne!(checkpointed(&task_dir, &s.changelog).unwrap().1, first.1);
     streams.close();
 }

@@ -90,6 +90,9 @@ impl ThreadState {
 
     /// Writes the checkpoint of every task with persistent logged stores: the changelog
     /// offsets their stores now hold (after the stores and the producer were flushed).
+    /// A task whose offsets did not move since its last checkpoint keeps that file: each
+    /// write costs an fsync, and at a steady rate a table that rarely changes (ingest's
+    /// customers) would pay it at every commit, while records wait.
     pub(super) fn write_checkpoints(&mut self) {
         let acked = self
             .changelog_acked
@@ -110,9 +113,15 @@ impl ThreadState {
                 .iter()
                 .map(|(t, o)| ((t.clone(), id.partition as i32), *o))
                 .collect();
+            if self.checkpointed.get(&id) == Some(&offsets) {
+                continue;
+            }
             let dir = self.task_dir(id);
-            if let Err(e) = checkpoint::write(&dir, &offsets) {
-                tracing::warn!(task = %id, "writing checkpoint failed: {e}");
+            match checkpoint::write(&dir, &offsets) {
+                Ok(()) => {
+                    self.checkpointed.insert(id, offsets);
+                }
+                Err(e) => tracing::warn!(task = %id, "writing checkpoint failed: {e}"),
             }
         }
     }

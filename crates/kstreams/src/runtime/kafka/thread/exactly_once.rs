@@ -291,6 +291,7 @@ impl ThreadState {
                 }
             }
             self.positions.remove(&id);
+            self.checkpointed.remove(&id);
         }
         Ok(())
     }

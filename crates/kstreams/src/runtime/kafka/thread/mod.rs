@@ -99,6 +99,10 @@ struct ThreadState {
     /// Per task with persistent logged stores: next changelog offset per topic its stores
     /// hold, written to the checkpoint on commit.
     positions: HashMap<TaskId, HashMap<String, i64>>,
+    /// Per task: the offsets of the checkpoint file it last wrote, so that a commit that
+    /// moved none of them writes (and fsyncs) nothing. Forgotten whenever the task goes or
+    /// its checkpoint file may have been removed.
+    checkpointed: HashMap<TaskId, super::checkpoint::Offsets>,
     /// The instance's global stores.
     globals: Option<Arc<crate::topology::GlobalStores>>,
     /// Acknowledged changelog offsets, from the producer's delivery reports.
@@ -264,6 +268,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         database,
         cache_budget,
         positions: HashMap::new(),
+        checkpointed: HashMap::new(),
         changelog_acked,
         globals,
         generation: 0,

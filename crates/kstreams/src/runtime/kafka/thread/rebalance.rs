@@ -57,6 +57,7 @@ impl ThreadState {
                 }
             }
             self.positions.remove(&id);
+            self.checkpointed.remove(&id);
         }
         for e in tpl.elements() {
             if let Some(parts) = self.offsets.get_mut(e.topic()) {

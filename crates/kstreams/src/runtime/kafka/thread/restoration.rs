@@ -38,6 +38,8 @@ impl ThreadState {
     ) -> Result<()> {
         let app = self.config.application_id.clone();
         let partition = id.partition as i32;
+        // The checkpoint file may be removed below: the next commit writes it again.
+        self.checkpointed.remove(&id);
         let durable: Vec<String> = self
             .topology
             .stores_of(id.subtopology)

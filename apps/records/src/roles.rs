@@ -105,12 +105,13 @@ fn start(
         // Bad input is dead-lettered by ingest; downstream topics are written by us, and a
         // record that still fails to read is skipped and counted, never a stop.
         .deserialization_handler(LogAndContinue)
-        // A fetch returns after 20 ms or once 64 KiB wait, not at the first record: with
+        // A fetch returns after 10 ms or once 64 KiB wait, not at the first record: with
         // librdkafka's fetch.min.bytes of 1, every consumer fetched again for each few
         // records, and at 2,900 records/s the broker's request handling took 85% of a
-        // core. Measured at that rate (README, "Latency"): CPU of broker and roles 182% ->
-        // 113-120% of the two cores, ingest p99 194-881 ms -> 43-63 ms.
-        .consumer_config("fetch.wait.max.ms", "20")
+        // core. Measured (README, "Latency"): CPU of broker and roles 182% -> 113-120% of
+        // the two cores, ingest p99 at 2,900 records/s 194-881 ms -> 36-66 ms. A 20 ms
+        // wait added 10-20 ms more to the p50 at 870 records/s for no clear gain.
+        .consumer_config("fetch.wait.max.ms", "10")
         .consumer_config("fetch.min.bytes", "65536")
         .producer_config("compression.type", topics::COMPRESSION)
         .max_task_idle(max_task_idle);

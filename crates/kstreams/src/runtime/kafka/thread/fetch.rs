@@ -95,12 +95,13 @@ impl<'c> FetchQueue<'c> {
     /// Hence the waiting call asks for one record only, and the rest of the batch is taken
     /// without waiting.
     pub(super) fn consume(&mut self, timeout: Duration, out: &mut Vec<KafkaResult<Fetched<'c>>>) {
-        let mut n = self.take(0, 0);
+        let all = self.raw.len();
+        let mut n = self.take(0, 0..all);
         if n == 0 && !timeout.is_zero() {
             let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-            n = self.take(timeout_ms, 0);
+            n = self.take(timeout_ms, 0..1);
             if n == 1 {
-                n += self.take(0, 1);
+                n += self.take(0, 1..all);
             }
         }
         out.extend(self.raw[..n].iter().filter_map(|&ptr| {
@@ -110,28 +111,26 @@ impl<'c> FetchQueue<'c> {
         }));
     }
 
-    /// One `rd_kafka_consume_batch_queue` call filling `raw[from..]` (only `raw[from]`
-    /// when `timeout_ms` is not zero); the number of messages it returned.
-    fn take(&mut self, timeout_ms: i32, from: usize) -> usize {
-        let room = if timeout_ms == 0 {
-            self.raw.len().saturating_sub(from)
-        } else {
-            1.min(self.raw.len().saturating_sub(from))
+    /// One `rd_kafka_consume_batch_queue` call filling the `slots` of `raw`, from their
+    /// start; the number of messages it returned.
+    fn take(&mut self, timeout_ms: i32, slots: std::ops::Range<usize>) -> usize {
+        let Some(room) = self.raw.get_mut(slots) else {
+            return 0;
         };
-        if room == 0 {
+        if room.is_empty() {
             return 0;
         }
-        // SAFETY: `raw[from..]` has room for `room` pointers, which is the size passed; the
+        // SAFETY: `room` has space for `room.len()` pointers, which is the size passed; the
         // queue and client are valid (see `new`).
         let n = unsafe {
             rd::rd_kafka_consume_batch_queue(
                 self.queue.as_ptr(),
                 timeout_ms,
-                self.raw.as_mut_ptr().add(from),
-                room,
+                room.as_mut_ptr(),
+                room.len(),
             )
         };
-        usize::try_from(n).unwrap_or(0).min(room)
+        usize::try_from(n).unwrap_or(0).min(room.len())
     }
 }
 

@@ -70,7 +70,7 @@ fn a_lone_record_is_handed_over_without_waiting_for_a_full_batch() {
     assert_eq!(values, ["one"]);
     drop(out);
 
-    // Records already waiting all come in one call, in offset order, without waiting.
+    // Records already waiting come in offset order, taken without waiting.
     produce(&cluster, &["two", "three", "four"]);
     let mut out = Vec::new();
     let started = Instant::now();

@@ -10,6 +10,8 @@
 //   KSTREAMS_UI_KEY          key for the interactive-query check (default kafka)
 //   KSTREAMS_UI_SCREENSHOT   path: save a full-page screenshot (1400x900 viewport) after data loaded
 //   KSTREAMS_UI_TIMEOUT_MS   overall watchdog (default 120000)
+//   KSTREAMS_UI_INSTANCES    instances of the application the checks wait for (default 1): all
+//                            RUNNING in /cluster, with tasks, and no task held by two of them
 //   CHROMIUM                 browser executable (default /usr/bin/chromium)
 //
 // Console policy: any console error/warning or uncaught page error fails the test, with one
@@ -35,18 +37,38 @@ const KEY = process.env.KSTREAMS_UI_KEY || 'kafka';
 const SCREENSHOT = process.env.KSTREAMS_UI_SCREENSHOT || '';
 const TOTAL_TIMEOUT_MS = Number(process.env.KSTREAMS_UI_TIMEOUT_MS || 120000);
 const OPTIONAL_ENDPOINTS = new Set(['/cluster', '/logs']);
+const INSTANCES = Number(process.env.KSTREAMS_UI_INSTANCES || 1);
 
 // The instance's API, by path.
 const http = (p) => fetchJson(BASE + p);
 const getJson = (p) => getJsonUrl(BASE + p);
 
-function waitForRunning() {
-  return waitFor(async (note) => {
+// Waits for this instance, and then for every instance of the application, to run its tasks.
+// The later instances join after the first one serves; each join is a rebalance, during which
+// the checks below would see tasks move or queries answer REBALANCING. A joiner reports
+// RUNNING only once every member has rejoined, so a task listed twice is a status published
+// before the last rebalance. An instance may hold no task: on librdkafka's mock broker the
+// range assignor orders members by a random id, so a thread per partition may all be in two
+// of three instances (on Kafka, member ids start with the client id, StreamThread-N first).
+async function waitForRunning() {
+  const st = await waitFor(async (note) => {
     const st = await getJson('/state');
     note(st.state);
     const tasks = (st.threads || []).reduce((a, t) => a + (t.active_tasks || []).length, 0);
     if (st.state === 'RUNNING' && tasks > 0) return st;
   }, { what: 'instance not RUNNING with tasks', timeoutMs: 60000 });
+  if (INSTANCES <= 1) return st;
+  await waitFor(async (note) => {
+    const { instances } = await getJson('/cluster');
+    const seen = instances.map((i) => `${i.state.state}${i.stale ? ' (stale)' : ''}: ${taskIds(i.state).length} tasks`);
+    note(`${instances.length} of ${INSTANCES} instances: ${seen.join(', ')}`);
+    const ids = instances.flatMap((i) => taskIds(i.state));
+    const settled = instances.length === INSTANCES
+      && instances.every((i) => !i.stale && i.state.state === 'RUNNING')
+      && ids.length > 0 && new Set(ids).size === ids.length;
+    if (settled) return true;
+  }, { what: `${INSTANCES} instances not all RUNNING, each task held once`, timeoutMs: 90000 });
+  return getJson('/state');
 }
 
 async function assetRoutes() {

@@ -41,8 +41,13 @@ pub(crate) struct PartitionGroups<M> {
     queues: HashMap<Part, VecDeque<M>>,
     /// Since when a task (identified by its first topic and partition) has been held back.
     waiting: HashMap<Part, Instant>,
-    /// Tasks whose long wait for a lagging partition has been logged (once per wait).
+    /// Tasks whose wait for a partition one offset behind has been logged (once per wait).
     warned: HashSet<Part>,
+    /// Since when a task has been held back without processing a record, and whether that
+    /// has been logged. Unlike `waiting`, which runs as long as any of the task's partitions
+    /// stays empty (a table that is not updated, for ever), processing resets it: it tells
+    /// an operator how long the task has really been stalled.
+    stalled: HashMap<Part, (Instant, bool)>,
     max_idle: Duration,
     /// Buffered records of one partition at which its fetching pauses (Kafka Streams'
     /// `buffered.records.per.partition`); 0 never pauses. It resumes below half.
@@ -72,6 +77,7 @@ impl<M: Message> PartitionGroups<M> {
             queues: HashMap::new(),
             waiting: HashMap::new(),
             warned: HashSet::new(),
+            stalled: HashMap::new(),
             max_idle,
             pause_at,
             paused: HashSet::new(),
@@ -97,6 +103,7 @@ impl<M: Message> PartitionGroups<M> {
         self.queues.clear();
         self.waiting.clear();
         self.warned.clear();
+        self.stalled.clear();
         let paused = std::mem::take(&mut self.paused);
         self.named(paused)
     }
@@ -144,6 +151,11 @@ impl<M: Message> PartitionGroups<M> {
     /// `lagging(topic, partition)` tells how many offsets an empty partition still has on
     /// the broker that have not been fetched.
     pub(crate) fn ready(&mut self, lagging: &dyn Fn(&str, i32) -> i64) -> Vec<M> {
+        self.ready_at(lagging, Instant::now())
+    }
+
+    /// [`ready`](Self::ready) at the instant `now`.
+    fn ready_at(&mut self, lagging: &dyn Fn(&str, i32) -> i64, now: Instant) -> Vec<M> {
         let mut out = Vec::new();
         let tasks: HashSet<Part> = self
             .queues
@@ -151,9 +163,9 @@ impl<M: Message> PartitionGroups<M> {
             .filter(|(_, q)| !q.is_empty())
             .map(|(&(t, p), _)| (self.siblings[t][0], p))
             .collect();
-        let now = Instant::now();
         for (first, p) in tasks {
             let parts: Vec<Part> = self.siblings[first].iter().map(|&t| (t, p)).collect();
+            let mut progressed = false;
             loop {
                 let empty: Vec<&Part> = parts
                     .iter()
@@ -162,20 +174,31 @@ impl<M: Message> PartitionGroups<M> {
                 if !empty.is_empty() {
                     let since = *self.waiting.entry((first, p)).or_insert(now);
                     let waited = now.duration_since(since);
-                    let lag = empty
+                    let (lag, behind_part) = empty
                         .iter()
-                        .map(|&&(t, p)| lagging(&self.names[t], p))
-                        .max()
-                        .unwrap_or(0);
+                        .map(|&&(t, p)| (lagging(&self.names[t], p), t))
+                        .max_by_key(|&(lag, _)| lag)
+                        .unwrap_or((0, first));
                     let behind = lag > 0;
                     if waited < self.max_idle || lag > 1 || (behind && waited < MAX_LAG_WAIT) {
-                        if lag > 1 && waited >= MAX_LAG_WAIT && self.warned.insert((first, p)) {
-                            tracing::warn!(
-                                "still waiting after {:.0} s for partition {}-{p}, {lag} records \
-                                 behind, before processing its task's other partitions",
-                                waited.as_secs_f64(),
-                                self.names[first]
-                            );
+                        if !progressed {
+                            let stall = self.stalled.entry((first, p)).or_insert((now, false));
+                            let held = now.duration_since(stall.0);
+                            if lag > 1 && held >= MAX_LAG_WAIT && !stall.1 {
+                                stall.1 = true;
+                                let task: Vec<String> = parts
+                                    .iter()
+                                    .map(|&(t, p)| format!("{}-{p}", self.names[t]))
+                                    .collect();
+                                tracing::warn!(
+                                    "the task of {} has processed nothing for {:.0} s: waiting \
+                                     for partition {}-{p}, {lag} records behind, before \
+                                     processing its other partitions",
+                                    task.join(", "),
+                                    held.as_secs_f64(),
+                                    self.names[behind_part]
+                                );
+                            }
                         }
                         break;
                     }
@@ -207,9 +230,124 @@ impl<M: Message> PartitionGroups<M> {
                 };
                 if let Some(m) = self.queues.get_mut(&part).and_then(VecDeque::pop_front) {
                     out.push(m);
+                    progressed = true;
                 }
+            }
+            if progressed {
+                self.stalled.remove(&(first, p));
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::message::{OwnedMessage, Timestamp};
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    fn record(topic: &str, offset: i64, timestamp: i64) -> OwnedMessage {
+        let ts = Timestamp::CreateTime(timestamp);
+        OwnedMessage::new(None, None, topic.to_string(), ts, 0, offset, None)
+    }
+
+    /// A stream-table join's partition group: `customers` (the table) and `records`.
+    fn join() -> PartitionGroups<OwnedMessage> {
+        let topics = vec!["customers".to_string(), "records".to_string()];
+        PartitionGroups::new(&[topics], Duration::ZERO, 0)
+    }
+
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What `f` logged at WARN, and what it returned.
+    fn warnings<T>(f: impl FnOnce() -> T) -> (String, T) {
+        let logs = Logs::default();
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .finish();
+        let out = tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8_lossy(&logs.0.lock().expect("log buffer")).into_owned();
+        (text, out)
+    }
+
+    #[test]
+    fn an_idle_caught_up_table_lets_the_stream_through_in_timestamp_order() {
+        let mut groups = join();
+        assert!(groups.offer(record("records", 0, 20)).is_none());
+        assert!(groups.offer(record("customers", 0, 10)).is_none());
+        assert!(groups.offer(record("records", 1, 30)).is_none());
+        let offsets: Vec<(String, i64)> = groups
+            .ready(&|_, _| 0)
+            .iter()
+            .map(|m| (m.topic().to_string(), m.offset()))
+            .collect();
+        let expected = [("customers", 0), ("records", 0), ("records", 1)];
+        let expected: Vec<(String, i64)> =
+            expected.iter().map(|&(t, o)| (t.to_string(), o)).collect();
+        assert_eq!(offsets, expected);
+        assert_eq!(groups.len(), 0);
+    }
+
+    /// The warning about a task held back names the partition it waits for and counts
+    /// the time since the task last processed a record, not since the table went idle.
+    #[test]
+    fn a_stalled_task_is_reported_with_the_partition_it_waits_for() {
+        let mut groups = join();
+        let t0 = Instant::now();
+        // The table is caught up (it never changes again); the stream flows for ten minutes.
+        let mut offset = 0;
+        for minute in 0..10u64 {
+            assert!(groups.offer(record("records", offset, 100)).is_none());
+            offset += 1;
+            let now = t0 + Duration::from_secs(60 * minute);
+            let (logged, out) = warnings(|| groups.ready_at(&|_, _| 0, now));
+            assert_eq!(out.len(), 1, "minute {minute}");
+            assert!(logged.is_empty(), "{logged}");
+        }
+        // Then the table has 5 records on the broker not fetched yet, and the stream waits.
+        assert!(groups.offer(record("records", offset, 200)).is_none());
+        let lag = |topic: &str, _: i32| if topic == "customers" { 5 } else { 0 };
+        let at = |secs: u64| t0 + Duration::from_secs(600 + secs);
+        let (logged, out) = warnings(|| groups.ready_at(&lag, at(0)));
+        assert!(out.is_empty() && logged.is_empty(), "{logged}");
+        let (logged, out) = warnings(|| groups.ready_at(&lag, at(30)));
+        assert!(out.is_empty() && logged.is_empty(), "{logged}");
+        let (logged, out) = warnings(|| groups.ready_at(&lag, at(61)));
+        assert!(out.is_empty());
+        assert!(
+            logged.contains(
+                "the task of customers-0, records-0 has processed nothing for 61 s: waiting \
+                 for partition customers-0, 5 records behind"
+            ),
+            "{logged}"
+        );
+        // Once per stall.
+        let (logged, _) = warnings(|| groups.ready_at(&lag, at(90)));
+        assert!(logged.is_empty(), "{logged}");
+        // The table's records arrive; the task goes on, and a later stall is reported again.
+        assert!(groups.offer(record("customers", 0, 150)).is_none());
+        let (_, out) = warnings(|| groups.ready_at(&|_, _| 0, at(91)));
+        assert_eq!(out.len(), 2);
+        assert!(groups.offer(record("records", offset + 1, 300)).is_none());
+        let (logged, _) = warnings(|| groups.ready_at(&lag, at(100)));
+        assert!(logged.is_empty(), "{logged}");
+        let (logged, _) = warnings(|| groups.ready_at(&lag, at(161)));
+        assert!(logged.contains("processed nothing for 61 s"), "{logged}");
     }
 }

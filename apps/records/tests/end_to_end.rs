@@ -13,6 +13,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use records::model::{Alert, DeadLetter, Enriched, Truth};
 use records::topics::{self, Cluster};
 use records::{detectors, ingest, metrics, notify, score};
+use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -103,6 +104,17 @@ fn parse<T: serde::de::DeserializeOwned>(values: &[Vec<u8>]) -> Vec<T> {
         .iter()
         .map(|v| serde_json::from_slice(v).expect("the platform writes valid JSON"))
         .collect()
+}
+
+/// Distinct records among the enriched (by record id) and the dead-lettered (by source
+/// partition and offset).
+fn distinct(enriched: &[Vec<u8>], dlq: &[DeadLetter]) -> (u64, u64) {
+    let ids: HashSet<String> = parse::<Enriched>(enriched)
+        .into_iter()
+        .map(|e| e.record.record_id)
+        .collect();
+    let letters: HashSet<(u32, i64)> = dlq.iter().map(|d| (d.partition, d.offset)).collect();
+    (ids.len() as u64, letters.len() as u64)
 }
 
 #[test]
@@ -207,20 +219,22 @@ fn roles_as_processes_reconcile_every_count() {
     while Instant::now() < deadline {
         dlq = parse(&read_all(&b, topics::DLQ));
         enriched = read_all(&b, topics::ENRICHED);
-        if enriched.len() as u64 + dlq.len() as u64 >= RECORDS {
+        let (valid, dead) = distinct(&enriched, &dlq);
+        if valid + dead >= RECORDS {
             break;
         }
     }
-    let valid = enriched.len() as u64;
-    println!("in {RECORDS}, valid {valid}, dead-lettered {}", dlq.len());
+    // At least once: a record processed again after a rebalance or a replaced thread is
+    // written again (seen once in 30,000 under CI's load: 121). Every record must be there,
+    // once or more; repeats are counted, and bounded so that a record written twice every
+    // time still fails.
+    let (valid, dead) = distinct(&enriched, &dlq);
+    let repeats = enriched.len() as u64 + dlq.len() as u64 - valid - dead;
+    println!("in {RECORDS}, valid {valid}, dead-lettered {dead}, written again {repeats}");
+    assert_eq!(valid + dead, RECORDS, "in = valid + dead-lettered");
+    assert!(repeats <= RECORDS / 10, "{repeats} records written again");
     assert_eq!(
-        valid + dlq.len() as u64,
-        RECORDS,
-        "in = valid + dead-lettered"
-    );
-    assert_eq!(
-        dlq.len(),
-        injected_invalid,
+        dead as usize, injected_invalid,
         "exactly the invalid records are dead-lettered"
     );
     for d in &dlq {

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use kstreams_testkit::logs::CapturedLogs;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -18,7 +19,6 @@ use records::model::Notification;
 use records::topics::{self, Cluster};
 use records::webhook::{self, Deliveries, Webhook, WebhookConfig, WebhookError};
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -120,27 +120,17 @@ fn start_receiver(
 }
 
 /// Everything written by `tracing` in this test binary.
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+fn logs() -> &'static CapturedLogs {
+    static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let buf: Arc<Mutex<Vec<u8>>> = Arc::default();
-        struct W(Arc<Mutex<Vec<u8>>>);
-        impl Write for W {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let writer = buf.clone();
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
         tracing_subscriber::fmt()
             .with_ansi(false)
             .with_max_level(tracing::Level::WARN)
-            .with_writer(move || W(writer.clone()))
+            .with_writer(move || writer.clone())
             .init();
-        buf
+        logs
     })
 }
 
@@ -318,7 +308,7 @@ fn a_refused_notification_is_rejected_after_the_cap_and_the_next_is_delivered() 
         .map(|(n, f)| (n, f()))
         .collect();
     assert_eq!(counters_reported["webhook_rejected"], 1);
-    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    let text = logs.text();
     let line = text
         .lines()
         .find(|l| l.contains("ERROR") && l.contains("b-refused"))

@@ -35,6 +35,7 @@
 pub mod broker;
 mod driver;
 pub mod kafka;
+pub mod logs;
 mod topics;
 
 pub use driver::{TestDriver, TestDriverBuilder, TestDriverError};

@@ -13,28 +13,13 @@ use kstreams::serde::{I64Serde, Nullable, StringSerde};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
 use kstreams_testkit::broker::TestBroker;
 use kstreams_testkit::kafka::KafkaCluster;
+use kstreams_testkit::logs::CapturedLogs;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
-use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const USER: &str = "streams-app";
-
-/// Every log line of this test binary, to search for secrets.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        std::io::stderr().write_all(buf)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A CA, and a server certificate it signed for 127.0.0.1 and localhost. Writes the
 /// broker's PEM keystore (key, certificate, CA) and the clients' CA file into `dir`.
@@ -85,7 +70,8 @@ fn secure(config: StreamsConfig, ca: &Path, password: &str) -> StreamsConfig {
 #[test]
 #[ignore = "needs Apache Kafka: .ci/run runs it with --ignored (tools/kafka/run)"]
 fn every_client_connects_over_sasl_ssl_and_no_secret_is_logged() {
-    let logs = Captured::default();
+    // Every log line of this test binary, to search for secrets.
+    let logs = CapturedLogs::teeing_to_stderr();
     let writer = logs.clone();
     tracing_subscriber::fmt()
         .with_ansi(false)
@@ -181,7 +167,7 @@ fn every_client_connects_over_sasl_ssl_and_no_secret_is_logged() {
     }
     streams.close();
 
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let text = logs.text();
     assert!(
         text.contains("SASL_SSL") || text.contains("sasl_ssl") || text.contains(secure_bootstrap),
         "the capture holds the run's logs ({} bytes)",

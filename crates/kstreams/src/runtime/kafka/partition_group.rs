@@ -244,9 +244,8 @@ impl<M: Message> PartitionGroups<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kstreams_testkit::logs::CapturedLogs;
     use rdkafka::message::{OwnedMessage, Timestamp};
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
 
     fn record(topic: &str, offset: i64, timestamp: i64) -> OwnedMessage {
         let ts = Timestamp::CreateTime(timestamp);
@@ -259,31 +258,17 @@ mod tests {
         PartitionGroups::new(&[topics], Duration::ZERO, 0)
     }
 
-    #[derive(Clone, Default)]
-    struct Logs(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Logs {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("log buffer").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// What `f` logged at WARN, and what it returned.
     fn warnings<T>(f: impl FnOnce() -> T) -> (String, T) {
-        let logs = Logs::default();
-        let sink = logs.clone();
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
+            .with_writer(move || writer.clone())
             .with_ansi(false)
             .with_max_level(tracing::Level::WARN)
             .finish();
         let out = tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8_lossy(&logs.0.lock().expect("log buffer")).into_owned();
-        (text, out)
+        (logs.text(), out)
     }
 
     #[test]

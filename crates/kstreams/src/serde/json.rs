@@ -50,7 +50,15 @@ where
         serde_json::to_writer(out, value).map_err(SerdeError::from)
     }
     fn deserialize(&self, bytes: &[u8]) -> Result<T, SerdeError> {
-        serde_json::from_slice(bytes).map_err(SerdeError::from)
+        // serde_json reading bytes checks each string it meets for UTF-8, one call per
+        // string (9% of a filter-and-map thread's samples on ~200-byte records); reading a
+        // `str` it checks nothing. One pass over the whole record is cheaper. Input that is
+        // not UTF-8 is read as bytes, so that serde_json's error still names where it fails.
+        match std::str::from_utf8(bytes) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(bytes),
+        }
+        .map_err(SerdeError::from)
     }
 }
 
@@ -82,6 +90,11 @@ mod tests {
         assert_eq!(
             error(br#"{"id":"a","amount":1} x"#),
             "JSON: trailing characters at line 1 column 23"
+        );
+        // Not UTF-8 (a Latin-1 é in a string): still named by line and column.
+        assert_eq!(
+            error(b"{\"id\":\"caf\xe9\",\"amount\":1}"),
+            "JSON: invalid unicode code point at line 1 column 11"
         );
         assert_eq!(
             serde.deserialize(br#"{"id":"a","amount":1.5}"#).unwrap(),

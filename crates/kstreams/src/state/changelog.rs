@@ -22,10 +22,11 @@ struct PendingLog {
     entries: Vec<(usize, Option<usize>)>,
 }
 
-/// Bytes of pending writes a store keeps room for once they are sent. A write per record
-/// needs a few hundred; the flush of a full record cache logs up to the cache's budget at
-/// once, and keeping that room for ever cost every logged store the largest flush it ever
-/// made (30 MiB over ingest's eight customer stores, heaptrack).
+/// Bytes of pending writes a store keeps room for once they are sent, and as much again for
+/// their entries. A write per record needs a few hundred; the flush of a full record cache
+/// logs up to the cache's budget at once, and keeping that room for ever cost every logged
+/// store the largest flush it ever made (30 MiB over ingest's eight customer stores,
+/// heaptrack).
 const RETAINED_LOG_BYTES: usize = 64 << 10;
 
 impl PendingLog {
@@ -34,7 +35,7 @@ impl PendingLog {
         self.bytes.clear();
         self.entries.clear();
         self.bytes.shrink_to(RETAINED_LOG_BYTES);
-        // An entry takes 24 bytes; a key and value at least one.
+        // 24 bytes an entry.
         self.entries.shrink_to(RETAINED_LOG_BYTES / 24);
     }
 

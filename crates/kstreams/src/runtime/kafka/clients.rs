@@ -263,12 +263,54 @@ pub(crate) fn producer_config(
         );
         c.set("transactional.id", id);
     }
+    // `delivery.timeout.ms` is librdkafka's alias of `message.timeout.ms`. With both set
+    // (one for all clients, one for producers), which one librdkafka applied would depend
+    // on the order of rust-rdkafka's hash map, so one name is kept, with the longer time.
+    if let Some(alias) = c.get("delivery.timeout.ms").map(String::from) {
+        c.remove("delivery.timeout.ms");
+        let ms = |v: &str| v.parse::<u64>().unwrap_or(0);
+        let keep = match c.get("message.timeout.ms") {
+            Some(m) if ms(m) >= ms(&alias) => m.to_string(),
+            _ => alias,
+        };
+        c.set("message.timeout.ms", keep);
+    }
+    // Kafka Streams' producers give a record `delivery.timeout.ms` = 120 s, well within the
+    // commit's wait for the flush, so that a stalled broker fails the records, each named
+    // by the production handler, rather than the flush as a whole. librdkafka's default is
+    // 300 s. A transactional producer's records time out with its transaction instead
+    // (librdkafka refuses a message timeout above `transaction.timeout.ms`).
+    if transactional_id.is_none() && c.get("message.timeout.ms").is_none() {
+        c.set("message.timeout.ms", DELIVERY_TIMEOUT_MS.to_string());
+    }
     c
 }
 
 /// `queue.buffering.max.kbytes` unless the user sets another: Kafka Streams' (the Java
 /// producer's) `buffer.memory`, 32 MiB.
 pub(crate) const PRODUCER_BUFFER_KBYTES: u32 = 32 * 1024;
+
+/// `message.timeout.ms` of a stream thread's producer at least once, unless the user sets
+/// it or `delivery.timeout.ms`: Kafka Streams' `delivery.timeout.ms`.
+pub(crate) const DELIVERY_TIMEOUT_MS: u64 = 120_000;
+
+/// How long a commit waits for the producer's flush, from the final settings of the thread's
+/// producer and consumer: until every record is delivered or has timed out on its own, with
+/// a margin, so that a failure names the records' topics. Never longer than the consumer's
+/// `max.poll.interval.ms` less a margin, which a longer wait would make the thread miss
+/// and leave the group (also the wait when records never time out, `message.timeout.ms` 0).
+pub(crate) fn commit_flush_timeout(producer: &ClientConfig, consumer: &ClientConfig) -> Duration {
+    const MARGIN: Duration = Duration::from_secs(10);
+    let ms = |c: &ClientConfig, k: &str| c.get(k).and_then(|v| v.parse::<u64>().ok());
+    let poll_interval = ms(consumer, "max.poll.interval.ms").unwrap_or(300_000);
+    let bound = Duration::from_millis(poll_interval)
+        .saturating_sub(MARGIN)
+        .max(Duration::from_secs(1));
+    match ms(producer, "message.timeout.ms").unwrap_or(DELIVERY_TIMEOUT_MS) {
+        0 => bound,
+        delivery => (Duration::from_millis(delivery) + MARGIN).min(bound),
+    }
+}
 
 /// `transaction.timeout.ms` under exactly-once unless the user sets another.
 pub(crate) const TRANSACTION_TIMEOUT_MS: u64 = 10_000;
@@ -569,5 +611,57 @@ mod tests {
             producer_config(&mine, 0, None).get("queue.buffering.max.kbytes"),
             Some("4096")
         );
+    }
+
+    #[test]
+    fn records_time_out_before_the_commit_stops_waiting_for_them() {
+        let config = StreamsConfig::new("app", "localhost:9092");
+        let flush = |c: &StreamsConfig| {
+            commit_flush_timeout(&producer_config(c, 0, None), &consumer_config(c, 0))
+        };
+        // Kafka Streams' delivery.timeout.ms at least once, and the commit waits longer.
+        let producer = producer_config(&config, 0, None);
+        assert_eq!(producer.get("message.timeout.ms"), Some("120000"));
+        assert_eq!(flush(&config), Duration::from_secs(130));
+        // Under exactly-once the transaction's timeout bounds a record's: librdkafka
+        // refuses a message timeout above it, so none is set.
+        let transactional = producer_config(&config, 0, Some("app-1-0"));
+        assert_eq!(transactional.get("message.timeout.ms"), None);
+        assert_eq!(transactional.get("transaction.timeout.ms"), Some("10000"));
+        // The user's timeout, under either name and for producers or for every client, is
+        // the one set, under one name, and the commit waits for it.
+        let settings: [fn(StreamsConfig, &str) -> StreamsConfig; 2] = [
+            |c, name| c.producer_config(name, "200000"),
+            |c, name| c.client_config(name, "200000"),
+        ];
+        for set in settings {
+            for name in ["message.timeout.ms", "delivery.timeout.ms"] {
+                let mine = set(config.clone(), name);
+                let producer = producer_config(&mine, 0, None);
+                assert_eq!(producer.get("message.timeout.ms"), Some("200000"), "{name}");
+                assert_eq!(producer.get("delivery.timeout.ms"), None, "{name}");
+                assert_eq!(flush(&mine), Duration::from_secs(210), "{name}");
+            }
+        }
+        // Both names: the longer time, whichever name has it.
+        let both = config
+            .clone()
+            .client_config("message.timeout.ms", "150000")
+            .producer_config("delivery.timeout.ms", "200000");
+        let producer = producer_config(&both, 0, None);
+        assert_eq!(producer.get("message.timeout.ms"), Some("200000"));
+        assert_eq!(producer.get("delivery.timeout.ms"), None);
+        // Never past the consumer's poll interval (300 s by default), which would make the
+        // thread leave its group; nor for records that never time out.
+        let long = config
+            .clone()
+            .producer_config("message.timeout.ms", "900000");
+        assert_eq!(flush(&long), Duration::from_secs(290));
+        let never = config.clone().producer_config("message.timeout.ms", "0");
+        assert_eq!(flush(&never), Duration::from_secs(290));
+        let short_poll = config
+            .clone()
+            .consumer_config("max.poll.interval.ms", "60000");
+        assert_eq!(flush(&short_poll), Duration::from_secs(50));
     }
 }

@@ -2,7 +2,7 @@
 //! checked, checkpoints written, then the consumed offsets committed with each partition's
 //! time as metadata.
 
-use super::{kafka, ThreadState, FLUSH_TIMEOUT};
+use super::{kafka, ThreadState};
 use crate::error::{Result, StreamsError};
 use crate::runtime::kafka::clients::flush_producer;
 use crate::runtime::kafka::{checkpoint, commit_metadata};
@@ -53,7 +53,7 @@ impl ThreadState {
         for task in self.tasks.values_mut() {
             task.flush_stores()?;
         }
-        flush_producer(&self.producer, FLUSH_TIMEOUT)
+        flush_producer(&self.producer, self.flush_timeout)
             .map_err(kafka("flushing the producer before commit"))?;
         let failed = self
             .delivery_failure

@@ -45,7 +45,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Records processed before the loop checks for commits and punctuation.
 const MAX_BATCH: usize = 1000;
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one transactional call may take before it counts as failed.
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -84,6 +83,8 @@ struct ThreadState {
     shared: Arc<Shared>,
     producer: Rc<ThreadProducer>,
     delivery_failure: Arc<std::sync::Mutex<Option<String>>>,
+    /// How long a commit waits for the producer's flush at least once.
+    flush_timeout: Duration,
     partitions: Arc<FastMap<String, u32>>,
     topic_sub: FastMap<String, u32>,
     tasks: BTreeMap<TaskId, Task>,
@@ -258,6 +259,10 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         shared: shared.clone(),
         producer: producer.clone(),
         delivery_failure,
+        flush_timeout: clients::commit_flush_timeout(
+            &clients::producer_config(&config, index, None),
+            &clients::consumer_config(&config, index),
+        ),
         partitions,
         topic_sub,
         tasks: BTreeMap::new(),

@@ -42,6 +42,10 @@ pub struct Connect {
     /// port 0 picks one).
     #[arg(long)]
     pub http: Option<String>,
+    /// Stream threads of the role (Kafka Streams' `num.stream.threads`): its tasks are
+    /// spread over them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
 }
 
 impl Connect {
@@ -58,6 +62,7 @@ impl Connect {
             partitions: self.partitions,
             instance: self.instance.clone(),
             http: self.http.clone(),
+            threads: usize::from(self.threads),
         }
     }
 }

@@ -156,6 +156,7 @@ pub fn run(cfg: DemoConfig) -> Result<Summary, Box<dyn std::error::Error>> {
         partitions: cfg.partitions,
         instance: "demo".into(),
         http: cfg.http.as_ref().map(|_| "127.0.0.1:0".to_string()),
+        threads: 1,
     };
     let producer = publish::producer(cluster.bootstrap())?;
     let mut generator = Generator::new(cfg.generator.clone());

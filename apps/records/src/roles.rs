@@ -36,6 +36,8 @@ pub struct RoleSettings {
     /// `/state`, ...), and so publishes its status for the dashboard; `None` serves
     /// nothing. Port 0 picks one per role.
     pub http: Option<String>,
+    /// Stream threads of each role.
+    pub threads: usize,
 }
 
 /// Why a role did not start.
@@ -101,6 +103,7 @@ fn start(
     }
     let mut config = StreamsConfig::new(application_id, &s.bootstrap)
         .commit_interval(s.commit)
+        .num_stream_threads(s.threads)
         .state_dir(s.state_dir.join(name))
         // Bad input is dead-lettered by ingest; downstream topics are written by us, and a
         // record that still fails to read is skipped and counted, never a stop.

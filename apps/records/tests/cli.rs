@@ -1,4 +1,5 @@
-//! The command line: `records notify` takes the webhook options the README documents.
+//! The command line: `records notify` takes the webhook options the README documents, and
+//! every role its stream threads.
 
 use clap::Parser;
 use records::cli::{Cli, Command};
@@ -96,4 +97,17 @@ fn a_bad_webhook_url_is_refused() {
         panic!("not notify");
     };
     assert!(matches!(webhook.webhook(), Err(WebhookError::Url { .. })));
+}
+
+#[test]
+fn a_role_takes_its_stream_threads_and_refuses_none() {
+    let threads = |args: &[&str]| match notify(args) {
+        Ok(Command::Notify { connect, .. }) => Ok(connect.settings().threads),
+        Ok(other) => panic!("not notify: {other:?}"),
+        Err(e) => Err(e),
+    };
+    assert_eq!(threads(&[]).unwrap(), 1);
+    assert_eq!(threads(&["--threads", "4"]).unwrap(), 4);
+    let none = threads(&["--threads", "0"]).unwrap_err().to_string();
+    assert!(none.contains("--threads"), "{none}");
 }

@@ -45,6 +45,7 @@ fn metrics_endpoint_serves_the_totals_and_404_elsewhere() {
         partitions: 1,
         instance: "test".into(),
         http: None,
+        threads: 1,
     };
     let running = roles::metrics_agg(&settings, cluster.admin()).unwrap();
     let producer: BaseProducer = ClientConfig::new()

@@ -99,18 +99,29 @@ impl CachingStore {
         }
     }
 
-    /// Writes the dirty entries down, in the order they were dirtied.
+    /// Writes the dirty entries down, in the order they were dirtied. If the store below
+    /// fails, the entry it failed on and those after it stay dirty, in order, for the next
+    /// attempt: none of them is dropped.
     fn write_back(&mut self) -> Result<(), StoreError> {
-        for key in std::mem::take(&mut self.dirty) {
-            if let Some(entry) = self.entries.get_mut(&key) {
-                if entry.dirty {
-                    entry.dirty = false;
-                    match &entry.value {
-                        Some(v) => self.inner.put(&key, v)?,
-                        None => {
-                            self.inner.delete(&key)?;
-                        }
-                    }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for i in 0..dirty.len() {
+            let key = &dirty[i];
+            let Some(entry) = self.entries.get_mut(key) else {
+                continue;
+            };
+            if !entry.dirty {
+                continue;
+            }
+            let written = match &entry.value {
+                Some(v) => self.inner.put(key, v),
+                None => self.inner.delete(key).map(drop),
+            };
+            match written {
+                Ok(()) => entry.dirty = false,
+                Err(e) => {
+                    dirty.drain(..i);
+                    self.dirty = dirty;
+                    return Err(e);
                 }
             }
         }
@@ -364,6 +375,60 @@ mod tests {
         s.flush_cache().unwrap();
         assert_eq!(drain(&mut s).len(), 1000);
         assert_eq!(s.get(&5u32.to_be_bytes()).unwrap(), Some(value));
+    }
+
+    /// An engine that refuses writes while `refuse` is set.
+    struct Refusing {
+        inner: InMemoryKeyValueStore,
+        refuse: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl KeyValueBytesStore for Refusing {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get(key)
+        }
+        fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+            if self.refuse.load(Ordering::Relaxed) {
+                return Err(StoreError::Engine {
+                    store: "s".into(),
+                    reason: "disk full".into(),
+                });
+            }
+            self.inner.put(key, value)
+        }
+        fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.delete(key)
+        }
+        fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_> {
+            self.inner.range(from, to)
+        }
+        fn approximate_num_entries(&self) -> u64 {
+            self.inner.approximate_num_entries()
+        }
+    }
+
+    #[test]
+    fn a_failed_write_back_keeps_the_unwritten_entries_dirty() {
+        let refuse = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let engine = Refusing {
+            inner: InMemoryKeyValueStore::new("s"),
+            refuse: refuse.clone(),
+        };
+        let logged = ChangeLoggingStore::new(Box::new(engine));
+        let mut s = CachingStore::new(Box::new(logged), CacheBudget::new(1 << 20));
+        for k in [b"a", b"b", b"c"] {
+            s.put(k, b"1").unwrap();
+        }
+        refuse.store(true, Ordering::Relaxed);
+        assert!(s.flush_cache().is_err());
+        refuse.store(false, Ordering::Relaxed);
+        // The next flush writes all three, in the order they were dirtied.
+        s.flush_cache().unwrap();
+        let logged: Vec<Vec<u8>> = drain(&mut s).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(logged, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! checked, checkpoints written, then the consumed offsets committed with each partition's
 //! time as metadata.
 
+use super::producer::flush_producer;
 use super::{kafka, ThreadState};
 use crate::error::{Result, StreamsError};
-use crate::runtime::kafka::clients::flush_producer;
 use crate::runtime::kafka::{checkpoint, commit_metadata};
 use crate::runtime::TaskId;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};

@@ -2,11 +2,12 @@
 //! and consumed offsets of a commit interval in one transaction; a failed transaction is
 //! aborted and every task rewound; a producer that cannot go on is replaced.
 
+use super::producer::{DeliveryContext, ThreadProducer};
 use super::{
     delivery_context, kafka, ThreadState, COMMITTED_TIMEOUT, MAX_ABORTS_IN_A_ROW, TXN_TIMEOUT,
 };
 use crate::error::{Result, StreamsError};
-use crate::runtime::kafka::clients::{self, DeliveryContext, ThreadProducer};
+use crate::runtime::kafka::clients;
 use crate::runtime::kafka::{checkpoint, StreamsConfig};
 use crate::runtime::TaskId;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};

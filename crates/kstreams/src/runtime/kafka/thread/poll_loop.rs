@@ -3,10 +3,10 @@
 //! punctuate, and commit on the interval.
 
 use super::fetch::FetchQueue;
+use super::producer;
 use super::report::{LoopSensors, Turn, REPORT_EVERY};
 use super::{describe, now_ms, RebalanceContext, ThreadState, MAX_BATCH};
 use crate::error::Result;
-use crate::runtime::kafka::clients;
 use crate::runtime::kafka::partition_group::PartitionGroups;
 use crate::runtime::kafka::{Shared, StreamsConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -305,7 +305,7 @@ pub(super) fn main_loop(
         }
         // The producer of this turn: exactly-once may have replaced it during a commit.
         let producer = state.borrow().producer.clone();
-        clients::serve_delivery_reports(&producer);
+        producer::serve_delivery_reports(&producer);
         if let Some(e) = state.borrow_mut().error.take() {
             return Err(e);
         }

@@ -1,9 +1,9 @@
 //! Rebalances: a revocation commits and closes the revoked tasks; an assignment creates
 //! the new ones, resuming the partition times they were committed with.
 
+use super::producer::ProducerCollector;
 use super::{describe, now_ms, ThreadState, COMMITTED_TIMEOUT};
 use crate::error::StreamsError;
-use crate::runtime::kafka::clients::ProducerCollector;
 use crate::runtime::kafka::{commit_metadata, ThreadPhase};
 use crate::runtime::{TaskConfig, TaskId};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};

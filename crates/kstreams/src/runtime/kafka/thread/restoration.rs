@@ -4,9 +4,9 @@
 //! thread keeps polling (a long restore never misses `max.poll.interval.ms`) and keeps
 //! processing its tasks that are ready.
 
+use super::producer::ProducerCollector;
 use super::{describe, ThreadState};
 use crate::error::Result;
-use crate::runtime::kafka::clients::ProducerCollector;
 use crate::runtime::kafka::restore::{Restored, Restorer};
 use crate::runtime::kafka::{checkpoint, ThreadPhase};
 use crate::runtime::{Task, TaskConfig, TaskId};

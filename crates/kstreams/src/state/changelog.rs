@@ -28,6 +28,9 @@ struct PendingLog {
 /// store the largest flush it ever made (30 MiB over ingest's eight customer stores,
 /// heaptrack).
 const RETAINED_LOG_BYTES: usize = 64 << 10;
+/// The entries that take [`RETAINED_LOG_BYTES`].
+const RETAINED_LOG_ENTRIES: usize =
+    RETAINED_LOG_BYTES / std::mem::size_of::<(usize, Option<usize>)>();
 
 impl PendingLog {
     /// Empties the log, giving back the room a burst of writes took.
@@ -35,8 +38,7 @@ impl PendingLog {
         self.bytes.clear();
         self.entries.clear();
         self.bytes.shrink_to(RETAINED_LOG_BYTES);
-        // 24 bytes an entry.
-        self.entries.shrink_to(RETAINED_LOG_BYTES / 24);
+        self.entries.shrink_to(RETAINED_LOG_ENTRIES);
     }
 
     fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
@@ -188,7 +190,7 @@ mod tests {
             "{} bytes kept",
             s.log.bytes.capacity()
         );
-        assert!(s.log.entries.capacity() <= RETAINED_LOG_BYTES / 24);
+        assert!(s.log.entries.capacity() <= RETAINED_LOG_ENTRIES);
         // Small writes after it still log and drain as before.
         s.put(b"a", b"1").unwrap();
         let mut out = Vec::new();

@@ -239,10 +239,12 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         Arc::clone(&changelog_acked),
     );
     let transactional_id = process_id.map(|p| format!("{app}-{p}-{index}"));
+    let producer_settings = clients::producer_config(&config, index, None);
+    let consumer_settings = clients::consumer_config(&config, index);
     let producer = match &transactional_id {
         Some(id) => transactional_producer(&config, index, id, delivery)?,
         None => Rc::new(
-            clients::producer_config(&config, index, None)
+            producer_settings
                 .create_with_context(delivery)
                 .map_err(kafka("creating the producer"))?,
         ),
@@ -261,10 +263,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         shared: shared.clone(),
         producer: producer.clone(),
         delivery_failure,
-        flush_timeout: clients::commit_flush_timeout(
-            &clients::producer_config(&config, index, None),
-            &clients::consumer_config(&config, index),
-        ),
+        flush_timeout: clients::commit_flush_timeout(&producer_settings, &consumer_settings),
         partitions,
         topic_sub,
         tasks: BTreeMap::new(),
@@ -289,7 +288,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         aborts_in_a_row: 0,
         txn_began: Instant::now(),
     }));
-    let consumer: BaseConsumer<RebalanceContext> = clients::consumer_config(&config, index)
+    let consumer: BaseConsumer<RebalanceContext> = consumer_settings
         .create_with_context(RebalanceContext {
             state: SendWrapper::new(state.clone()),
         })

@@ -126,13 +126,16 @@ impl<K: 'static, V: 'static> SinkNode<K, V> {
             // A windowed key goes to its base key's partition (Kafka Streams'
             // WindowedStreamPartitioner); any other key to murmur2 of all of it, which the
             // producer computes.
+            // The partition count is looked up only for a windowed key: the lookup hashes the
+            // topic's name, a cost every other record would pay for nothing.
             None if has_key => {
                 let base = self.key_serde.partition_key(&self.key_buf);
-                match task.collector.partition_count(topic) {
-                    Some(n) if base.len() < self.key_buf.len() => {
-                        Some(crate::runtime::partitioner::partition_for_key(base, n))
-                    }
-                    _ => None,
+                if base.len() < self.key_buf.len() {
+                    task.collector
+                        .partition_count(topic)
+                        .map(|n| crate::runtime::partitioner::partition_for_key(base, n))
+                } else {
+                    None
                 }
             }
             None => None,

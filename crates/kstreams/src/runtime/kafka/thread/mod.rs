@@ -14,6 +14,8 @@
 //! | [`rebalance`] | revocation and assignment |
 //! | [`restoration`] | stores restored from their changelogs |
 //! | [`report`] | the loop's measurements and the tasks' offsets, lag and stores, published |
+//! | [`producer`] | the producer at work: delivery reports, the commit's flush, the collector |
+//! | [`topic_handles`] | records produced through topic handles looked up once |
 
 mod commit;
 mod exactly_once;
@@ -23,6 +25,7 @@ pub(crate) mod producer;
 mod rebalance;
 mod report;
 mod restoration;
+mod topic_handles;
 
 use exactly_once::{abort, transactional_producer};
 use poll_loop::main_loop;

@@ -2,12 +2,13 @@
 //! production handler's verdict, the changelog offsets acknowledged), the commit's flush,
 //! and the collector that hands a task's output to it.
 
+use super::topic_handles::{ProduceError, TopicHandles};
 use crate::error::StreamsError;
 use crate::processor::{ProductionResponse, SharedProductionHandler};
 use crate::runtime::collector::{OutgoingRecord, RecordCollector};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, DeliveryResult, ProducerContext};
 use rdkafka::ClientContext;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -152,42 +153,34 @@ pub(crate) fn flush_producer(
 /// Sends a task's records through the thread's producer without waiting for acks; the
 /// commit path flushes.
 pub(crate) struct ProducerCollector {
-    pub(crate) producer: Rc<ThreadProducer>,
+    pub(crate) topics: TopicHandles,
     pub(crate) partitions: Arc<super::FastMap<String, u32>>,
+}
+
+impl ProducerCollector {
+    /// A collector for one task, sending through `producer`.
+    pub(crate) fn new(
+        producer: Rc<ThreadProducer>,
+        partitions: Arc<super::FastMap<String, u32>>,
+    ) -> Self {
+        ProducerCollector {
+            topics: TopicHandles::new(producer),
+            partitions,
+        }
+    }
 }
 
 impl RecordCollector for ProducerCollector {
     fn send(&mut self, r: OutgoingRecord<'_>) -> Result<(), StreamsError> {
-        let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(r.topic).timestamp(r.timestamp);
-        if let Some(k) = r.key {
-            rec = rec.key(k);
-        }
-        if let Some(v) = r.value {
-            rec = rec.payload(v);
-        }
-        if let Some(p) = r.partition {
-            rec = rec.partition(p as i32);
-        }
-        if !r.headers.is_empty() {
-            let mut h = OwnedHeaders::new_with_capacity(r.headers.0.len());
-            for header in r.headers.iter() {
-                h = h.insert(Header {
-                    key: &header.key,
-                    value: header.value.as_deref(),
-                });
-            }
-            rec = rec.headers(h);
-        }
         loop {
-            match self.producer.send(rec) {
+            match self.topics.produce(&r) {
                 Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                Err(ProduceError::Produce(RDKafkaErrorCode::QueueFull)) => {
                     // Back-pressure: serve delivery reports until there is room. (rdkafka's
                     // `poll` always waits its whole timeout, so it is kept short.)
-                    self.producer.poll(Duration::from_millis(1));
-                    rec = back;
+                    self.topics.producer().poll(Duration::from_millis(1));
                 }
-                Err((e, _)) => {
+                Err(e) => {
                     return Err(StreamsError::Send {
                         topic: r.topic.to_string(),
                         reason: e.to_string(),
@@ -207,7 +200,7 @@ mod tests {
     use super::*;
     use rdkafka::config::ClientConfig;
     use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::Producer as _;
+    use rdkafka::producer::{BaseRecord, Producer as _};
 
     /// A thread producer on a mock cluster with `partitions` partitions of topic "out",
     /// which has sent one record to each of them.

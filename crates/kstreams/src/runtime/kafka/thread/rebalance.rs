@@ -139,10 +139,7 @@ impl ThreadState {
                     .join(&self.config.application_id)
                     .join(id.to_string()),
             );
-            let collector = ProducerCollector {
-                producer: self.producer.clone(),
-                partitions: self.partitions.clone(),
-            };
+            let collector = ProducerCollector::new(self.producer.clone(), self.partitions.clone());
             match self.create_and_restore(id, &task_config, collector) {
                 Ok(()) => {
                     self.tasks_created += 1;

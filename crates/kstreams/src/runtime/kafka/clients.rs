@@ -220,6 +220,7 @@ pub(crate) fn producer_config(
     config: &StreamsConfig,
     thread: usize,
     transactional_id: Option<&str>,
+    reports: DeliveryReports,
 ) -> ClientConfig {
     let mut c =
         without_consumer_settings(client(config, &format!("StreamThread-{thread}-producer")));
@@ -243,6 +244,9 @@ pub(crate) fn producer_config(
         "queue.buffering.max.kbytes",
         &PRODUCER_BUFFER_KBYTES.to_string(),
     );
+    if reports == DeliveryReports::Failures {
+        default("delivery.report.only.error", "true");
+    }
     if let Some(id) = transactional_id {
         default("enable.idempotence", "true");
         // Kafka Streams' exactly-once default: a zombie's transaction is aborted by the
@@ -276,6 +280,34 @@ pub(crate) fn producer_config(
     c
 }
 
+/// Which delivery reports a stream thread's producer hands back to the thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeliveryReports {
+    /// Every record's: the changelog offsets acknowledged go into the checkpoints of
+    /// persistent stores.
+    All,
+    /// Only failed records' (`delivery.report.only.error`), when no store is checkpointed:
+    /// a success then tells the thread nothing, and librdkafka frees the record as soon as
+    /// the broker acknowledges it instead of queueing a report for the thread to serve (a
+    /// few percent of a stateless thread's CPU).
+    Failures,
+}
+
+impl DeliveryReports {
+    /// What the stream threads of `topology` need: every report when a store is
+    /// checkpointed (persistent and logged), else failures only.
+    pub(crate) fn needed_by(topology: &crate::topology::Topology) -> Self {
+        let checkpointed = (0..topology.subtopology_count())
+            .flat_map(|sub| topology.stores_of(sub))
+            .any(|s| s.persistent && s.logged);
+        if checkpointed {
+            DeliveryReports::All
+        } else {
+            DeliveryReports::Failures
+        }
+    }
+}
+
 /// `queue.buffering.max.kbytes` unless the user sets another: Kafka Streams' (the Java
 /// producer's) `buffer.memory`, 32 MiB.
 pub(crate) const PRODUCER_BUFFER_KBYTES: u32 = 32 * 1024;
@@ -307,6 +339,49 @@ pub(crate) const TRANSACTION_TIMEOUT_MS: u64 = 10_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prelude::*;
+
+    #[test]
+    /// Success reports are asked for only where a checkpoint needs their offsets: a
+    /// persistent store with a changelog.
+    fn only_checkpointed_stores_need_every_delivery_report() {
+        let needed = |materialized: Option<Materialized<String, String>>| {
+            let builder = StreamsBuilder::new();
+            builder
+                .stream("in", Consumed::with(StringSerde, StringSerde))
+                .to("out", Produced::with(StringSerde, StringSerde));
+            if let Some(m) = materialized {
+                builder.table("table-in", Consumed::with(StringSerde, StringSerde), m);
+            }
+            DeliveryReports::needed_by(&builder.build().expect("topology"))
+        };
+        assert_eq!(needed(None), DeliveryReports::Failures);
+        assert_eq!(
+            needed(Some(Materialized::named("persistent"))),
+            DeliveryReports::All
+        );
+        assert_eq!(
+            needed(Some(Materialized::named("memory").in_memory())),
+            DeliveryReports::Failures
+        );
+        assert_eq!(
+            needed(Some(
+                Materialized::named("unlogged").with_logging_disabled()
+            )),
+            DeliveryReports::Failures
+        );
+        let config = StreamsConfig::new("app", "broker:9092");
+        let only_errors = |r| {
+            producer_config(&config, 0, None, r)
+                .get("delivery.report.only.error")
+                .map(String::from)
+        };
+        assert_eq!(
+            only_errors(DeliveryReports::Failures).as_deref(),
+            Some("true")
+        );
+        assert_eq!(only_errors(DeliveryReports::All), None);
+    }
 
     #[test]
     fn consumers_get_a_bounded_prefetch_queue_and_producers_their_own_settings() {
@@ -346,7 +421,7 @@ mod tests {
             Some("1024")
         );
         // Producer settings reach producers only, over kstreams' defaults.
-        let producer = producer_config(&config, 0, None);
+        let producer = producer_config(&config, 0, None, DeliveryReports::All);
         assert_eq!(producer.get("compression.type"), Some("lz4"));
         assert_eq!(producer.get("linger.ms"), Some("25"));
         assert_eq!(producer.get("queued.max.messages.kbytes"), None);
@@ -357,7 +432,7 @@ mod tests {
             .clone()
             .producer_config("queue.buffering.max.kbytes", "4096");
         assert_eq!(
-            producer_config(&mine, 0, None).get("queue.buffering.max.kbytes"),
+            producer_config(&mine, 0, None, DeliveryReports::All).get("queue.buffering.max.kbytes"),
             Some("4096")
         );
     }
@@ -366,15 +441,18 @@ mod tests {
     fn records_time_out_before_the_commit_stops_waiting_for_them() {
         let config = StreamsConfig::new("app", "localhost:9092");
         let flush = |c: &StreamsConfig| {
-            commit_flush_timeout(&producer_config(c, 0, None), &consumer_config(c, 0))
+            commit_flush_timeout(
+                &producer_config(c, 0, None, DeliveryReports::All),
+                &consumer_config(c, 0),
+            )
         };
         // Kafka Streams' delivery.timeout.ms at least once, and the commit waits longer.
-        let producer = producer_config(&config, 0, None);
+        let producer = producer_config(&config, 0, None, DeliveryReports::All);
         assert_eq!(producer.get("message.timeout.ms"), Some("120000"));
         assert_eq!(flush(&config), Duration::from_secs(130));
         // Under exactly-once the transaction's timeout bounds a record's: librdkafka
         // refuses a message timeout above it, so none is set.
-        let transactional = producer_config(&config, 0, Some("app-1-0"));
+        let transactional = producer_config(&config, 0, Some("app-1-0"), DeliveryReports::All);
         assert_eq!(transactional.get("message.timeout.ms"), None);
         assert_eq!(transactional.get("transaction.timeout.ms"), Some("10000"));
         // The user's timeout, under either name and for producers or for every client, is
@@ -386,7 +464,7 @@ mod tests {
         for set in settings {
             for name in ["message.timeout.ms", "delivery.timeout.ms"] {
                 let mine = set(config.clone(), name);
-                let producer = producer_config(&mine, 0, None);
+                let producer = producer_config(&mine, 0, None, DeliveryReports::All);
                 assert_eq!(producer.get("message.timeout.ms"), Some("200000"), "{name}");
                 assert_eq!(producer.get("delivery.timeout.ms"), None, "{name}");
                 assert_eq!(flush(&mine), Duration::from_secs(210), "{name}");
@@ -397,7 +475,7 @@ mod tests {
             .clone()
             .client_config("message.timeout.ms", "150000")
             .producer_config("delivery.timeout.ms", "200000");
-        let producer = producer_config(&both, 0, None);
+        let producer = producer_config(&both, 0, None, DeliveryReports::All);
         assert_eq!(producer.get("message.timeout.ms"), Some("200000"));
         assert_eq!(producer.get("delivery.timeout.ms"), None);
         // Never past the consumer's poll interval (300 s by default), which would make the

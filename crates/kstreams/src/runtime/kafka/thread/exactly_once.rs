@@ -240,8 +240,15 @@ impl ThreadState {
             ));
         };
         // The tasks held the only other references to the producer: this drops it.
-        let fresh = transactional_producer(&self.config, self.index, &id, self.delivery_context())
-            .inspect_err(|_| self.failed = true)?;
+        let reports = clients::DeliveryReports::needed_by(&self.topology);
+        let fresh = transactional_producer(
+            &self.config,
+            self.index,
+            &id,
+            reports,
+            self.delivery_context(),
+        )
+        .inspect_err(|_| self.failed = true)?;
         self.producer = fresh;
         self.txn_began = Instant::now();
         self.shared.txn_aborted.fetch_add(1, Ordering::Relaxed);
@@ -365,9 +372,10 @@ pub(super) fn transactional_producer(
     config: &StreamsConfig,
     index: usize,
     id: &str,
+    reports: clients::DeliveryReports,
     delivery: DeliveryContext,
 ) -> Result<Rc<ThreadProducer>> {
-    let producer: ThreadProducer = clients::producer_config(config, index, Some(id))
+    let producer: ThreadProducer = clients::producer_config(config, index, Some(id), reports)
         .create_with_context(delivery)
         .map_err(kafka("creating the producer"))?;
     let fenced = |e: rdkafka::error::KafkaError| StreamsError::ProducerFenced {

@@ -242,10 +242,11 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         Arc::clone(&changelog_acked),
     );
     let transactional_id = process_id.map(|p| format!("{app}-{p}-{index}"));
-    let producer_settings = clients::producer_config(&config, index, None);
+    let reports = clients::DeliveryReports::needed_by(&topology);
+    let producer_settings = clients::producer_config(&config, index, None, reports);
     let consumer_settings = clients::consumer_config(&config, index);
     let producer = match &transactional_id {
-        Some(id) => transactional_producer(&config, index, id, delivery)?,
+        Some(id) => transactional_producer(&config, index, id, reports, delivery)?,
         None => Rc::new(
             producer_settings
                 .create_with_context(delivery)

@@ -241,6 +241,57 @@ mod tests {
     }
 
     #[test]
+    /// With failure reports only (a thread whose stores need no acknowledged offsets), a
+    /// delivered record leaves no report, and a failed one still reaches the context.
+    fn failures_are_reported_when_only_failures_are() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        cluster.create_topic("out", 1, 1).expect("topic");
+        let producer: ThreadProducer = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .set("delivery.report.only.error", "true")
+            .create_with_context(DeliveryContext::default())
+            .expect("producer");
+        let send = |partition| {
+            producer
+                .send(
+                    BaseRecord::<[u8], [u8]>::to("out")
+                        .payload(b"v")
+                        .partition(partition),
+                )
+                .map_err(|(e, _)| e)
+        };
+        for _ in 0..3 {
+            send(0).expect("send");
+        }
+        flush_producer(&producer, Duration::from_secs(20)).expect("flushed");
+        assert_eq!(producer.context().reports.load(Ordering::Relaxed), 0);
+        assert!(producer.context().failure.lock().expect("lock").is_none());
+        // Partition 1 does not exist: once librdkafka knows the topic it is refused at
+        // once, so this one goes before metadata has come, and fails in a report.
+        let late = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .set("delivery.report.only.error", "true")
+            .create_with_context::<_, ThreadProducer>(DeliveryContext::default())
+            .expect("producer");
+        late.send(
+            BaseRecord::<[u8], [u8]>::to("out")
+                .payload(b"v")
+                .partition(1),
+        )
+        .map_err(|(e, _)| e)
+        .expect("queued before metadata");
+        flush_producer(&late, Duration::from_secs(20)).expect("flushed");
+        assert_eq!(late.context().reports.load(Ordering::Relaxed), 1);
+        let failure = late.context().failure.lock().expect("lock").clone();
+        assert!(
+            failure
+                .as_deref()
+                .is_some_and(|f| f.contains("partition 1")),
+            "{failure:?}"
+        );
+    }
+
+    #[test]
     fn one_call_serves_every_waiting_delivery_report() {
         let cluster = MockCluster::new(1).expect("mock cluster");
         // One record per partition: eight produce requests, eight report events.

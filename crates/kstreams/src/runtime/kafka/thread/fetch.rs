@@ -250,6 +250,9 @@ impl Message for Fetched<'_> {
     }
 
     fn headers(&self) -> Option<&BorrowedHeaders> {
+        if !may_have_headers(self.ptr) {
+            return None;
+        }
         let mut headers = std::ptr::null_mut();
         // SAFETY: the message is valid; librdkafka points `headers` at the message's own
         // header list, which lives as long as the message. `BorrowedHeaders` is read
@@ -260,6 +263,29 @@ impl Message for Fetched<'_> {
                 .then(|| &*(headers as *const BorrowedHeaders))
         }
     }
+}
+
+#[cfg(kstreams_header_probe)]
+extern "C" {
+    /// `native/message_headers.c`: 0 only for a consumed record with no headers.
+    fn kstreams_rd_message_may_have_headers(
+        rkmessage: *const rd::rd_kafka_message_t,
+    ) -> std::ffi::c_int;
+}
+
+/// Whether the record may carry headers; false only when it surely has none, which
+/// spares librdkafka parsing an empty list (see `native/message_headers.c`).
+#[cfg(kstreams_header_probe)]
+fn may_have_headers(message: NonNull<rd::rd_kafka_message_t>) -> bool {
+    // SAFETY: the message is a valid consumed message (see `Fetched::from_raw`); the
+    // probe only reads it, through the struct layout of the librdkafka linked here.
+    unsafe { kstreams_rd_message_may_have_headers(message.as_ptr()) != 0 }
+}
+
+/// Without the probe, every record may carry headers.
+#[cfg(not(kstreams_header_probe))]
+fn may_have_headers(_: NonNull<rd::rd_kafka_message_t>) -> bool {
+    true
 }
 
 impl Drop for Fetched<'_> {

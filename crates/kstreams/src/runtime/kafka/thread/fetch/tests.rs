@@ -85,3 +85,81 @@ fn a_lone_record_is_handed_over_without_waiting_for_a_full_batch() {
     assert_eq!(offsets, [1, 2, 3]);
     assert_eq!(out[0].as_ref().expect("a record").topic(), TOPIC);
 }
+
+#[test]
+/// The header probe lets records with no headers skip librdkafka's parse, and only them:
+/// every record's headers read back as they were sent, a null-valued header and a value
+/// that ends in a zero byte (the probe reads the byte after the value) among them.
+fn records_with_and_without_headers_read_back_as_sent() {
+    use rdkafka::message::{Header, Headers as _, OwnedHeaders};
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic(TOPIC, 1, 1).expect("topic");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .create()
+        .expect("producer");
+    let with = || {
+        OwnedHeaders::new()
+            .insert(Header {
+                key: "trace",
+                value: Some(&b"t\0"[..]),
+            })
+            .insert(Header {
+                key: "none",
+                value: None::<&[u8]>,
+            })
+    };
+    let sent: [(Option<&[u8]>, Option<OwnedHeaders>); 4] = [
+        (Some(b"plain\0"), None),
+        (Some(b"headed\0"), Some(with())),
+        (None, None),
+        (None, Some(with())),
+    ];
+    for (value, headers) in &sent {
+        let mut r = BaseRecord::<str, [u8]>::to(TOPIC).key("k");
+        if let Some(v) = value {
+            r = r.payload(*v);
+        }
+        if let Some(h) = headers {
+            r = r.headers(h.clone());
+        }
+        producer.send(r).map_err(|(e, _)| e).expect("queued");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flushed");
+
+    let consumer = consumer(&cluster.bootstrap_servers());
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&tpl).expect("assigned");
+    let mut fetch = FetchQueue::new(&consumer, 1000).expect("fetch queue");
+    fetch.forward(&tpl);
+    let mut out = Vec::new();
+    let started = Instant::now();
+    while out.len() < sent.len() && started.elapsed() < Duration::from_secs(30) {
+        fetch.consume(Duration::from_millis(100), &mut out);
+    }
+    let read: Vec<Vec<(String, Option<Vec<u8>>)>> = out
+        .iter()
+        .map(|m| {
+            let m = m.as_ref().expect("a record, not an error");
+            m.headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    let both = vec![
+        ("trace".to_string(), Some(b"t\0".to_vec())),
+        ("none".to_string(), None),
+    ];
+    assert_eq!(read, vec![vec![], both.clone(), vec![], both]);
+    let probed: Vec<bool> = out
+        .iter()
+        .map(|m| may_have_headers(m.as_ref().expect("a record").ptr))
+        .collect();
+    assert_eq!(probed, [false, true, false, true]);
+}

@@ -257,6 +257,16 @@ pub(crate) fn producer_config(
         );
         c.set("transactional.id", id);
     }
+    // Checkpoints take their offsets from the success reports: without them a persistent
+    // store's checkpoint would never move, and every restart would restore it from further
+    // back.
+    if reports == DeliveryReports::All && c.get("delivery.report.only.error") == Some("true") {
+        tracing::warn!(
+            "delivery.report.only.error=true ignored: this topology's checkpoints need every \
+             delivery report"
+        );
+        c.set("delivery.report.only.error", "false");
+    }
     // `delivery.timeout.ms` is librdkafka's alias of `message.timeout.ms`. With both set
     // (one for all clients, one for producers), which one librdkafka applied would depend
     // on the order of rust-rdkafka's hash map, so one name is kept, with the longer time.
@@ -381,6 +391,14 @@ mod tests {
             Some("true")
         );
         assert_eq!(only_errors(DeliveryReports::All), None);
+        let mine = config.producer_config("delivery.report.only.error", "true");
+        let forced = |r| {
+            producer_config(&mine, 0, None, r)
+                .get("delivery.report.only.error")
+                .map(String::from)
+        };
+        assert_eq!(forced(DeliveryReports::All).as_deref(), Some("false"));
+        assert_eq!(forced(DeliveryReports::Failures).as_deref(), Some("true"));
     }
 
     #[test]

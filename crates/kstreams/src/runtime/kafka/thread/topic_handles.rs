@@ -30,6 +30,9 @@ pub(crate) enum ProduceError {
     /// librdkafka made no handle for the topic.
     #[error("librdkafka made no handle for the topic: {0}")]
     Topic(RDKafkaErrorCode),
+    /// A partition beyond Kafka's (an `int32`), from a custom partitioner.
+    #[error("partition {0} does not exist: Kafka numbers partitions with 32-bit signed integers")]
+    Partition(u32),
     /// librdkafka refused the record; `QueueFull` asks to serve delivery reports and retry.
     #[error("{0}")]
     Produce(RDKafkaErrorCode),
@@ -97,10 +100,10 @@ impl TopicHandles {
         let rkt = self.handle(record.topic)?;
         let (key, key_len) = bytes(record.key);
         let (value, value_len) = bytes(record.value);
-        let partition = record
-            .partition
-            .and_then(|p| i32::try_from(p).ok())
-            .unwrap_or(PARTITION_UNASSIGNED);
+        let partition = match record.partition {
+            None => PARTITION_UNASSIGNED,
+            Some(p) => i32::try_from(p).map_err(|_| ProduceError::Partition(p))?,
+        };
         let headers = native_headers(record.headers);
         // SAFETY: the client and topic handles are valid (see `handle`); key and value are
         // only read during the call (RD_KAFKA_MSG_F_COPY); every variadic argument has the
@@ -338,6 +341,8 @@ mod tests {
         }]);
         let nul = handles.produce(&record("o\0ut", None, None, Some(b"v"), &none));
         assert_eq!(nul, Err(ProduceError::TopicName));
+        let beyond = handles.produce(&record("out", Some(1 << 31), None, Some(b"v"), &none));
+        assert_eq!(beyond, Err(ProduceError::Partition(1 << 31)));
         // Once librdkafka knows the topic has one partition, partition 7 is refused at once
         // (and the headers offered with it are freed here, not leaked).
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -157,9 +157,13 @@ fn records_with_and_without_headers_read_back_as_sent() {
         ("none".to_string(), None),
     ];
     assert_eq!(read, vec![vec![], both.clone(), vec![], both]);
+    // Without the probe (a build that could not compile it, which CI forbids with
+    // KSTREAMS_REQUIRE_HEADER_PROBE) every record may have headers.
+    #[cfg(kstreams_header_probe)]
     let probed: Vec<bool> = out
         .iter()
         .map(|m| may_have_headers(m.as_ref().expect("a record").ptr))
         .collect();
+    #[cfg(kstreams_header_probe)]
     assert_eq!(probed, [false, true, false, true]);
 }

@@ -246,11 +246,14 @@ mod tests {
     fn failures_are_reported_when_only_failures_are() {
         let cluster = MockCluster::new(1).expect("mock cluster");
         cluster.create_topic("out", 1, 1).expect("topic");
-        let producer: ThreadProducer = ClientConfig::new()
-            .set("bootstrap.servers", cluster.bootstrap_servers())
-            .set("delivery.report.only.error", "true")
-            .create_with_context(DeliveryContext::default())
-            .expect("producer");
+        let failures_only = || -> ThreadProducer {
+            ClientConfig::new()
+                .set("bootstrap.servers", cluster.bootstrap_servers())
+                .set("delivery.report.only.error", "true")
+                .create_with_context(DeliveryContext::default())
+                .expect("producer")
+        };
+        let producer = failures_only();
         let send = |partition| {
             producer
                 .send(
@@ -268,11 +271,7 @@ mod tests {
         assert!(producer.context().failure.lock().expect("lock").is_none());
         // Partition 1 does not exist: once librdkafka knows the topic it is refused at
         // once, so this one goes before metadata has come, and fails in a report.
-        let late = ClientConfig::new()
-            .set("bootstrap.servers", cluster.bootstrap_servers())
-            .set("delivery.report.only.error", "true")
-            .create_with_context::<_, ThreadProducer>(DeliveryContext::default())
-            .expect("producer");
+        let late = failures_only();
         late.send(
             BaseRecord::<[u8], [u8]>::to("out")
                 .payload(b"v")

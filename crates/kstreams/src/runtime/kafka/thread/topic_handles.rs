@@ -200,6 +200,20 @@ mod tests {
     use rdkafka::TopicPartitionList;
     use std::time::{Duration, Instant};
 
+    /// A thread producer on `cluster`, where topic "out" has `partitions` partitions.
+    fn producer_with_topic(
+        cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+        partitions: i32,
+    ) -> Rc<ThreadProducer> {
+        cluster.create_topic("out", partitions, 1).expect("topic");
+        Rc::new(
+            ClientConfig::new()
+                .set("bootstrap.servers", cluster.bootstrap_servers())
+                .create_with_context(DeliveryContext::default())
+                .expect("producer"),
+        )
+    }
+
     fn record<'a>(
         topic: &'a str,
         partition: Option<u32>,
@@ -268,13 +282,7 @@ mod tests {
     /// the topic as given; nulls stay nulls; one handle serves every record of a topic.
     fn records_produced_through_a_handle_arrive_whole() {
         let cluster = MockCluster::new(1).expect("mock cluster");
-        cluster.create_topic("out", 2, 1).expect("topic");
-        let producer: Rc<ThreadProducer> = Rc::new(
-            ClientConfig::new()
-                .set("bootstrap.servers", cluster.bootstrap_servers())
-                .create_with_context(DeliveryContext::default())
-                .expect("producer"),
-        );
+        let producer = producer_with_topic(&cluster, 2);
         let mut handles = TopicHandles::new(producer.clone());
         let mut headers = Headers::new();
         headers
@@ -327,13 +335,7 @@ mod tests {
     #[test]
     fn a_topic_name_with_a_nul_byte_is_refused_and_a_missing_partition_named() {
         let cluster = MockCluster::new(1).expect("mock cluster");
-        cluster.create_topic("out", 1, 1).expect("topic");
-        let producer: Rc<ThreadProducer> = Rc::new(
-            ClientConfig::new()
-                .set("bootstrap.servers", cluster.bootstrap_servers())
-                .create_with_context(DeliveryContext::default())
-                .expect("producer"),
-        );
+        let producer = producer_with_topic(&cluster, 1);
         let mut handles = TopicHandles::new(producer);
         let none = Headers(vec![Header {
             key: "h".into(),

@@ -20,6 +20,18 @@ fn consumer(bootstrap: &str) -> BaseConsumer {
         .expect("consumer")
 }
 
+/// A fetch queue of 1,000 records for partition 0 of the topic, which `consumer` is
+/// assigned from its beginning.
+fn forwarded(consumer: &BaseConsumer) -> FetchQueue<'_> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&tpl).expect("assigned");
+    let fetch = FetchQueue::new(consumer, 1000).expect("fetch queue");
+    fetch.forward(&tpl);
+    fetch
+}
+
 fn produce(cluster: &MockCluster<'_, DefaultProducerContext>, values: &[&str]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", cluster.bootstrap_servers())
@@ -38,12 +50,7 @@ fn a_lone_record_is_handed_over_without_waiting_for_a_full_batch() {
     let cluster = MockCluster::new(1).expect("mock cluster");
     cluster.create_topic(TOPIC, 1, 1).expect("topic");
     let consumer = consumer(&cluster.bootstrap_servers());
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning)
-        .expect("partition");
-    consumer.assign(&tpl).expect("assigned");
-    let mut fetch = FetchQueue::new(&consumer, 1000).expect("fetch queue");
-    fetch.forward(&tpl);
+    let mut fetch = forwarded(&consumer);
     // Produced only now, so every record comes through the forwarded queue.
     produce(&cluster, &["one"]);
 
@@ -128,12 +135,7 @@ fn records_with_and_without_headers_read_back_as_sent() {
     producer.flush(Duration::from_secs(10)).expect("flushed");
 
     let consumer = consumer(&cluster.bootstrap_servers());
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning)
-        .expect("partition");
-    consumer.assign(&tpl).expect("assigned");
-    let mut fetch = FetchQueue::new(&consumer, 1000).expect("fetch queue");
-    fetch.forward(&tpl);
+    let mut fetch = forwarded(&consumer);
     let mut out = Vec::new();
     let started = Instant::now();
     while out.len() < sent.len() && started.elapsed() < Duration::from_secs(30) {

@@ -460,10 +460,17 @@ pub fn log_to_test_output(default_filter: &str) {
 ///     parse_client_setting("fetch.queue.backoff.ms=1000"),
 ///     Ok(("fetch.queue.backoff.ms".to_string(), "1000".to_string()))
 /// );
+/// // A value may itself hold '='; a setting needs a name.
+/// assert_eq!(
+///     parse_client_setting("sasl.jaas.config=a=b"),
+///     Ok(("sasl.jaas.config".to_string(), "a=b".to_string()))
+/// );
 /// assert!(parse_client_setting("linger.ms").is_err());
+/// assert!(parse_client_setting("=5").is_err());
 /// ```
 pub fn parse_client_setting(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("expected key=value, got {s:?}"))
 }

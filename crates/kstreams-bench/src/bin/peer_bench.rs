@@ -117,16 +117,8 @@ struct WorkerArgs {
     #[arg(long)]
     commit_ms: u64,
     /// `key=value` librdkafka consumer settings.
-    #[arg(long, value_parser = parse_setting)]
+    #[arg(long, value_parser = kstreams_testkit::broker::parse_client_setting)]
     consumer_config: Vec<(String, String)>,
-}
-
-/// One `key=value` setting; a value may itself hold `=`.
-fn parse_setting(kv: &str) -> Result<(String, String), String> {
-    match kv.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("`{kv}` is not a key=value setting")),
-    }
 }
 
 fn default_cache() -> PathBuf {
@@ -405,18 +397,4 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cores} cores, {cpu}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_setting;
-
-    #[test]
-    fn a_setting_splits_at_its_first_equals_sign_and_a_malformed_one_is_refused() {
-        let (k, v) = parse_setting("sasl.jaas.config=a=b").expect("a setting");
-        assert_eq!((k.as_str(), v.as_str()), ("sasl.jaas.config", "a=b"));
-        let missing = parse_setting("fetch.wait.max.ms").expect_err("no '='");
-        assert!(missing.contains("fetch.wait.max.ms"), "{missing}");
-        assert!(parse_setting("=5").is_err());
-    }
 }

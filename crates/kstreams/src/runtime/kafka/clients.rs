@@ -244,6 +244,12 @@ pub(crate) fn producer_config(
         "queue.buffering.max.kbytes",
         &PRODUCER_BUFFER_KBYTES.to_string(),
     );
+    // That bound counts payload bytes only. Small records are held back by their count
+    // first: see PRODUCER_BUFFER_MESSAGES.
+    default(
+        "queue.buffering.max.messages",
+        &PRODUCER_BUFFER_MESSAGES.to_string(),
+    );
     if reports == DeliveryReports::Failures {
         default("delivery.report.only.error", "true");
     }
@@ -321,6 +327,18 @@ impl DeliveryReports {
 /// `queue.buffering.max.kbytes` unless the user sets another: Kafka Streams' (the Java
 /// producer's) `buffer.memory`, 32 MiB.
 pub(crate) const PRODUCER_BUFFER_KBYTES: u32 = 32 * 1024;
+
+/// `queue.buffering.max.messages` unless the user sets another: how many records a stream
+/// thread's producer holds, queued or awaiting their acks, before the thread waits.
+///
+/// librdkafka's default, 100,000, is the bound that binds for small records, and
+/// `queue.buffering.max.kbytes` does not see it: each record costs its payload plus about
+/// 150 bytes of librdkafka's bookkeeping. heaptrack of the W1 peer benchmark (~198-byte
+/// records, the broker on the same cores) found that queue full, at 33.5 MiB of a 50 MiB
+/// heap. 10,000 is still some 30 ms of a thread's output at 300,000 records/s, six times
+/// `linger.ms`: interleaved W1 rounds kept their throughput and CPU per record and peaked at
+/// 31–33 MiB, against 34–64 MiB with librdkafka's default (`docs/benchmarks.md`).
+pub(crate) const PRODUCER_BUFFER_MESSAGES: u32 = 10_000;
 
 /// `message.timeout.ms` of a stream thread's producer at least once, unless the user sets
 /// it or `delivery.timeout.ms`: Kafka Streams' `delivery.timeout.ms`.
@@ -452,6 +470,16 @@ mod tests {
         assert_eq!(
             producer_config(&mine, 0, None, DeliveryReports::All).get("queue.buffering.max.kbytes"),
             Some("4096")
+        );
+        // ... and bounded in records, which librdkafka's byte bound does not count.
+        assert_eq!(producer.get("queue.buffering.max.messages"), Some("10000"));
+        let mine = config
+            .clone()
+            .producer_config("queue.buffering.max.messages", "500000");
+        assert_eq!(
+            producer_config(&mine, 0, None, DeliveryReports::All)
+                .get("queue.buffering.max.messages"),
+            Some("500000")
         );
     }
 

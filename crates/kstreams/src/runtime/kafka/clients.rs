@@ -244,8 +244,8 @@ pub(crate) fn producer_config(
         "queue.buffering.max.kbytes",
         &PRODUCER_BUFFER_KBYTES.to_string(),
     );
-    // That bound counts payload bytes only. Small records are held back by their count
-    // first: see PRODUCER_BUFFER_MESSAGES.
+    // That bound counts payload bytes only, not librdkafka's bookkeeping per record, so
+    // small records are bounded by their number too: see PRODUCER_BUFFER_MESSAGES.
     default(
         "queue.buffering.max.messages",
         &PRODUCER_BUFFER_MESSAGES.to_string(),
@@ -331,9 +331,9 @@ pub(crate) const PRODUCER_BUFFER_KBYTES: u32 = 32 * 1024;
 /// `queue.buffering.max.messages` unless the user sets another: how many records a stream
 /// thread's producer holds, queued or awaiting their acks, before the thread waits.
 ///
-/// librdkafka's default, 100,000, is the bound that binds for small records, and
-/// `queue.buffering.max.kbytes` does not see it: each record costs its payload plus about
-/// 150 bytes of librdkafka's bookkeeping. heaptrack of the W1 peer benchmark (~198-byte
+/// librdkafka's default, 100,000, is the bound that binds for small records. Each record
+/// costs its payload plus about 150 bytes of librdkafka's bookkeeping, and
+/// `queue.buffering.max.kbytes` counts only the payload. heaptrack of the W1 peer benchmark (~198-byte
 /// records, the broker on the same cores) found that queue full, at 33.5 MiB of a 50 MiB
 /// heap. 10,000 is still some 30 ms of a thread's output at 300,000 records/s, six times
 /// `linger.ms`: interleaved W1 rounds kept their throughput and CPU per record and peaked at
@@ -471,7 +471,7 @@ mod tests {
             producer_config(&mine, 0, None, DeliveryReports::All).get("queue.buffering.max.kbytes"),
             Some("4096")
         );
-        // ... and bounded in records, which librdkafka's byte bound does not count.
+        // ... and bounded in records, whose bookkeeping librdkafka's byte bound leaves out.
         assert_eq!(producer.get("queue.buffering.max.messages"), Some("10000"));
         let mine = config
             .clone()

@@ -333,9 +333,9 @@ pub(crate) const PRODUCER_BUFFER_KBYTES: u32 = 32 * 1024;
 ///
 /// librdkafka's default, 100,000, is the bound that binds for small records. Each record
 /// costs its payload plus about 150 bytes of librdkafka's bookkeeping, and
-/// `queue.buffering.max.kbytes` counts only the payload. heaptrack of the W1 peer benchmark (~198-byte
-/// records, the broker on the same cores) found that queue full, at 33.5 MiB of a 50 MiB
-/// heap. 10,000 is still some 30 ms of a thread's output at 300,000 records/s, six times
+/// `queue.buffering.max.kbytes` counts only the payload. heaptrack of the W1 peer benchmark
+/// (~198-byte records, the broker on the same cores) found that queue full, at 33.5 MiB of a
+/// 50 MiB heap. 10,000 is still some 30 ms of a thread's output at 300,000 records/s, six times
 /// `linger.ms`: interleaved W1 rounds kept their throughput and CPU per record and peaked at
 /// 31–33 MiB, against 34–64 MiB with librdkafka's default (`docs/benchmarks.md`).
 pub(crate) const PRODUCER_BUFFER_MESSAGES: u32 = 10_000;

@@ -359,10 +359,15 @@ pub fn run(cfg: HotDeployConfig) -> Result<(), Box<dyn std::error::Error>> {
         .filter_map(|v| serde_json::from_slice(v).ok())
         .collect();
     let missed = print_reconciliation(&truth, &alerts);
-    println!("| process | peak RSS MiB |");
-    println!("|---|---|");
+    println!("| process | peak RSS MiB | CPU s |");
+    println!("|---|---|---|");
     for p in procs.values() {
-        println!("| {} | {:.0} |", p.name, p.peak_mib());
+        println!(
+            "| {} | {:.0} | {:.1} |",
+            p.name,
+            p.peak_mib(),
+            p.cpu().as_secs_f64()
+        );
     }
     if missed > 0 {
         return Err(format!("{missed} anomalies missed across the deployment").into());

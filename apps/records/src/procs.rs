@@ -1,6 +1,7 @@
 //! The roles as child processes of one `records` binary, for the benchmarks that run the
 //! platform the way it is deployed (`records bench`, `records hot-deploy`): starting and
-//! stopping them, their peak memory, and how far each consumer group is behind.
+//! stopping them, their peak memory and CPU time, and how far each consumer group is
+//! behind.
 
 use crate::topics;
 use rdkafka::config::ClientConfig;
@@ -16,24 +17,33 @@ pub struct Proc {
     pub name: String,
     child: Child,
     peak_kib: u64,
+    cpu: Duration,
 }
 
 impl Proc {
-    /// Refreshes the peak resident memory (VmHWM) from /proc.
+    /// Refreshes the peak resident memory (`VmHWM`) and the CPU time used (user plus
+    /// system, every thread) from /proc. A process that has exited keeps its last reading.
     pub fn sample(&mut self) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
-        if let Some(kib) = status.ok().and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        }) {
+        let Ok(process) = procfs::process::Process::new(self.child.id() as i32) else {
+            return;
+        };
+        if let Some(kib) = process.status().ok().and_then(|s| s.vmhwm) {
             self.peak_kib = self.peak_kib.max(kib);
+        }
+        if let Ok(stat) = process.stat() {
+            let ticks = (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64;
+            self.cpu = self.cpu.max(Duration::from_secs_f64(ticks));
         }
     }
 
     /// The highest resident memory sampled, MiB.
     pub fn peak_mib(&self) -> f64 {
         self.peak_kib as f64 / 1024.0
+    }
+
+    /// The CPU time it had used at the last sample.
+    pub fn cpu(&self) -> Duration {
+        self.cpu
     }
 
     /// Stops it with SIGTERM and waits until it has exited (at most 30 s, then SIGKILL).
@@ -121,6 +131,7 @@ impl Launcher {
             name: name.to_string(),
             child,
             peak_kib: 0,
+            cpu: Duration::ZERO,
         })
     }
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 /// notifications) or in its `record` (enriched records). Only these fields are decoded,
 /// the rest skipped: the reader of `records-enriched` sees every record of the run, and
 /// decoding each whole into a `serde_json::Value` (a map per object, a string per field)
-/// took CPU from the roles it measures, on the same two cores.
+/// could take CPU from the roles it measures, on the same two cores.
 #[derive(Deserialize)]
 struct Created {
     sent_ms: Option<i64>,

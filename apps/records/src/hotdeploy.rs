@@ -359,7 +359,9 @@ pub fn run(cfg: HotDeployConfig) -> Result<(), Box<dyn std::error::Error>> {
         .filter_map(|v| serde_json::from_slice(v).ok())
         .collect();
     let missed = print_reconciliation(&truth, &alerts);
-    println!("| process | peak RSS MiB | CPU s |");
+    // A restarted role's row is its last process only: what the stopped one used is not
+    // carried over.
+    println!("| process (the one running at the end) | peak RSS MiB | CPU s |");
     println!("|---|---|---|");
     for p in procs.values() {
         println!(

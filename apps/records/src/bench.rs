@@ -10,7 +10,7 @@
 use crate::demo::quantile;
 use crate::detectors;
 use crate::generate::GeneratorConfig;
-use crate::procs::{await_caught_up, Launcher};
+use crate::procs::{await_caught_up, cpu_of, Launcher};
 use crate::publish::now_ms;
 use crate::topics::{self, TopicError};
 use kstreams::runtime::kafka::Admin;
@@ -256,6 +256,7 @@ pub fn run(
     // generator and the broker, which share the machine.
     println!("| process | peak RSS MiB | CPU s | CPU µs per record |");
     println!("|---|---|---|---|");
+    let per_record = |cpu: Duration| cpu.as_secs_f64() * 1e6 / records.max(1) as f64;
     let mut cpu = Duration::ZERO;
     for p in &procs {
         cpu += p.cpu();
@@ -264,20 +265,24 @@ pub fn run(
             p.name,
             p.peak_mib(),
             p.cpu().as_secs_f64(),
-            p.cpu().as_secs_f64() * 1e6 / records.max(1) as f64
+            per_record(p.cpu())
         );
     }
     println!(
         "| every role | | {:.1} | {:.1} |",
         cpu.as_secs_f64(),
-        cpu.as_secs_f64() * 1e6 / records.max(1) as f64
+        per_record(cpu)
     );
     // This process: the generator, the latency readers and the metrics reader.
-    if let Ok(stat) = procfs::process::Process::myself().and_then(|p| p.stat()) {
-        let secs = (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64;
+    if let Some(own) = procfs::process::Process::myself()
+        .ok()
+        .as_ref()
+        .and_then(cpu_of)
+    {
         println!(
-            "| this process (generator, readers) | | {secs:.1} | {:.1} |",
-            secs * 1e6 / records.max(1) as f64
+            "| this process (generator, readers) | | {:.1} | {:.1} |",
+            own.as_secs_f64(),
+            per_record(own)
         );
     }
     Ok(())

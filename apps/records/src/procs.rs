@@ -30,9 +30,8 @@ impl Proc {
         if let Some(kib) = process.status().ok().and_then(|s| s.vmhwm) {
             self.peak_kib = self.peak_kib.max(kib);
         }
-        if let Ok(stat) = process.stat() {
-            let ticks = (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64;
-            self.cpu = self.cpu.max(Duration::from_secs_f64(ticks));
+        if let Some(cpu) = cpu_of(&process) {
+            self.cpu = self.cpu.max(cpu);
         }
     }
 
@@ -77,6 +76,13 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// CPU time `process` has used so far: user plus system, every thread.
+pub fn cpu_of(process: &procfs::process::Process) -> Option<Duration> {
+    let stat = process.stat().ok()?;
+    let secs = (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64;
+    Some(Duration::from_secs_f64(secs))
 }
 
 /// Starts roles as child processes of the running `records` binary, all against one

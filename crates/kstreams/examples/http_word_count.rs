@@ -40,6 +40,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .num_stream_threads(2)
             .state_dir(base.join(n.to_string()))
             .commit_interval(Duration::from_millis(500))
+            // The embedded broker (librdkafka's mock) waits a member's session timeout,
+            // less a second, for the group to rejoin whenever a member joins a running
+            // group: at the default 45 s, an instance that joins after the first election
+            // holds every instance in REBALANCING for 44 s. Six seconds (Kafka's least)
+            // bounds that wait; a real broker ends a rebalance once every member rejoined.
+            .consumer_config("session.timeout.ms", "6000")
+            .consumer_config("heartbeat.interval.ms", "1000")
             .http_listener(if n == 0 { addr.as_str() } else { "127.0.0.1:0" })
     };
     // Logs to stderr, and to the application's log topic for every instance's page.

@@ -20,6 +20,13 @@ use std::sync::Arc;
 /// close behind the writers and reconcile counts. A client asking for a topic by name
 /// creates it with 4 partitions; [`Admin`] never asks by name.
 ///
+/// Its group coordinator ends a rebalance on a timer, not when every member has rejoined:
+/// a member joining a running group holds the group for the session timeout less a second
+/// (44 s at librdkafka's default). Instances that share a group here should set a short
+/// `session.timeout.ms` through
+/// [`StreamsConfig::consumer_config`](crate::runtime::kafka::StreamsConfig::consumer_config),
+/// as `examples/http_word_count.rs` does.
+///
 /// The brokers stop when the cluster and every [`Admin`] made from it are dropped.
 ///
 /// ```

@@ -7,7 +7,7 @@
 //! Keys are partitioned with Java's murmur2, one task runs per partition of every
 //! subtopology, and records written to repartition topics are fed back to the tasks that
 //! read them, so a test sees the same partitioning a cluster would. The tasks are the same
-//! [`Task`](kstreams::runtime::Task)s the Kafka runtime runs.
+//! [`Task`](kstreams::internals::Task)s the Kafka runtime runs.
 //!
 //! ```
 //! use kstreams::{Consumed, Produced, StreamsBuilder};

@@ -118,7 +118,7 @@ pub trait KeyValueBytesStore: Send {
     /// Drops every entry with a key in `[from, to)` (from the start when `from` is
     /// `None`): window stores expire old windows this way, as Kafka Streams drops old
     /// segments. A change-logging wrapper logs a tombstone per key (see
-    /// [`ChangeLoggingStore`](crate::internals::ChangeLoggingStore)). By default one delete
+    /// [`ChangeLoggingStore`]). By default one delete
     /// per key; engines with a cheaper way override it.
     fn expire_range(&mut self, from: Option<&[u8]>, to: &[u8]) -> Result<(), StoreError> {
         let lower = from.map_or(Bound::Unbounded, Bound::Included);

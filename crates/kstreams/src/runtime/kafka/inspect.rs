@@ -51,9 +51,7 @@ pub enum QueryError {
         reason: String,
     },
     /// Another instance owns the key's partition (its task): ask it, or use
-    /// [`KafkaStreams::query_key`], which does.
-    ///
-    /// [`KafkaStreams::query_key`]: super::KafkaStreams::query_key
+    /// `KafkaStreams::query_key` (feature `http`), which does.
     #[error("store {store:?}: task {task} of the key is not hosted by this instance")]
     NotHosted {
         /// The store.

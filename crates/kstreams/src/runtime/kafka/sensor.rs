@@ -36,7 +36,7 @@ pub(crate) struct Sensor {
     current: usize,
 }
 
-/// What a [`Sensor`] reads at one instant.
+/// What a sensor (a rate and a total of one metric) reads at one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Reading {
     /// Events since start (`*-total`).

@@ -515,3 +515,43 @@ fn zstd_compressed_input_is_consumed_and_lz4_output_is_produced() {
     assert_eq!(streams.state(), State::Running);
     streams.close();
 }
+
+/// A thread that has caught up with its input sends its output at once, not when the
+/// producer's `linger.ms` is up: with the linger and the commit interval at a minute, each
+/// record still comes out within seconds. Before, it waited for the linger or the commit's
+/// flush, whichever came first.
+#[test]
+fn a_caught_up_thread_sends_its_output_without_waiting_out_the_linger() {
+    let broker = TestBroker::from_env();
+    let app = TestBroker::unique("prompt");
+    let (input, output) = (TestBroker::unique("in"), TestBroker::unique("out"));
+    broker.create_topic(&input, 1).unwrap();
+    broker.create_topic(&output, 1).unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&input, Consumed::with(StringSerde, StringSerde))
+        .map_values(|v| v.to_uppercase())
+        .to(&output, Produced::with(StringSerde, StringSerde));
+    let config = StreamsConfig::new(&app, broker.bootstrap())
+        .commit_interval(Duration::from_secs(60))
+        .producer_config("linger.ms", "60000");
+    let streams = KafkaStreams::new(builder.build().unwrap(), config);
+    streams.start().unwrap();
+    wait_for("RUNNING", Duration::from_secs(60), || {
+        streams.state() == State::Running
+    });
+    for i in 1..=3 {
+        broker.produce(&input, [(format!("k{i}"), format!("v{i}"))]);
+        let sent = Instant::now();
+        let out = broker.consume(&output, 1, i, Duration::from_secs(30));
+        assert_eq!(
+            out.len(),
+            i,
+            "record {i} still lingering after {:?}",
+            sent.elapsed()
+        );
+        let last = out.last().and_then(|r| r.value.clone()).unwrap();
+        assert_eq!(String::from_utf8(last).unwrap(), format!("V{i}"));
+    }
+    streams.close();
+}

@@ -236,7 +236,13 @@ pub(crate) fn producer_config(
     default("acks", "all");
     // Java's default partitioner for keyed records; random for null keys.
     default("partitioner", "murmur2_random");
-    default("linger.ms", "5");
+    // Kafka Streams' producer default. Records linger only while the thread is behind its
+    // input: once it has caught up, the loop sends them at once (`thread/linger.rs`).
+    default("linger.ms", "100");
+    // A partition's records go once they are this many, lingering or not: a thread behind
+    // its input, writing to up to ten partitions, sends full batches before
+    // `queue.buffering.max.messages` fills, rather than wait for room.
+    default("batch.num.messages", &PRODUCER_BATCH_MESSAGES.to_string());
     // Kafka Streams' producers hold at most `buffer.memory` = 32 MiB of records not yet
     // sent, then make the thread wait. librdkafka's default is 1 GiB: a thread that
     // outruns its broker would buffer that much.
@@ -335,10 +341,17 @@ pub(crate) const PRODUCER_BUFFER_KBYTES: u32 = 32 * 1024;
 /// costs its payload plus about 150 bytes of librdkafka's bookkeeping, and
 /// `queue.buffering.max.kbytes` counts only the payload. heaptrack of the W1 peer benchmark
 /// (~198-byte records, the broker on the same cores) found that queue full, at 33.5 MiB of a
-/// 50 MiB heap. 10,000 is still some 30 ms of a thread's output at 300,000 records/s, six times
-/// `linger.ms`: interleaved W1 rounds kept their throughput and CPU per record and peaked at
-/// 31–33 MiB, against 34–64 MiB with librdkafka's default (`docs/benchmarks.md`).
+/// 50 MiB heap. 10,000 is still some 30 ms of a thread's output at 300,000 records/s:
+/// interleaved W1 rounds (with `linger.ms` 5 then) kept their throughput and CPU per record
+/// and peaked at 31–33 MiB, against 34–64 MiB with librdkafka's default
+/// (`docs/benchmarks.md`). A thread behind its input that fills it before its `linger.ms`
+/// is up sends the records at once (`thread/linger.rs`).
 pub(crate) const PRODUCER_BUFFER_MESSAGES: u32 = 10_000;
+
+/// `batch.num.messages` unless the user sets another: the most records of one partition in
+/// one produce request, and how many make a partition's batch go before `linger.ms` is up.
+/// librdkafka's default is 10,000, the whole of [`PRODUCER_BUFFER_MESSAGES`].
+pub(crate) const PRODUCER_BATCH_MESSAGES: u32 = 1_000;
 
 /// `message.timeout.ms` of a stream thread's producer at least once, unless the user sets
 /// it or `delivery.timeout.ms`: Kafka Streams' `delivery.timeout.ms`.
@@ -461,6 +474,15 @@ mod tests {
         assert_eq!(producer.get("compression.type"), Some("lz4"));
         assert_eq!(producer.get("linger.ms"), Some("25"));
         assert_eq!(producer.get("queued.max.messages.kbytes"), None);
+        // Otherwise Kafka Streams' linger, and batches that go before the send buffer fills.
+        let defaults = producer_config(
+            &StreamsConfig::new("app", "broker:9092"),
+            0,
+            None,
+            DeliveryReports::All,
+        );
+        assert_eq!(defaults.get("linger.ms"), Some("100"));
+        assert_eq!(defaults.get("batch.num.messages"), Some("1000"));
         assert_eq!(consumer_config(&config, 0).get("compression.type"), None);
         // A bounded send buffer, as Kafka Streams' buffer.memory; the user's wins.
         assert_eq!(producer.get("queue.buffering.max.kbytes"), Some("32768"));

@@ -15,11 +15,13 @@
 //! | [`restoration`] | stores restored from their changelogs |
 //! | [`report`] | the loop's measurements and the tasks' offsets, lag and stores, published |
 //! | [`producer`] | the producer at work: delivery reports, the commit's flush, the collector |
+//! | [`linger`] | when the output leaves: in batches while behind, at once when caught up |
 //! | [`topic_handles`] | records produced through topic handles looked up once |
 
 mod commit;
 mod exactly_once;
 mod fetch;
+mod linger;
 mod poll_loop;
 pub(crate) mod producer;
 mod rebalance;

@@ -11,6 +11,7 @@ use crate::runtime::kafka::partition_group::PartitionGroups;
 use crate::runtime::kafka::{Shared, StreamsConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
+use rdkafka::producer::Producer as _;
 use rdkafka::{Offset, TopicPartitionList};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -214,6 +215,10 @@ pub(super) fn main_loop(
         };
         let timeout = match (groups.len(), restoring, assigned) {
             (_, _, false) => Duration::ZERO,
+            // Output still unacknowledged may have missed being sent: come back for it.
+            (0, false, true) if state.borrow().producer.in_flight_count() > 0 => {
+                super::linger::RETRY_WITHIN
+            }
             (0, false, true) => Duration::from_millis(100),
             _ => Duration::from_millis(5),
         };
@@ -331,6 +336,9 @@ pub(super) fn main_loop(
             last_commit = Instant::now();
             turn.commit = Some(last_commit - started);
         }
+        // What this turn produced leaves now if the thread has caught up; else it lingers.
+        let producer = state.borrow().producer.clone();
+        super::linger::send_if_caught_up(&producer, consumer, polled, groups.len());
         turn.polled = polled as u64;
         turn.processed = batch as u64;
         sensors.record(&turn);

@@ -19,6 +19,13 @@
 //! lingering. While it is behind, a partition's records go once they are a batch
 //! (`batch.num.messages`, 1,000 unless the user sets it) or have lingered 100 ms, and a
 //! full producer queue is sent at once rather than wait out the linger ([`make_room`]).
+//!
+//! Under exactly-once a caught-up thread does not send early: its output becomes visible
+//! to read_committed consumers only when its transaction commits, every
+//! `commit.interval.ms` (100 ms by default), and the commit sends what lingers first. (The
+//! exactly-once tests on librdkafka's mock broker depend on that: the mock does not hide
+//! aborted records, so their transactions' records must stay in the producer until the
+//! commit.)
 
 use super::poll_loop::cached_watermarks;
 use super::producer::{flush_producer, serve_delivery_reports, ThreadProducer};

@@ -216,7 +216,9 @@ pub(super) fn main_loop(
         let timeout = match (groups.len(), restoring, assigned) {
             (_, _, false) => Duration::ZERO,
             // Output still unacknowledged may have missed being sent: come back for it.
-            (0, false, true) if state.borrow().producer.in_flight_count() > 0 => {
+            (0, false, true)
+                if !config.exactly_once() && state.borrow().producer.in_flight_count() > 0 =>
+            {
                 super::linger::RETRY_WITHIN
             }
             (0, false, true) => Duration::from_millis(100),
@@ -337,8 +339,12 @@ pub(super) fn main_loop(
             turn.commit = Some(last_commit - started);
         }
         // What this turn produced leaves now if the thread has caught up; else it lingers.
-        let producer = state.borrow().producer.clone();
-        super::linger::send_if_caught_up(&producer, consumer, polled, groups.len());
+        // Under exactly-once it becomes visible only with its transaction, whose commit
+        // sends it (see `linger`).
+        if !config.exactly_once() {
+            let producer = state.borrow().producer.clone();
+            super::linger::send_if_caught_up(&producer, consumer, polled, groups.len());
+        }
         turn.polled = polled as u64;
         turn.processed = batch as u64;
         sensors.record(&turn);

@@ -41,7 +41,9 @@ impl Processor<String, Enriched, String, Alert> for Check {
             return Ok(());
         };
         let e = &r.value;
-        let mut known = store.get(key)?.unwrap_or_else(|| Known {
+        let stored = store.get(key)?;
+        let first = stored.is_none();
+        let mut known = stored.unwrap_or_else(|| Known {
             countries: BTreeSet::from([e.customer.home_country.clone()]),
             devices: e.customer.devices.iter().cloned().collect(),
         });
@@ -60,7 +62,8 @@ impl Processor<String, Enriched, String, Alert> for Check {
             known.countries.insert(e.record.country.clone());
             known.devices.insert(e.record.device.clone());
             store.put(key, &known)?;
-        } else if store.get(key)?.is_none() {
+        } else if first {
+            // The profile's places, stored once: later records read them back.
             store.put(key, &known)?;
         }
         Ok(())

@@ -55,7 +55,7 @@ const getJson = (p) => getJsonUrl(BASE + p);
 async function waitForRunning() {
   const st = await waitFor(async (note) => {
     const st = await getJson('/state');
-    const tasks = (st.threads || []).reduce((a, t) => a + (t.active_tasks || []).length, 0);
+    const tasks = taskIds(st).length;
     note(`${st.state}, ${tasks} tasks`);
     if (st.state === 'RUNNING' && (tasks > 0 || INSTANCES > 1)) return st;
   }, { what: `instance not RUNNING${INSTANCES > 1 ? '' : ' with tasks'}`, timeoutMs: 60000 });

@@ -13,7 +13,7 @@ use crate::processor::{
     panic_message, ErrorContext, HandlerResponse, Headers, LogAndFail, PunctuationType, RawInput,
     SharedDeserializationHandler, SharedProcessingHandler, SharedProductionHandler,
 };
-use crate::state::{StoreHandle, StoreInit, StoreRegistry};
+use crate::state::{KeyValueBytesStore, StoreHandle, StoreInit, StoreRegistry};
 use crate::topology::instantiate::{Instance, Instantiator};
 use crate::topology::Topology;
 use std::cell::RefCell;
@@ -245,7 +245,7 @@ impl Task {
         };
         self.ctx.current = None;
         handled?;
-        self.send_changelogs()?;
+        self.stage_changelogs()?;
         if self.ctx.schedules.any(PunctuationType::StreamTime) {
             let now = self.ctx.stream_time;
             self.run_due(PunctuationType::StreamTime, now)?;
@@ -298,21 +298,46 @@ impl Task {
         }
     }
 
-    /// Sends the writes the last step made to logged stores to their changelog topics, in
-    /// this task's partition. They go out before the next commit flushes the producer.
+    /// Ends a step for the logged stores: their writes take the step's timestamp and wait
+    /// for the commit, where a key's writes go out once ([`ChangeLoggingStore`]); a store
+    /// whose pending writes outgrew their bound sends them now.
+    ///
+    /// [`ChangeLoggingStore`]: crate::state::ChangeLoggingStore
+    fn stage_changelogs(&mut self) -> Result<()> {
+        self.send_changelogs_where(|store, now| store.stamp_logged(now))
+    }
+
+    /// Sends every logged store's pending writes to its changelog topic, in this task's
+    /// partition: the first step of a commit, before the producer is flushed.
     fn send_changelogs(&mut self) -> Result<()> {
+        self.send_changelogs_where(|store, now| {
+            store.stamp_logged(now);
+            true
+        })
+    }
+
+    /// Ends the step in every logged store, and sends the pending writes of those for
+    /// which `send` (given the store and the step's timestamp) says so.
+    fn send_changelogs_where(
+        &mut self,
+        send: impl Fn(&mut dyn KeyValueBytesStore, i64) -> bool,
+    ) -> Result<()> {
         let partition = self.ctx.task_id.partition;
         let now = self.ctx.current_timestamp;
         let headers = Headers::new();
         let mut key_buf = std::mem::take(&mut self.changelog_key);
-        for handle in self.ctx.stores.iter() {
+        let collector = &mut self.ctx.collector;
+        let result = self.ctx.stores.iter().try_for_each(|handle| {
             let Some(topic) = handle.changelog.as_deref() else {
-                continue;
+                return Ok(());
             };
-            let collector = &mut self.ctx.collector;
+            let mut store = handle.lock();
+            if !send(&mut **store, now) {
+                return Ok(());
+            }
             let (format, name) = (handle.changelog_format, handle.name());
-            handle.lock().drain_logged(&mut |key, value| {
-                let logged = format.logged_as(name, key, value, now, &mut key_buf)?;
+            store.drain_logged(&mut |key, value, timestamp| {
+                let logged = format.logged_as(name, key, value, timestamp, &mut key_buf)?;
                 collector.send(OutgoingRecord {
                     topic,
                     partition: Some(partition),
@@ -321,10 +346,10 @@ impl Task {
                     timestamp: logged.timestamp,
                     headers: &headers,
                 })
-            })?;
-        }
+            })
+        });
         self.changelog_key = key_buf;
-        Ok(())
+        result
     }
 
     /// The logged stores of this task, as (store, changelog topic).
@@ -402,7 +427,7 @@ impl Task {
             }
             // Also after a skipped failure: what the punctuation wrote before it failed is
             // in the store, and the changelog must say so.
-            self.send_changelogs()?;
+            self.stage_changelogs()?;
         }
         Ok(())
     }

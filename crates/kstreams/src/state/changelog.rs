@@ -1,52 +1,152 @@
-//! Change logging: every write to a logged store is also sent to its changelog topic.
+//! Change logging: the writes to a logged store reach its changelog topic, each key's
+//! folded into its latest until the commit.
 
 use super::{ChangeSink, KeyValueBytesStore, KeyValueIter, RestoreBatch};
 use crate::error::{StoreError, StreamsError};
+use hashbrown::HashTable;
+use std::cell::RefCell;
+use std::hash::BuildHasher;
 use std::ops::Bound;
 
-/// Wraps an engine and records its writes. The task sends the records to
-/// `<application.id>-<store>-changelog`, in the task's partition, after each step, so the
-/// changelog is flushed with the producer before offsets are committed.
+/// Wraps an engine and records its writes. The task sends them to
+/// `<application.id>-<store>-changelog`, in the task's partition, when it commits, before
+/// the producer is flushed and the offsets are committed (or the transaction is).
+///
+/// Until then a key's writes fold into its latest, as Kafka Streams' record cache folds
+/// them before its changelog: a compacted changelog keeps only a key's last record anyway,
+/// and a restore replays the last. A key created since the last commit (a read found it
+/// absent just before its first write) and deleted again sends nothing at all: a window
+/// created and expired within one commit interval, the common case when a window store
+/// replays history, never reaches the changelog.
 pub struct ChangeLoggingStore {
     inner: Box<dyn KeyValueBytesStore>,
     log: PendingLog,
+    /// The key the last read found absent, and whether that still holds (no write since).
+    /// A write to it next is the read-modify-write of an aggregation creating the key: the
+    /// engine, and so the changelog, had nothing under it.
+    absent: RefCell<(Vec<u8>, bool)>,
 }
 
-/// The writes logged and not yet sent.
+/// The writes logged and not yet sent, a key's writes folded into its latest, in the
+/// order their keys were first written. Keys and values sit back to back in one buffer, so
+/// a write allocates nothing once the buffers have grown.
 #[derive(Default)]
 struct PendingLog {
-    /// Keys and values of the pending writes, back to back, so logging allocates nothing
-    /// once the buffers have grown.
+    /// Keys and values. A key written again appends its new value; the old one stays
+    /// until the log is sent.
     bytes: Vec<u8>,
-    /// Per pending write: key length, and value length or `None` for a deletion.
-    entries: Vec<(usize, Option<usize>)>,
+    /// One per key, in the order of their first write.
+    entries: Vec<Pending>,
+    /// The entries by key.
+    index: HashTable<usize>,
+    hasher: foldhash::fast::RandomState,
+    /// Entries written in the current step, whose timestamp
+    /// [`ChangeLoggingStore::stamp_logged`] sets when the step ends.
+    unstamped: Vec<usize>,
 }
 
-/// Bytes of pending writes a store keeps room for once they are sent, and as much again for
-/// their entries. A write per record needs a few hundred; the flush of a full record cache
-/// logs up to the cache's budget at once, and keeping that room for ever cost every logged
-/// store the largest flush it ever made (30 MiB over ingest's eight customer stores,
-/// heaptrack).
+/// Where bytes of a key or value sit in [`PendingLog::bytes`].
+#[derive(Clone, Copy)]
+struct Span {
+    at: usize,
+    len: usize,
+}
+
+/// A key's latest write since the last send.
+#[derive(Clone, Copy)]
+struct Pending {
+    key: Span,
+    /// The value, or `None` for a deletion.
+    value: Option<Span>,
+    /// The timestamp of the step that made the latest write.
+    timestamp: i64,
+    /// The key was absent before the first of these writes: if they end in a deletion,
+    /// the changelog has nothing to forget.
+    created: bool,
+}
+
+/// Bytes a store holds of pending writes before it sends them early, without waiting for
+/// the commit: a bound on the memory. A window store of the `records` platform replaying
+/// history writes about 1 MiB in the 90 s of event time its windows live, so that most are
+/// created and expired between two sends.
+pub(crate) const PENDING_LOG_LIMIT: usize = 4 << 20;
+
+/// Bytes (and as many again for entries) a store keeps room for once its writes are sent,
+/// whatever it used: the room for the writes of one record or so.
 const RETAINED_LOG_BYTES: usize = 64 << 10;
-/// The entries that take [`RETAINED_LOG_BYTES`].
-const RETAINED_LOG_ENTRIES: usize =
-    RETAINED_LOG_BYTES / std::mem::size_of::<(usize, Option<usize>)>();
 
 impl PendingLog {
-    /// Empties the log, giving back the room a burst of writes took.
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.entries.clear();
-        self.bytes.shrink_to(RETAINED_LOG_BYTES);
-        self.entries.shrink_to(RETAINED_LOG_ENTRIES);
+    fn slice(&self, span: Span) -> &[u8] {
+        &self.bytes[span.at..span.at + span.len]
     }
 
-    fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
-        self.bytes.extend_from_slice(key);
-        if let Some(v) = value {
-            self.bytes.extend_from_slice(v);
+    fn append(bytes: &mut Vec<u8>, b: &[u8]) -> Span {
+        let at = bytes.len();
+        bytes.extend_from_slice(b);
+        Span { at, len: b.len() }
+    }
+
+    /// Folds a write of `key` into the pending ones. `absent` says the key was absent just
+    /// before, and counts only for a key with no pending write.
+    fn push(&mut self, key: &[u8], value: Option<&[u8]>, absent: bool) {
+        let hash = self.hasher.hash_one(key);
+        let (bytes, entries) = (&self.bytes, &self.entries);
+        let found = self.index.find(hash, |&i| {
+            let k = entries[i].key;
+            &bytes[k.at..k.at + k.len] == key
+        });
+        let i = match found {
+            Some(&i) => {
+                let value = value.map(|v| Self::append(&mut self.bytes, v));
+                self.entries[i].value = value;
+                i
+            }
+            None => {
+                let key = Self::append(&mut self.bytes, key);
+                let value = value.map(|v| Self::append(&mut self.bytes, v));
+                let i = self.entries.len();
+                self.entries.push(Pending {
+                    key,
+                    value,
+                    timestamp: 0,
+                    created: absent,
+                });
+                let (bytes, entries, hasher) = (&self.bytes, &self.entries, &self.hasher);
+                self.index.insert_unique(hash, i, |&i| {
+                    let k = entries[i].key;
+                    hasher.hash_one(&bytes[k.at..k.at + k.len])
+                });
+                i
+            }
+        };
+        self.unstamped.push(i);
+    }
+
+    /// Bytes held.
+    fn held(&self) -> usize {
+        self.bytes.len()
+            + self.entries.len()
+                * (std::mem::size_of::<Pending>() + 2 * std::mem::size_of::<usize>())
+    }
+
+    /// Empties the log. It keeps the room it used this time, for the next interval's
+    /// writes, but gives back what a burst took beyond twice that.
+    fn clear(&mut self) {
+        let (bytes, entries) = (self.bytes.len(), self.entries.len());
+        self.bytes.clear();
+        self.entries.clear();
+        self.index.clear();
+        self.unstamped.clear();
+        let keep_bytes = bytes.max(RETAINED_LOG_BYTES);
+        if self.bytes.capacity() > 2 * keep_bytes {
+            self.bytes.shrink_to(keep_bytes);
         }
-        self.entries.push((key.len(), value.map(<[u8]>::len)));
+        let keep = entries.max(RETAINED_LOG_BYTES / std::mem::size_of::<Pending>());
+        if self.entries.capacity() > 2 * keep {
+            self.entries.shrink_to(keep);
+            self.unstamped.shrink_to(keep);
+            self.index.shrink_to(keep, |_| 0);
+        }
     }
 }
 
@@ -56,7 +156,30 @@ impl ChangeLoggingStore {
         ChangeLoggingStore {
             inner,
             log: PendingLog::default(),
+            absent: RefCell::new((Vec::new(), false)),
         }
+    }
+
+    /// Whether the last read found `key` absent with no write since; forgets the read,
+    /// since a write follows.
+    fn was_absent(&mut self, key: &[u8]) -> bool {
+        let (absent, valid) = self.absent.get_mut();
+        std::mem::take(valid) && **absent == *key
+    }
+
+    /// Remembers a read that found `key` absent. A read that finds a key changes nothing:
+    /// the remembered key stays absent until a write.
+    fn note_absent(&self, key: &[u8]) {
+        let (absent, valid) = &mut *self.absent.borrow_mut();
+        absent.clear();
+        absent.extend_from_slice(key);
+        *valid = true;
+    }
+
+    /// Logs a write; `absent` when the caller knows the key was absent before it.
+    fn log(&mut self, key: &[u8], value: Option<&[u8]>, absent: bool) {
+        let absent = self.was_absent(key) || absent;
+        self.log.push(key, value, absent);
     }
 }
 
@@ -65,19 +188,32 @@ impl KeyValueBytesStore for ChangeLoggingStore {
         self.inner.name()
     }
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key)
+        let value = self.inner.get(key)?;
+        if value.is_none() {
+            self.note_absent(key);
+        }
+        Ok(value)
     }
     fn get_with(&self, key: &[u8], f: &mut dyn FnMut(Option<&[u8]>)) -> Result<(), StoreError> {
-        self.inner.get_with(key, f)
+        let mut found = false;
+        self.inner.get_with(key, &mut |v| {
+            found = v.is_some();
+            f(v)
+        })?;
+        if !found {
+            self.note_absent(key);
+        }
+        Ok(())
     }
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.inner.put(key, value)?;
-        self.log.push(key, Some(value));
+        self.log(key, Some(value), false);
         Ok(())
     }
     fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let old = self.inner.delete(key)?;
-        self.log.push(key, None);
+        // Deleting what was not there: the changelog has nothing to forget either.
+        self.log(key, None, old.is_none());
         Ok(old)
     }
     fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_> {
@@ -97,9 +233,11 @@ impl KeyValueBytesStore for ChangeLoggingStore {
     }
     fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
         // Restoring replays the changelog: writing it back would duplicate it.
+        self.absent.get_mut().1 = false;
         self.inner.restore(key, value)
     }
     fn restore_batch(&mut self, batch: &RestoreBatch) -> Result<(), StoreError> {
+        self.absent.get_mut().1 = false;
         self.inner.restore_batch(batch)
     }
     /// Logs a tombstone for every expired key, then drops the range in the engine at once.
@@ -110,35 +248,43 @@ impl KeyValueBytesStore for ChangeLoggingStore {
     /// or the `records` platform's generated day) had its changelog's segments deleted within
     /// minutes, and a restarted instance restored its windows from nothing. Tombstones make
     /// the compacted changelog forget exactly what the store forgot, whatever the event time.
+    /// A window created since the last send and expired now sends nothing.
     fn expire_range(&mut self, from: Option<&[u8]>, to: &[u8]) -> Result<(), StoreError> {
+        self.absent.get_mut().1 = false;
         let lower = from.map_or(Bound::Unbounded, Bound::Included);
         for kv in self.inner.range(lower, Bound::Excluded(to)) {
-            self.log.push(&kv?.0, None);
+            self.log.push(&kv?.0, None, false);
         }
         self.inner.expire_range(from, to)
     }
     /// A tombstone per expired key, as [`expire_range`](Self::expire_range).
     fn expire_where(&mut self, expired: &dyn Fn(&[u8]) -> bool) -> Result<(), StoreError> {
+        self.absent.get_mut().1 = false;
         for kv in self.inner.range(Bound::Unbounded, Bound::Unbounded) {
             let (key, _) = kv?;
             if expired(&key) {
-                self.log.push(&key, None);
+                self.log.push(&key, None, false);
             }
         }
         self.inner.expire_where(expired)
     }
+    fn stamp_logged(&mut self, timestamp: i64) -> bool {
+        for &i in &self.log.unstamped {
+            self.log.entries[i].timestamp = timestamp;
+        }
+        self.log.unstamped.clear();
+        self.log.held() > PENDING_LOG_LIMIT
+    }
     fn drain_logged(&mut self, f: &mut ChangeSink<'_>) -> Result<(), StreamsError> {
-        let mut at = 0;
-        let result = self.log.entries.iter().try_for_each(|&(k, v)| {
-            let key = &self.log.bytes[at..at + k];
-            at += k;
-            let value = v.map(|v| {
-                let value = &self.log.bytes[at..at + v];
-                at += v;
-                value
+        let log = &self.log;
+        let result = log
+            .entries
+            .iter()
+            .filter(|p| !(p.created && p.value.is_none()))
+            .try_for_each(|p| {
+                let value = p.value.map(|v| log.slice(v));
+                f(log.slice(p.key), value, p.timestamp)
             });
-            f(key, value)
-        });
         self.log.clear();
         result
     }
@@ -148,57 +294,208 @@ impl KeyValueBytesStore for ChangeLoggingStore {
 mod tests {
     use super::*;
     use crate::state::InMemoryKeyValueStore;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    type Sent = Vec<(Vec<u8>, Option<Vec<u8>>, i64)>;
+
+    fn logged() -> ChangeLoggingStore {
+        ChangeLoggingStore::new(Box::new(InMemoryKeyValueStore::new("s")))
+    }
+
+    /// Ends a step at `timestamp` and sends what is pending, as a commit does.
+    fn send(s: &mut ChangeLoggingStore, timestamp: i64) -> Sent {
+        s.stamp_logged(timestamp);
+        let mut out = Vec::new();
+        s.drain_logged(&mut |k, v, t| {
+            out.push((k.to_vec(), v.map(<[u8]>::to_vec), t));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
 
     #[test]
     fn logs_writes_but_not_restores() {
-        let mut s = ChangeLoggingStore::new(Box::new(InMemoryKeyValueStore::new("s")));
+        let mut s = logged();
+        s.restore(b"b", Some(b"2")).unwrap();
         s.put(b"a", b"1").unwrap();
         s.delete(b"b").unwrap();
         s.restore(b"c", Some(b"3")).unwrap();
-        let mut out = Vec::new();
-        let mut collect = |k: &[u8], v: Option<&[u8]>| {
-            out.push((k.to_vec(), v.map(<[u8]>::to_vec)));
-            Ok(())
-        };
-        s.drain_logged(&mut collect).unwrap();
-        // Drained writes are forgotten: a second drain adds nothing.
-        s.drain_logged(&mut collect).unwrap();
         assert_eq!(
-            out,
-            vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), None)]
+            send(&mut s, 5),
+            vec![
+                (b"a".to_vec(), Some(b"1".to_vec()), 5),
+                (b"b".to_vec(), None, 5)
+            ]
         );
+        // Sent writes are forgotten: a second send adds nothing.
+        assert_eq!(send(&mut s, 6), vec![]);
         assert_eq!(s.get(b"c").unwrap(), Some(b"3".to_vec()));
     }
 
     #[test]
-    fn a_burst_of_writes_does_not_keep_its_room_once_sent() {
-        let mut s = ChangeLoggingStore::new(Box::new(InMemoryKeyValueStore::new("s")));
-        // A flushed record cache logs its whole share at once: 4 MiB here.
-        let value = vec![7u8; 1024];
-        for i in 0..4096u32 {
-            s.put(&i.to_be_bytes(), &value).unwrap();
-        }
-        let mut sent = 0;
-        s.drain_logged(&mut |_, v| {
-            sent += v.map_or(0, <[u8]>::len);
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(sent, 4096 * 1024);
-        assert!(
-            s.log.bytes.capacity() <= RETAINED_LOG_BYTES,
-            "{} bytes kept",
-            s.log.bytes.capacity()
+    fn a_keys_writes_fold_into_its_latest_with_its_steps_timestamp() {
+        let mut s = logged();
+        s.put(b"k", b"1").unwrap();
+        s.put(b"j", b"1").unwrap();
+        s.stamp_logged(10);
+        s.put(b"k", b"22").unwrap();
+        s.stamp_logged(20);
+        // Keys keep the order of their first write; `k` carries its last step's time.
+        assert_eq!(
+            send(&mut s, 30),
+            vec![
+                (b"k".to_vec(), Some(b"22".to_vec()), 20),
+                (b"j".to_vec(), Some(b"1".to_vec()), 10)
+            ]
         );
-        assert!(s.log.entries.capacity() <= RETAINED_LOG_ENTRIES);
-        // Small writes after it still log and drain as before.
+    }
+
+    #[test]
+    fn a_key_created_and_deleted_between_sends_sends_nothing() {
+        let mut s = logged();
+        // Read-modify-write, as an aggregation creates a key: the read finds it absent.
+        assert_eq!(s.get(b"new").unwrap(), None);
+        s.put(b"new", b"1").unwrap();
+        s.put(b"new", b"2").unwrap();
+        s.delete(b"new").unwrap();
+        // Deleting a key that was never there forgets nothing either.
+        s.delete(b"never").unwrap();
+        assert_eq!(send(&mut s, 1), vec![]);
+
+        // A key the changelog holds is deleted with a tombstone.
+        s.get_with(b"old", &mut |v| assert!(v.is_none())).unwrap();
+        s.put(b"old", b"1").unwrap();
+        assert_eq!(
+            send(&mut s, 2),
+            vec![(b"old".to_vec(), Some(b"1".to_vec()), 2)]
+        );
+        s.delete(b"old").unwrap();
+        assert_eq!(send(&mut s, 3), vec![(b"old".to_vec(), None, 3)]);
+    }
+
+    #[test]
+    fn a_write_not_right_after_a_read_that_found_the_key_absent_keeps_its_tombstone() {
+        let mut s = logged();
+        s.restore(b"k", Some(b"0")).unwrap();
+        // The read of another key says nothing about `k`, nor does a read before a write
+        // in between.
+        assert_eq!(s.get(b"other").unwrap(), None);
+        s.put(b"k", b"1").unwrap();
+        s.delete(b"k").unwrap();
+        assert_eq!(s.get(b"k").unwrap(), None);
+        s.restore(b"k", Some(b"2")).unwrap();
+        s.put(b"k", b"3").unwrap();
+        s.delete(b"k").unwrap();
+        assert_eq!(send(&mut s, 1), vec![(b"k".to_vec(), None, 1)]);
+    }
+
+    #[test]
+    fn expiring_windows_created_since_the_last_send_sends_nothing_for_them() {
+        let mut s = logged();
+        for key in [b"1a", b"1b"] {
+            assert_eq!(s.get(key).unwrap(), None);
+            s.put(key, b"v").unwrap();
+        }
+        assert_eq!(send(&mut s, 1).len(), 2);
+        for key in [b"2a", b"3a"] {
+            assert_eq!(s.get(key).unwrap(), None);
+            s.put(key, b"v").unwrap();
+        }
+        s.expire_range(None, b"3").unwrap();
+        // Only what the changelog held is forgotten; `3a` is still live.
+        assert_eq!(
+            send(&mut s, 2),
+            vec![
+                (b"3a".to_vec(), Some(b"v".to_vec()), 2),
+                (b"1a".to_vec(), None, 2),
+                (b"1b".to_vec(), None, 2)
+            ]
+        );
+        s.expire_where(&|k| k.starts_with(b"3")).unwrap();
+        assert_eq!(send(&mut s, 3), vec![(b"3a".to_vec(), None, 3)]);
+    }
+
+    #[test]
+    fn pending_writes_past_the_limit_ask_to_be_sent_early_and_a_burst_gives_its_room_back() {
+        let mut s = logged();
+        let value = vec![7u8; 1024];
+        let mut i = 0u32;
+        while !s.stamp_logged(1) {
+            s.put(&i.to_be_bytes(), &value).unwrap();
+            i += 1;
+        }
+        let written = i as usize * 1024;
+        assert!(
+            written > PENDING_LOG_LIMIT * 9 / 10,
+            "asked after {i} writes"
+        );
+        assert!(written <= PENDING_LOG_LIMIT, "asked after {i} writes");
+        assert_eq!(send(&mut s, 2).len(), i as usize);
+        // The next interval writes one key: the burst's room is given back.
         s.put(b"a", b"1").unwrap();
-        let mut out = Vec::new();
-        s.drain_logged(&mut |k, v| {
-            out.push((k.to_vec(), v.map(<[u8]>::to_vec)));
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(out, vec![(b"a".to_vec(), Some(b"1".to_vec()))]);
+        assert_eq!(
+            send(&mut s, 3),
+            vec![(b"a".to_vec(), Some(b"1".to_vec()), 3)]
+        );
+        assert!(s.log.bytes.capacity() <= 2 * RETAINED_LOG_BYTES);
+        assert!(
+            s.log.entries.capacity() * std::mem::size_of::<Pending>() <= 2 * RETAINED_LOG_BYTES
+        );
+        assert!(!s.stamp_logged(4));
+    }
+
+    /// One operation on a logged store.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Get(u8),
+        Put(u8, u8),
+        Delete(u8),
+        Expire(u8),
+        Send,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0..8u8).prop_map(Op::Get),
+            3 => (0..8u8, any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)),
+            2 => (0..8u8).prop_map(Op::Delete),
+            1 => (0..8u8).prop_map(Op::Expire),
+            1 => Just(Op::Send),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the writes, reads and sends, replaying every record sent into an
+        /// empty store rebuilds the store: folding and dropping never lose a write.
+        #[test]
+        fn the_changelog_rebuilds_the_store(ops in proptest::collection::vec(op(), 0..64)) {
+            let mut s = logged();
+            let mut changelog: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+            let mut apply = |sent: Sent| {
+                for (k, v, _) in sent {
+                    match v {
+                        Some(v) => { changelog.insert(k, v); }
+                        None => { changelog.remove(&k); }
+                    }
+                }
+            };
+            for op in ops {
+                match op {
+                    Op::Get(k) => { s.get(&[k]).unwrap(); }
+                    Op::Put(k, v) => s.put(&[k], &[v]).unwrap(),
+                    Op::Delete(k) => { s.delete(&[k]).unwrap(); }
+                    Op::Expire(k) => s.expire_range(None, &[k]).unwrap(),
+                    Op::Send => apply(send(&mut s, 0)),
+                }
+            }
+            apply(send(&mut s, 0));
+            let store: BTreeMap<Vec<u8>, Vec<u8>> = s
+                .range(Bound::Unbounded, Bound::Unbounded)
+                .collect::<Result<_, _>>()
+                .unwrap();
+            prop_assert_eq!(changelog, store);
+        }
     }
 }

@@ -57,9 +57,10 @@ pub use typed::{
 use crate::error::StoreError;
 use std::ops::Bound;
 
-/// Receives logged writes: key, and value or `None` for a deletion.
+/// Receives logged writes: key, value or `None` for a deletion, and the timestamp of the
+/// step that wrote it.
 pub type ChangeSink<'a> =
-    dyn FnMut(&[u8], Option<&[u8]>) -> Result<(), crate::error::StreamsError> + 'a;
+    dyn FnMut(&[u8], Option<&[u8]>, i64) -> Result<(), crate::error::StreamsError> + 'a;
 
 /// Iterator over key-value pairs of a bytes store, in key order.
 pub type KeyValueIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;
@@ -149,8 +150,14 @@ pub trait KeyValueBytesStore: Send {
         }
         Ok(())
     }
-    /// Hands the writes logged since the last call to `f`, oldest first, and forgets them
-    /// (change-logging wrappers only; engines log nothing).
+    /// Ends a step: the writes logged since the last call take `timestamp`. Returns whether
+    /// the pending writes have outgrown their memory bound and should be sent now rather
+    /// than at the commit (change-logging wrappers only; engines log nothing).
+    fn stamp_logged(&mut self, _timestamp: i64) -> bool {
+        false
+    }
+    /// Hands the writes logged since the last call to `f`, each key's latest once, in the
+    /// order the keys were first written, and forgets them (change-logging wrappers only).
     fn drain_logged(&mut self, _f: &mut ChangeSink<'_>) -> Result<(), crate::error::StreamsError> {
         Ok(())
     }

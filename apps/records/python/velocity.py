@@ -64,8 +64,9 @@ def build(source: str = "records-enriched", sink: str = "alerts") -> StreamsBuil
             lambda: {"count": 0, "record_id": "", "ts": 0, "sent_ms": 0},
             count_record,
             name="velocity-counts",
-            # Windows older than a few minutes are never looked at again.
-            retention_ms=300_000,
+            # A window is never looked at again once closed (size plus grace), and one
+            # created and expired between two commits never reaches the changelog.
+            retention_ms=90_000,
         )
         .to_stream()
         .flat_map(alerts)

@@ -79,14 +79,17 @@ impl Detector for Velocity {
                     ts: s.ts,
                     sent_ms: s.sent_ms,
                 },
-                // Windows older than a few minutes are never looked at again, so the store
-                // stays small enough for memory (rebuilt from its changelog on restart).
+                // A window is never looked at again once closed (its size plus grace), so
+                // the store keeps it no longer (rebuilt from its changelog on restart). The
+                // shorter a window lives, the more of them are created and expired between
+                // two commits, which change logging then never sends: in a replay of
+                // history that is most of them.
                 // A customer's window is updated a few times in its minute, rarely twice
                 // within one commit, so a record cache would dedupe almost nothing and cost
                 // a copy and a write-back per update (measured in the README).
                 Materialized::named("velocity-counts")
                     .with_value_serde(JsonSerde::<Burst>::new())
-                    .with_retention(Duration::from_secs(300))
+                    .with_retention(Duration::from_secs(90))
                     .with_caching_disabled()
                     .in_memory(),
             )

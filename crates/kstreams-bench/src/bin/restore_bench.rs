@@ -19,7 +19,7 @@ use kstreams::{Consumed, Grouped, Materialized, StreamsBuilder};
 use kstreams_testkit::broker::TestBroker;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
@@ -51,7 +51,8 @@ enum Writer {
     /// A plain producer, in the store's changelog layout.
     Producer,
     /// kstreams counting an input topic, at least once, without a record cache (one
-    /// changelog record per input record).
+    /// changelog record per key and commit: change logging folds a key's updates until the
+    /// commit).
     Alos,
     /// The same, exactly once: transactions, with their commit markers in the changelog.
     Eos,
@@ -60,8 +61,8 @@ enum Writer {
 /// The count-by-key application whose store is restored.
 fn count_app(input: &str, in_memory: bool) -> kstreams::Topology {
     let builder = StreamsBuilder::new();
-    // No record cache, so that the writing run logs every update, as the plain producer
-    // writes them.
+    // No record cache: every update reaches the store, and change logging folds them into
+    // one changelog record per key and commit.
     let m = Materialized::named("counts").with_caching_disabled();
     let m = if in_memory { m.in_memory() } else { m };
     builder
@@ -69,6 +70,24 @@ fn count_app(input: &str, in_memory: bool) -> kstreams::Topology {
         .group_by_key(Grouped::with(StringSerde, StringSerde))
         .count(m);
     builder.build().expect("topology")
+}
+
+/// Sum of the offsets `group` committed on `topic`'s partitions.
+fn committed_offsets(consumer: &BaseConsumer, topic: &str, partitions: i32) -> i64 {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets")
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Sum of the high watermarks of `topic`'s partitions.
@@ -142,8 +161,14 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
                 .processing_guarantee(g),
         );
         writer.start().expect("writer start");
-        // Every input record is one changelog record (plus markers under exactly-once).
-        while end_offsets(&watermarks, &changelog, args.partitions) < args.records as i64 {
+        // Done once the writer has committed the whole input: its changelog holds a record
+        // per key and commit (plus markers under exactly-once).
+        let group: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap())
+            .set("group.id", &app)
+            .create()
+            .expect("consumer");
+        while committed_offsets(&group, &input, args.partitions) < args.records as i64 {
             std::thread::sleep(Duration::from_millis(100));
         }
         // Closing commits the last transaction.
@@ -151,7 +176,7 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
         let _ = std::fs::remove_dir_all(&dir);
     }
     println!(
-        "changelog of {} records written by {:?} in {:.1} s (end offsets {})",
+        "{} records written as a changelog by {:?} in {:.1} s (changelog end offsets {})",
         args.records,
         args.writer,
         t.elapsed().as_secs_f64(),
@@ -207,7 +232,7 @@ fn main() {
     }
     let broker = TestBroker::from_env();
     println!(
-        "broker: {}; {} changelog records, {} keys, {} partitions; consumer settings {:?}; written by {:?}",
+        "broker: {}; {} records, {} keys, {} partitions; consumer settings {:?}; written by {:?}",
         if broker.mock().is_some() {
             "in-process mock"
         } else {

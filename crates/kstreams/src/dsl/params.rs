@@ -374,8 +374,8 @@ impl<K: 'static, V: 'static> Materialized<K, V> {
     }
 
     /// Turns off the record cache (Kafka Streams' `withCachingDisabled`): every update goes
-    /// straight to the store (the changelog still receives a key once per commit: change
-    /// logging folds a key's writes until the commit). The cache pays when keys are updated many
+    /// straight to the store (change logging still folds a key's writes until the commit, or
+    /// until a store's pending writes pass 4 MiB). The cache pays when keys are updated many
     /// times between commits; when each key is updated about once (one customer's window
     /// among a million), it only adds a copy per update and evictions that write it back.
     pub fn with_caching_disabled(mut self) -> Self {

@@ -14,13 +14,20 @@ use std::ops::Bound;
 ///
 /// Until then a key's writes fold into its latest, as Kafka Streams' record cache folds
 /// them before its changelog: a compacted changelog keeps only a key's last record anyway,
-/// and a restore replays the last. A key created since the last commit (a read found it
-/// absent just before its first write) and deleted again sends nothing at all: a window
-/// created and expired within one commit interval, the common case when a window store
-/// replays history, never reaches the changelog.
+/// and a restore replays the last. In an in-memory store, a key created since the last
+/// commit (a read found it absent just before its first write) and deleted again sends
+/// nothing at all: a window created and expired within one commit interval, the common case
+/// when a window store replays history, never reaches the changelog.
 pub struct ChangeLoggingStore {
     inner: Box<dyn KeyValueBytesStore>,
     log: PendingLog,
+    /// Whether deletions of keys created since the last send may be dropped: only when the
+    /// engine holds exactly what the changelog says, as an in-memory engine, restored in
+    /// full whenever its task starts, does. A persistent engine may hold writes past its
+    /// checkpoint that never reached the changelog (a stream thread that fails closes its
+    /// tasks, and so makes their stores durable, but commits nothing): reprocessed, a
+    /// deletion would find its key already gone, and the changelog would keep the value.
+    drops_created: bool,
     /// The key the last read found absent, and whether that still holds (no write since).
     /// A write to it next is the read-modify-write of an aggregation creating the key: the
     /// engine, and so the changelog, had nothing under it.
@@ -74,6 +81,12 @@ pub(crate) const PENDING_LOG_LIMIT: usize = 4 << 20;
 /// Bytes (and as many again for entries) a store keeps room for once its writes are sent,
 /// whatever it used: the room for the writes of one record or so.
 const RETAINED_LOG_BYTES: usize = 64 << 10;
+
+/// The most room a store keeps between sends: a commit interval's writes of a busy store
+/// (about 1 MiB per task in `records`' 25M run), so that they do not grow their buffers
+/// again every interval, but not a burst's (a full record cache flushed at a commit: up to
+/// its budget, 30 MiB over ingest's eight customer stores, heaptrack).
+const MAX_RETAINED_LOG_BYTES: usize = 1 << 20;
 
 impl PendingLog {
     fn slice(&self, span: Span) -> &[u8] {
@@ -129,19 +142,20 @@ impl PendingLog {
                 * (std::mem::size_of::<Pending>() + 2 * std::mem::size_of::<usize>())
     }
 
-    /// Empties the log. It keeps the room it used this time, for the next interval's
-    /// writes, but gives back what a burst took beyond twice that.
+    /// Empties the log. It keeps the room it used this time for the next interval's writes,
+    /// up to [`MAX_RETAINED_LOG_BYTES`], and gives back what a burst took beyond twice that.
     fn clear(&mut self) {
         let (bytes, entries) = (self.bytes.len(), self.entries.len());
         self.bytes.clear();
         self.entries.clear();
         self.index.clear();
         self.unstamped.clear();
-        let keep_bytes = bytes.max(RETAINED_LOG_BYTES);
+        let keep_bytes = bytes.clamp(RETAINED_LOG_BYTES, MAX_RETAINED_LOG_BYTES);
         if self.bytes.capacity() > 2 * keep_bytes {
             self.bytes.shrink_to(keep_bytes);
         }
-        let keep = entries.max(RETAINED_LOG_BYTES / std::mem::size_of::<Pending>());
+        let entry = std::mem::size_of::<Pending>();
+        let keep = entries.clamp(RETAINED_LOG_BYTES / entry, MAX_RETAINED_LOG_BYTES / entry);
         if self.entries.capacity() > 2 * keep {
             self.entries.shrink_to(keep);
             self.unstamped.shrink_to(keep);
@@ -154,6 +168,7 @@ impl ChangeLoggingStore {
     /// Logs writes to `inner`.
     pub fn new(inner: Box<dyn KeyValueBytesStore>) -> Self {
         ChangeLoggingStore {
+            drops_created: !inner.persistent(),
             inner,
             log: PendingLog::default(),
             absent: RefCell::new((Vec::new(), false)),
@@ -170,6 +185,9 @@ impl ChangeLoggingStore {
     /// Remembers a read that found `key` absent. A read that finds a key changes nothing:
     /// the remembered key stays absent until a write.
     fn note_absent(&self, key: &[u8]) {
+        if !self.drops_created {
+            return;
+        }
         let (absent, valid) = &mut *self.absent.borrow_mut();
         absent.clear();
         absent.extend_from_slice(key);
@@ -178,7 +196,7 @@ impl ChangeLoggingStore {
 
     /// Logs a write; `absent` when the caller knows the key was absent before it.
     fn log(&mut self, key: &[u8], value: Option<&[u8]>, absent: bool) {
-        let absent = self.was_absent(key) || absent;
+        let absent = self.drops_created && (self.was_absent(key) || absent);
         self.log.push(key, value, absent);
     }
 }
@@ -389,6 +407,48 @@ mod tests {
         s.put(b"k", b"3").unwrap();
         s.delete(b"k").unwrap();
         assert_eq!(send(&mut s, 1), vec![(b"k".to_vec(), None, 1)]);
+    }
+
+    /// An in-memory engine that says it is persistent.
+    struct Durable(InMemoryKeyValueStore);
+
+    impl KeyValueBytesStore for Durable {
+        fn name(&self) -> &str {
+            self.0.name()
+        }
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.0.get(key)
+        }
+        fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+            self.0.put(key, value)
+        }
+        fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.0.delete(key)
+        }
+        fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> KeyValueIter<'_> {
+            self.0.range(from, to)
+        }
+        fn approximate_num_entries(&self) -> u64 {
+            self.0.approximate_num_entries()
+        }
+        fn persistent(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_persistent_engine_logs_every_deletion() {
+        // Its engine may hold writes the changelog never received (a failed thread made
+        // them durable without committing): a key it lacks may still be in the changelog.
+        let mut s = ChangeLoggingStore::new(Box::new(Durable(InMemoryKeyValueStore::new("d"))));
+        s.delete(b"gone").unwrap();
+        assert_eq!(s.get(b"new").unwrap(), None);
+        s.put(b"new", b"1").unwrap();
+        s.delete(b"new").unwrap();
+        assert_eq!(
+            send(&mut s, 1),
+            vec![(b"gone".to_vec(), None, 1), (b"new".to_vec(), None, 1)]
+        );
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub type KeyValueIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), S
 
 /// A key-value storage engine over bytes. Implemented by the in-memory engine here and by
 /// persistent engines; wrappers (change logging, caching, metrics) implement it too.
+///
+/// Change logging relies on an engine that is not [`persistent`](Self::persistent) to
+/// answer exactly: `get` and `get_with` find nothing only for an absent key, and `delete`
+/// returns the value it removed. It then sends nothing for a key created and deleted
+/// between two commits.
 pub trait KeyValueBytesStore: Send {
     /// Store name.
     fn name(&self) -> &str;

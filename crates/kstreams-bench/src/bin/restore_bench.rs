@@ -111,9 +111,11 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
         .create_topic(&changelog, args.partitions)
         .expect("topic");
     let t = Instant::now();
-    // One client for every look at the changelog's end, however long the writer takes.
+    // One client, in the writer's group, for every look at what the writer committed and at
+    // the changelog's end, however long the writer takes. It never joins the group.
     let watermarks: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", &app)
         .create()
         .expect("consumer");
     let guarantee = match args.writer {
@@ -163,12 +165,7 @@ fn run(broker: &TestBroker, args: &Args, in_memory: bool) {
         writer.start().expect("writer start");
         // Done once the writer has committed the whole input: its changelog holds a record
         // per key and commit (plus markers under exactly-once).
-        let group: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", broker.bootstrap())
-            .set("group.id", &app)
-            .create()
-            .expect("consumer");
-        while committed_offsets(&group, &input, args.partitions) < args.records as i64 {
+        while committed_offsets(&watermarks, &input, args.partitions) < args.records as i64 {
             std::thread::sleep(Duration::from_millis(100));
         }
         // Closing commits the last transaction.

@@ -59,6 +59,13 @@ struct Span {
     len: usize,
 }
 
+impl Span {
+    /// The bytes of this span in `bytes`.
+    fn of(self, bytes: &[u8]) -> &[u8] {
+        &bytes[self.at..self.at + self.len]
+    }
+}
+
 /// A key's latest write since the last send.
 #[derive(Clone, Copy)]
 struct Pending {
@@ -89,10 +96,6 @@ const RETAINED_LOG_BYTES: usize = 64 << 10;
 const MAX_RETAINED_LOG_BYTES: usize = 1 << 20;
 
 impl PendingLog {
-    fn slice(&self, span: Span) -> &[u8] {
-        &self.bytes[span.at..span.at + span.len]
-    }
-
     fn append(bytes: &mut Vec<u8>, b: &[u8]) -> Span {
         let at = bytes.len();
         bytes.extend_from_slice(b);
@@ -104,10 +107,7 @@ impl PendingLog {
     fn push(&mut self, key: &[u8], value: Option<&[u8]>, absent: bool) {
         let hash = self.hasher.hash_one(key);
         let (bytes, entries) = (&self.bytes, &self.entries);
-        let found = self.index.find(hash, |&i| {
-            let k = entries[i].key;
-            &bytes[k.at..k.at + k.len] == key
-        });
+        let found = self.index.find(hash, |&i| entries[i].key.of(bytes) == key);
         let i = match found {
             Some(&i) => {
                 let value = value.map(|v| Self::append(&mut self.bytes, v));
@@ -125,10 +125,8 @@ impl PendingLog {
                     created: absent,
                 });
                 let (bytes, entries, hasher) = (&self.bytes, &self.entries, &self.hasher);
-                self.index.insert_unique(hash, i, |&i| {
-                    let k = entries[i].key;
-                    hasher.hash_one(&bytes[k.at..k.at + k.len])
-                });
+                self.index
+                    .insert_unique(hash, i, |&i| hasher.hash_one(entries[i].key.of(bytes)));
                 i
             }
         };
@@ -180,6 +178,12 @@ impl ChangeLoggingStore {
     fn was_absent(&mut self, key: &[u8]) -> bool {
         let (absent, valid) = self.absent.get_mut();
         std::mem::take(valid) && **absent == *key
+    }
+
+    /// Forgets the last read: a write that does not go through [`log`](Self::log) (a
+    /// restore, an expiry) may have changed any key.
+    fn forget_read(&mut self) {
+        self.absent.get_mut().1 = false;
     }
 
     /// Remembers a read that found `key` absent. A read that finds a key changes nothing:
@@ -251,11 +255,11 @@ impl KeyValueBytesStore for ChangeLoggingStore {
     }
     fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
         // Restoring replays the changelog: writing it back would duplicate it.
-        self.absent.get_mut().1 = false;
+        self.forget_read();
         self.inner.restore(key, value)
     }
     fn restore_batch(&mut self, batch: &RestoreBatch) -> Result<(), StoreError> {
-        self.absent.get_mut().1 = false;
+        self.forget_read();
         self.inner.restore_batch(batch)
     }
     /// Logs a tombstone for every expired key, then drops the range in the engine at once.
@@ -268,7 +272,7 @@ impl KeyValueBytesStore for ChangeLoggingStore {
     /// the compacted changelog forget exactly what the store forgot, whatever the event time.
     /// A window created since the last send and expired now sends nothing.
     fn expire_range(&mut self, from: Option<&[u8]>, to: &[u8]) -> Result<(), StoreError> {
-        self.absent.get_mut().1 = false;
+        self.forget_read();
         let lower = from.map_or(Bound::Unbounded, Bound::Included);
         for kv in self.inner.range(lower, Bound::Excluded(to)) {
             self.log.push(&kv?.0, None, false);
@@ -277,7 +281,7 @@ impl KeyValueBytesStore for ChangeLoggingStore {
     }
     /// A tombstone per expired key, as [`expire_range`](Self::expire_range).
     fn expire_where(&mut self, expired: &dyn Fn(&[u8]) -> bool) -> Result<(), StoreError> {
-        self.absent.get_mut().1 = false;
+        self.forget_read();
         for kv in self.inner.range(Bound::Unbounded, Bound::Unbounded) {
             let (key, _) = kv?;
             if expired(&key) {
@@ -300,8 +304,8 @@ impl KeyValueBytesStore for ChangeLoggingStore {
             .iter()
             .filter(|p| !(p.created && p.value.is_none()))
             .try_for_each(|p| {
-                let value = p.value.map(|v| log.slice(v));
-                f(log.slice(p.key), value, p.timestamp)
+                let value = p.value.map(|v| v.of(&log.bytes));
+                f(p.key.of(&log.bytes), value, p.timestamp)
             });
         self.log.clear();
         result

@@ -17,6 +17,7 @@ use kstreams::runtime::kafka::Admin;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,9 +27,10 @@ use std::time::{Duration, Instant};
 
 /// The creation time a pipeline topic's value carries: at the top level (alerts,
 /// notifications) or in its `record` (enriched records). Only these fields are decoded,
-/// the rest skipped: the reader of `records-enriched` sees every record of the run, and
-/// decoding each whole into a `serde_json::Value` (a map per object, a string per field)
-/// could take CPU from the roles it measures, on the same two cores.
+/// the rest skipped: the reader of `records-enriched` sees every record of a run at a
+/// fixed rate (one partition's of a flood, see [`Reads`]), and decoding each whole into a
+/// `serde_json::Value` (a map per object, a string per field) could take CPU from the
+/// roles it measures, on the same two cores.
 #[derive(Deserialize)]
 struct Created {
     sent_ms: Option<i64>,
@@ -47,13 +49,36 @@ fn sent_ms(value: &[u8]) -> Option<i64> {
     c.sent_ms.or_else(|| c.record.and_then(|r| r.sent_ms))
 }
 
-/// Reads `topic` from its end as of now, until `stop`, and hands every record created at
-/// or after `since_ms` to `sample` with the wall time it was read and its latency (read
-/// time minus creation time, ms); returns what `sample` kept. Returns once the reader is
-/// assigned, so none is missed.
+/// Which of a topic's records a [`latency_reader`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reads {
+    /// Every partition, through a consumer group of its own.
+    Everything,
+    /// One partition only, assigned directly: a sample. A flood sends every record of
+    /// the run to `records-enriched`, and reading all of them back (25M on the 25M run)
+    /// would take CPU from the roles measured, on the same two cores, for a latency that
+    /// a flood's backlog decides anyway.
+    Partition(i32),
+}
+
+impl Reads {
+    /// How a stage's row names what was read.
+    fn describe(self, topic: &str, partitions: u32) -> String {
+        match self {
+            Reads::Everything => topic.to_string(),
+            Reads::Partition(p) => format!("{topic}, partition {p} of {partitions}"),
+        }
+    }
+}
+
+/// Reads `topic` (all of it, or one partition: `reads`) from its end as of now, until
+/// `stop`, and hands every record created at or after `since_ms` to `sample` with the
+/// wall time it was read and its latency (read time minus creation time, ms); returns
+/// what `sample` kept. Returns once the reader is assigned, so none is missed.
 pub(crate) fn latency_reader<T: Send + 'static>(
     bootstrap: &str,
     topic: &str,
+    reads: Reads,
     since_ms: i64,
     stop: Arc<AtomicBool>,
     mut sample: impl FnMut(&[u8], i64, f64) -> T + Send + 'static,
@@ -65,15 +90,30 @@ pub(crate) fn latency_reader<T: Send + 'static>(
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "10")
         .create()?;
-    consumer.subscribe(&[topic])?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    // The assignment, and the start at the end, happen inside poll.
-    while consumer.assignment().map_or(0, |a| a.count()) == 0 {
-        consumer.poll(Duration::from_millis(100));
-        if Instant::now() > deadline {
-            return Err(
-                format!("the latency reader of {topic} got no assignment within 60 s").into(),
-            );
+    match reads {
+        Reads::Everything => {
+            consumer.subscribe(&[topic])?;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            // The assignment, and the start at the end, happen inside poll.
+            while consumer.assignment().map_or(0, |a| a.count()) == 0 {
+                consumer.poll(Duration::from_millis(100));
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "the latency reader of {topic} got no assignment within 60 s"
+                    )
+                    .into());
+                }
+            }
+        }
+        Reads::Partition(p) => {
+            // The end is read here, not left to `Offset::End`, which librdkafka resolves
+            // later, in the background, after records may already have been sent.
+            let (_, end) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(30))
+                .map_err(|e| format!("reading the end of {topic}/{p}: {e}"))?;
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(topic, p, Offset::Offset(end))?;
+            consumer.assign(&tpl)?;
         }
     }
     Ok(std::thread::spawn(move || {
@@ -129,16 +169,31 @@ pub fn run(
     metrics.subscribe(&[topics::METRICS])?;
     let records = cfg.records;
     let stop_reader = Arc::new(AtomicBool::new(false));
-    // Each stage's output, so that the table shows where the time goes.
+    // Each stage's output, so that the table shows where the time goes. Ingest's output
+    // is every record of the run: a flood reads back one partition of it (see `Reads`).
     let since = now_ms();
+    let enriched = if rate > 0 {
+        Reads::Everything
+    } else {
+        Reads::Partition(0)
+    };
     let stages = [
-        ("ingest", topics::ENRICHED),
-        ("detectors", topics::ALERTS),
-        ("notify", topics::NOTIFICATIONS),
+        ("ingest", topics::ENRICHED, enriched),
+        ("detectors", topics::ALERTS, Reads::Everything),
+        ("notify", topics::NOTIFICATIONS, Reads::Everything),
     ];
     let readers = stages
         .iter()
-        .map(|(_, t)| latency_reader(bootstrap, t, since, stop_reader.clone(), |_, _, l| l))
+        .map(|(_, t, reads)| {
+            latency_reader(
+                bootstrap,
+                t,
+                *reads,
+                since,
+                stop_reader.clone(),
+                |_, _, l| l,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let started = Instant::now();
     let generator = {
@@ -243,9 +298,10 @@ pub fn run(
     );
     println!("| output of | records | p50 ms | p99 ms | max ms |");
     println!("|---|---|---|---|---|");
-    for ((stage, topic), l) in stages.iter().zip(&latencies) {
+    for ((stage, topic, reads), l) in stages.iter().zip(&latencies) {
         println!(
-            "| {stage} ({topic}) | {} | {:.0} | {:.0} | {:.0} |",
+            "| {stage} ({}) | {} | {:.0} | {:.0} | {:.0} |",
+            reads.describe(topic, partitions),
             l.len(),
             quantile(l, 0.5),
             quantile(l, 0.99),

@@ -25,7 +25,7 @@
 //! run, so a second run's records are late for the windows a first run left behind, and
 //! velocity rightly drops them.
 
-use crate::bench::{customers_loaded, latency_reader};
+use crate::bench::{customers_loaded, latency_reader, Reads};
 use crate::demo::quantile;
 use crate::detectors;
 use crate::generate::{kinds, GeneratorConfig};
@@ -241,7 +241,7 @@ pub fn run(cfg: HotDeployConfig) -> Result<(), Box<dyn std::error::Error>> {
     let since = now_ms();
     let readers = [topics::ENRICHED, topics::ALERTS, topics::NOTIFICATIONS]
         .iter()
-        .map(|t| latency_reader(bootstrap, t, since, stop.clone(), sample))
+        .map(|t| latency_reader(bootstrap, t, Reads::Everything, since, stop.clone(), sample))
         .collect::<Result<Vec<_>, _>>()?;
     let counters = counter_sampler(bootstrap, stop.clone())?;
     let t0 = Arc::new(AtomicI64::new(0));

@@ -107,10 +107,19 @@ pub(crate) fn latency_reader<T: Send + 'static>(
         }
         Reads::Partition(p) => {
             // The end is read here, not left to `Offset::End`, which librdkafka resolves
-            // later, in the background, after records may already have been sent.
-            let (_, end) = consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(30))
-                .map_err(|e| format!("reading the end of {topic}/{p}: {e}"))?;
+            // later, in the background, after records may already have been sent. A
+            // partition just created may have no leader yet: tried again for 60 s, as a
+            // group assignment is waited for above.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let end = loop {
+                match consumer.fetch_watermarks(topic, p, Duration::from_secs(10)) {
+                    Ok((_, end)) => break end,
+                    Err(e) if Instant::now() > deadline => {
+                        return Err(format!("reading the end of {topic}/{p}: {e}").into())
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                }
+            };
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(topic, p, Offset::Offset(end))?;
             consumer.assign(&tpl)?;

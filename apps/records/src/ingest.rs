@@ -11,7 +11,7 @@ use kstreams::error::SerdeError;
 use kstreams::processor::{Processor, ProcessorContext, Record};
 use kstreams::serde::{JsonSerde, Nullable, Serde, StringSerde};
 use kstreams::{Consumed, Materialized, Produced, StreamsBuilder, Topology};
-use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::error::Category;
 use serde_json::value::RawValue;
@@ -80,6 +80,11 @@ pub enum Checked {
 /// wrong type then gets a message naming it, and the rest of the value is skipped
 /// unparsed. Decoding into a `serde_json::Value` instead built a map, a string per field
 /// name and a `Value` per field, for every record (7% of ingest's CPU).
+///
+/// Skipping checks a field's syntax but not what a `Value` would also refuse in it (a
+/// number out of `f64`'s range, a lone surrogate, nesting past 128 levels). Such a field is
+/// not carried downstream, so it no longer dead-letters a record whose own fields are
+/// valid.
 #[derive(Default)]
 struct Fields<'a> {
     record_id: Option<&'a RawValue>,
@@ -149,11 +154,19 @@ fn field<'a>(raw: Option<&'a RawValue>, name: &str) -> Result<&'a RawValue, Stri
     raw.ok_or_else(|| format!("field `{name}` is missing"))
 }
 
+/// Field `name` read as a `T`: the message says what was `expected` when the JSON is of
+/// another type, and what failed when it is of the type but unreadable (a number out of
+/// range, a lone surrogate in a string).
+fn read<T: DeserializeOwned>(raw: &RawValue, name: &str, expected: &str) -> Result<T, String> {
+    serde_json::from_str(raw.get()).map_err(|e| match e.classify() {
+        Category::Data => format!("field `{name}`: expected {expected}, got {}", raw.get()),
+        _ => format!("field `{name}`: cannot read {}: {e}", raw.get()),
+    })
+}
+
 /// Field `name` as trimmed, non-empty text.
 fn text(raw: Option<&RawValue>, name: &str) -> Result<String, String> {
-    let raw = field(raw, name)?;
-    let s: String = serde_json::from_str(raw.get())
-        .map_err(|_| format!("field `{name}`: expected a string, got {}", raw.get()))?;
+    let s: String = read(field(raw, name)?, name, "a string")?;
     match s.trim() {
         "" => Err(format!("field `{name}` is empty")),
         t if t.len() == s.len() => Ok(s),
@@ -161,35 +174,26 @@ fn text(raw: Option<&RawValue>, name: &str) -> Result<String, String> {
     }
 }
 
-/// Field `name` as an integer.
-fn integer(raw: Option<&RawValue>, name: &str) -> Result<i64, String> {
-    let raw = field(raw, name)?;
-    serde_json::from_str(raw.get())
-        .map_err(|_| format!("field `{name}`: expected an integer, got {}", raw.get()))
-}
-
 /// Validates and normalizes one record's JSON; `key` is the record key.
 pub fn validate(key: Option<&str>, value: Option<&[u8]>) -> Result<CustomerRecord, String> {
     let bytes = value.ok_or("value is null")?;
     let text_value = std::str::from_utf8(bytes).map_err(|e| format!("value is not UTF-8: {e}"))?;
-    let m: Fields<'_> = serde_json::from_str(text_value).map_err(|e| match e.classify() {
-        // Well-formed JSON of another type than an object.
-        Category::Data => "value is not a JSON object".to_string(),
-        _ => format!("value is not JSON: {e}"),
+    let m: Fields<'_> = serde_json::from_str(text_value).map_err(|e| {
+        // A value of another type than an object fails at its first token, before the
+        // rest is read: whether it is JSON at all takes a second look.
+        match serde_json::from_str::<IgnoredAny>(text_value) {
+            Ok(_) if e.classify() == Category::Data => "value is not a JSON object".to_string(),
+            Ok(_) => format!("value is not JSON: {e}"),
+            Err(e) => format!("value is not JSON: {e}"),
+        }
     })?;
-    let amount_raw = field(m.amount, "amount")?;
-    let amount: f64 = serde_json::from_str(amount_raw.get()).map_err(|_| {
-        format!(
-            "field `amount`: expected a number, got {}",
-            amount_raw.get()
-        )
-    })?;
+    let amount: f64 = read(field(m.amount, "amount")?, "amount", "a number")?;
     if !amount.is_finite() || amount < 0.0 {
         return Err(format!(
             "field `amount` is negative or not finite ({amount})"
         ));
     }
-    let ts = integer(m.ts, "ts")?;
+    let ts: i64 = read(field(m.ts, "ts")?, "ts", "an integer")?;
     if ts < 0 {
         return Err(format!("field `ts` is negative ({ts})"));
     }
@@ -372,10 +376,15 @@ mod tests {
             (r.record_id.as_str(), r.ts, r.amount, r.sent_ms),
             ("r1", 7, 3.0, 9)
         );
-        let cases: [(&[u8], &str); 13] = [
+        let cases: [(&[u8], &str); 17] = [
             (br#"{"record_id":"r1"#, "not JSON"),
             (br#"{"record_id":"r1"} x"#, "not JSON"),
             (br#""a string""#, "not a JSON object"),
+            // Broken JSON that starts as another type than an object is still "not JSON".
+            (br#"[1,2"#, "not JSON"),
+            (br#"1 2"#, "not JSON"),
+            (br#"{"record_id":"r1","customer_id":"c1","ts":5,"amount":1e400,"currency":"e","country":"f","device":"d"}"#, "`amount`: cannot read 1e400"),
+            (br#"{"record_id":"\ud800","customer_id":"c1","ts":5,"amount":2,"currency":"e","country":"f","device":"d"}"#, "`record_id`: cannot read"),
             (br#"{"record_id":"r1","customer_id":"c1","ts":5,"amount":"2","currency":"e","country":"f","device":"d"}"#, "`amount`: expected a number, got \"2\""),
             (br#"{"record_id":7,"customer_id":"c1","ts":5,"amount":2,"currency":"e","country":"f","device":"d"}"#, "`record_id`: expected a string, got 7"),
             (br#"{"record_id":"  ","customer_id":"c1","ts":5,"amount":2,"currency":"e","country":"f","device":"d"}"#, "`record_id` is empty"),

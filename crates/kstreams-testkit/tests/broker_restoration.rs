@@ -2,13 +2,17 @@
 //! stream thread's loop, not inside the rebalance callback, so a restore that takes longer
 //! than `max.poll.interval.ms` causes no rebalance; and a checkpoint beyond the changelog's
 //! end is treated as stale, the store restored in full; and a commit rewrites a task's
-//! checkpoint only when its changelog offsets moved.
+//! checkpoint only when its changelog offsets moved; and what a processor writes to its
+//! store in `close` reaches the changelog, so the next owner restores it.
 
-use kstreams::runtime::kafka::{KafkaStreams, State, StreamsConfig};
+use kstreams::processor::{Processor, ProcessorContext, Record};
+use kstreams::runtime::kafka::{KafkaStreams, ProcessingGuarantee, State, StreamsConfig};
 use kstreams::serde::{I64Serde, Nullable, StringSerde};
+use kstreams::state::{KeyValueStore, Stores};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, Topology};
 use kstreams_testkit::broker::TestBroker;
 use rdkafka::producer::{BaseRecord, Producer};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -230,4 +234,118 @@ fn a_commit_rewrites_the_checkpoint_only_when_the_changelog_moved() {
     );
     assert_ne!(checkpointed(&task_dir, &s.changelog).unwrap().1, first.1);
     streams.close();
+}
+
+/// Counts records per key in memory and writes the totals to store `totals` only in
+/// `close`, as a processor that batches its state updates would.
+#[derive(Default)]
+struct TotalsOnClose {
+    totals: BTreeMap<String, i64>,
+    store: Option<KeyValueStore<String, i64>>,
+}
+
+impl Processor<String, String> for TotalsOnClose {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, String>) -> kstreams::Result<()> {
+        self.store = Some(ctx.key_value_store("totals")?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        record: Record<String, String>,
+    ) -> kstreams::Result<()> {
+        if let Some(key) = &record.key {
+            *self.totals.entry(key.clone()).or_default() += 1;
+        }
+        ctx.forward(record)
+    }
+
+    fn close(&mut self) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        for (key, total) in &self.totals {
+            store.put(key, total).expect("writing a total on close");
+        }
+    }
+}
+
+fn totals_on_close(s: &Setup) -> Topology {
+    let builder = StreamsBuilder::new();
+    builder.add_state_store(Stores::key_value_store_builder(
+        Stores::persistent_key_value_store("totals"),
+        StringSerde,
+        I64Serde,
+    ));
+    builder
+        .stream(&s.input, Consumed::with(StringSerde, StringSerde))
+        .process(TotalsOnClose::default, &["totals"])
+        .to(&s.output, Produced::with(StringSerde, StringSerde));
+    builder.build().unwrap()
+}
+
+#[test]
+fn what_a_processor_writes_on_close_reaches_the_changelog() {
+    close_writes_reach_the_changelog(ProcessingGuarantee::AtLeastOnce);
+}
+
+#[test]
+fn what_a_processor_writes_on_close_reaches_the_changelog_under_exactly_once() {
+    // The final transaction must run although no record came since the last one.
+    close_writes_reach_the_changelog(ProcessingGuarantee::ExactlyOnceV2);
+}
+
+fn close_writes_reach_the_changelog(guarantee: ProcessingGuarantee) {
+    let s = setup("close-writes", 2);
+    let changelog = format!("{}-totals-changelog", s.app);
+    s.broker.create_topic(&changelog, 2).unwrap();
+    let (keys, per_key) = (5, 6);
+    let config = |dir: &str| {
+        StreamsConfig::new(&s.app, s.broker.bootstrap())
+            .state_dir(state_dir(dir))
+            .processing_guarantee(guarantee)
+    };
+    let streams = KafkaStreams::new(totals_on_close(&s), config("cw1"));
+    streams.start().unwrap();
+    s.broker.produce(
+        &s.input,
+        (0..keys * per_key).map(|i| (format!("k{}", i % keys), format!("v{i}"))),
+    );
+    let forwarded = s
+        .broker
+        .consume(&s.output, 2, keys * per_key, Duration::from_secs(60));
+    assert_eq!(forwarded.len(), keys * per_key, "every record processed");
+    assert_ne!(streams.state(), State::Error);
+    // A clean stop: the processors close before the final commit (Kafka Streams' suspend,
+    // commit, close), so the totals they write then are flushed to the changelog with it.
+    streams.close();
+
+    let logged: BTreeMap<String, i64> = s
+        .broker
+        .consume_to_end(&changelog, 2, Duration::from_secs(30))
+        .into_iter()
+        .map(|r| {
+            let key = String::from_utf8(r.key.expect("changelog key")).unwrap();
+            let value = r.value.expect("a total, not a tombstone");
+            (key, i64::from_be_bytes(value.try_into().expect("8 bytes")))
+        })
+        .collect();
+    let expected: BTreeMap<String, i64> = (0..keys)
+        .map(|k| (format!("k{k}"), per_key as i64))
+        .collect();
+    assert_eq!(logged, expected, "the changelog holds what close wrote");
+
+    // Another instance, with nothing on disk, restores them from there.
+    let next = KafkaStreams::new(totals_on_close(&s), config("cw2"));
+    next.start().unwrap();
+    wait_for("RUNNING", Duration::from_secs(60), || {
+        assert_ne!(next.state(), State::Error);
+        next.state() == State::Running
+    });
+    let store = next.store::<String, i64>("totals").unwrap();
+    for (key, total) in &expected {
+        assert_eq!(store.get(key).unwrap(), Some(*total), "{key} restored");
+    }
+    next.close();
 }

@@ -174,3 +174,59 @@ fn a_processor_cannot_reach_a_store_it_is_not_connected_to() {
         .to_string();
     assert!(err.contains("sums"), "{err}");
 }
+
+/// Panics in `close`.
+struct PanicsOnClose;
+
+impl Processor<String, String> for PanicsOnClose {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<()> {
+        ctx.forward(r)
+    }
+
+    fn close(&mut self) {
+        panic!("close failed");
+    }
+}
+
+/// Records that its `close` ran.
+struct NotesClose(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Processor<String, String> for NotesClose {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<()> {
+        ctx.forward(r)
+    }
+
+    fn close(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_processor_that_panics_on_close_does_not_keep_the_others_from_closing() {
+    let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noted = closed.clone();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("in", Consumed::with(StringSerde, StringSerde))
+        .process(|| PanicsOnClose, &[])
+        .process(move || NotesClose(noted.clone()), &[])
+        .to("out", Produced::with(StringSerde, StringSerde));
+    let driver = TestDriver::new(builder.build().unwrap()).unwrap();
+    driver
+        .input_topic("in", StringSerde, StringSerde)
+        .pipe_input("k".to_string(), "v".to_string())
+        .unwrap();
+    drop(driver);
+    assert!(
+        closed.load(std::sync::atomic::Ordering::SeqCst),
+        "the processor after the one that panicked closed too"
+    );
+}

@@ -121,7 +121,12 @@ pub trait Processor<KIn, VIn, KOut = KIn, VOut = VIn>: 'static {
         Ok(())
     }
 
-    /// Called once when the task closes.
+    /// Called once when the task closes, before its last commit, as Kafka Streams closes
+    /// processors when it suspends a task: stores fetched in `init` are still open, and
+    /// what is written to them here is committed and reaches their changelogs, so the
+    /// partition's next owner restores it. After a failure that keeps the task from
+    /// committing it still runs, but nothing it writes is committed. A panic here is logged
+    /// and the other processors still close.
     fn close(&mut self) {}
 }
 

@@ -81,6 +81,8 @@ pub struct Task {
     lifecycles: Vec<Rc<RefCell<dyn Lifecycle>>>,
     /// Records each processor and sink took.
     processed: Vec<(Arc<str>, Rc<std::cell::Cell<u64>>)>,
+    /// Processors closed ([`Task::suspend`]); the stores stay open for the last commit.
+    suspended: bool,
     closed: bool,
     /// Reused for changelog keys rewritten into Kafka's layouts.
     changelog_key: Vec<u8>,
@@ -173,6 +175,7 @@ impl Task {
             sources,
             lifecycles,
             processed,
+            suspended: false,
             closed: false,
             changelog_key: Vec::new(),
         };
@@ -199,6 +202,12 @@ impl Task {
     /// Processes one input record through the subtopology, then runs any stream-time
     /// punctuation that became due.
     pub fn process(&mut self, record: InputRecord<'_>) -> Result<()> {
+        if self.suspended {
+            return Err(StreamsError::InvalidState(format!(
+                "task {} is suspended: its processors are closed, it takes no more records",
+                self.ctx.task_id
+            )));
+        }
         let Some(src) = self.sources.iter_mut().find(|s| &*s.topic == record.topic) else {
             return Err(StreamsError::UnknownTopic {
                 task: self.ctx.task_id.to_string(),
@@ -402,6 +411,9 @@ impl Task {
     /// Sets the wall clock and runs wall-clock punctuation that became due.
     pub fn punctuate_wall_clock(&mut self, now_ms: i64) -> Result<()> {
         self.ctx.wall_clock_ms = now_ms;
+        if self.suspended {
+            return Ok(());
+        }
         self.run_due(PunctuationType::WallClockTime, now_ms)
     }
 
@@ -532,15 +544,38 @@ impl Task {
         Ok(())
     }
 
-    /// Closes processors and stores. Idempotent.
+    /// Closes the processors, leaving the stores open: Kafka Streams' suspend, the first
+    /// step of closing a task cleanly. What a processor's `close` writes to its stores then
+    /// goes out with the commit that follows (the stream thread commits between this and
+    /// [`close`](Self::close)), so it reaches the changelog and the next owner restores it.
+    /// A processor whose `close` panics is logged and the others still close. Idempotent;
+    /// afterwards the task takes no more records and runs no punctuation.
+    pub fn suspend(&mut self) {
+        if self.suspended {
+            return;
+        }
+        self.suspended = true;
+        for node in &self.lifecycles {
+            let closed = catch_unwind(AssertUnwindSafe(|| node.borrow_mut().close()));
+            if let Err(payload) = closed {
+                tracing::error!(
+                    task = %self.ctx.task_id,
+                    processor = node.borrow().name(),
+                    "processor close panicked: {}",
+                    panic_message(&*payload)
+                );
+            }
+        }
+    }
+
+    /// Closes processors (if [`suspend`](Self::suspend) did not already) and stores.
+    /// Idempotent.
     pub fn close(&mut self) -> Result<()> {
         if self.closed {
             return Ok(());
         }
         self.closed = true;
-        for node in &self.lifecycles {
-            node.borrow_mut().close();
-        }
+        self.suspend();
         self.ctx.stores.flush()?;
         self.ctx.stores.close()?;
         Ok(())

@@ -311,6 +311,10 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
     // A clean stop commits what was processed; a failed one must not (the failure may be
     // exactly that outputs were lost), and the partitions' next owner repeats the work.
     if result.is_ok() {
+        // Processors close before the final commit, so that what they write on close is
+        // committed with it (Kafka Streams' suspend, commit, close).
+        let running: Vec<TaskId> = state.borrow().tasks.keys().copied().collect();
+        state.borrow_mut().suspend_tasks(&running);
         let commit = state.borrow_mut().commit(&consumer);
         match commit {
             Ok(()) if state.borrow().transactional_id.is_some() => {

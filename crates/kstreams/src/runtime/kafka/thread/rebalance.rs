@@ -1,5 +1,5 @@
-//! Rebalances: a revocation commits and closes the revoked tasks; an assignment creates
-//! the new ones, resuming the partition times they were committed with.
+//! Rebalances: a revocation suspends the revoked tasks, commits, then closes them; an
+//! assignment creates the new ones, resuming the partition times they were committed with.
 
 use super::producer::ProducerCollector;
 use super::{describe, now_ms, ThreadState, COMMITTED_TIMEOUT};
@@ -26,14 +26,6 @@ impl ThreadState {
         self.generation += 1;
         self.shared
             .thread_phase(self.index, ThreadPhase::Rebalancing, Vec::new());
-        match self.commit(consumer) {
-            Ok(()) if self.transactional_id.is_some() && !self.failed => self.write_checkpoints(),
-            Ok(()) => {}
-            Err(e) => {
-                tracing::error!(thread = self.index, "commit on revocation failed: {e}");
-                self.error.get_or_insert(e);
-            }
-        }
         let revoked: Vec<TaskId> = tpl
             .elements()
             .iter()
@@ -43,6 +35,15 @@ impl ThreadState {
                     .map(|&s| TaskId::new(s, e.partition() as u32))
             })
             .collect();
+        self.suspend_tasks(&revoked);
+        match self.commit(consumer) {
+            Ok(()) if self.transactional_id.is_some() && !self.failed => self.write_checkpoints(),
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(thread = self.index, "commit on revocation failed: {e}");
+                self.error.get_or_insert(e);
+            }
+        }
         for id in revoked {
             self.shared.withdraw_stores(id);
             let task = self
@@ -65,6 +66,20 @@ impl ThreadState {
             }
         }
         self.offsets.retain(|_, parts| !parts.is_empty());
+    }
+
+    /// Suspends the running tasks among `ids` before the commit that precedes closing them:
+    /// what their processors' `close` writes to stores goes out with that commit, as in
+    /// Kafka Streams (suspend, commit, close). A restoring task is closed as it is.
+    pub(super) fn suspend_tasks(&mut self, ids: &[TaskId]) {
+        for id in ids {
+            if let Some(task) = self.tasks.get_mut(id) {
+                task.suspend();
+                // Under exactly-once the stores may have changed with no record since the
+                // last commit, which would otherwise skip an idle transaction.
+                self.txn_dirty = true;
+            }
+        }
     }
 
     pub(super) fn on_assign<C: ConsumerContext>(

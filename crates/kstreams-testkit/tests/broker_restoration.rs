@@ -3,7 +3,8 @@
 //! than `max.poll.interval.ms` causes no rebalance; and a checkpoint beyond the changelog's
 //! end is treated as stale, the store restored in full; and a commit rewrites a task's
 //! checkpoint only when its changelog offsets moved; and what a processor writes to its
-//! store in `close` reaches the changelog, so the next owner restores it.
+//! store in `close` reaches the changelog, so the next owner restores it before its
+//! processors' `init`, which sees it.
 
 use kstreams::processor::{Processor, ProcessorContext, Record};
 use kstreams::runtime::kafka::{KafkaStreams, ProcessingGuarantee, State, StreamsConfig};
@@ -236,8 +237,9 @@ fn a_commit_rewrites_the_checkpoint_only_when_the_changelog_moved() {
     streams.close();
 }
 
-/// Counts records per key in memory and writes the totals to store `totals` only in
-/// `close`, as a processor that batches its state updates would.
+/// Loads its per-key totals from store `totals` in `init`, counts records in memory, and
+/// writes the totals back only in `close`: a processor that batches its state updates. It
+/// relies on `init` seeing its store restored, and on what `close` writes being committed.
 #[derive(Default)]
 struct TotalsOnClose {
     totals: BTreeMap<String, i64>,
@@ -246,7 +248,9 @@ struct TotalsOnClose {
 
 impl Processor<String, String> for TotalsOnClose {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, String, String>) -> kstreams::Result<()> {
-        self.store = Some(ctx.key_value_store("totals")?);
+        let store = ctx.key_value_store("totals")?;
+        self.totals = store.all()?.into_iter().collect();
+        self.store = Some(store);
         Ok(())
     }
 
@@ -286,17 +290,20 @@ fn totals_on_close(s: &Setup) -> Topology {
 }
 
 #[test]
-fn what_a_processor_writes_on_close_reaches_the_changelog() {
-    close_writes_reach_the_changelog(ProcessingGuarantee::AtLeastOnce);
+fn state_saved_on_close_and_loaded_in_init_passes_to_the_next_owner() {
+    hand_over_through_init_and_close(ProcessingGuarantee::AtLeastOnce);
 }
 
 #[test]
-fn what_a_processor_writes_on_close_reaches_the_changelog_under_exactly_once() {
+fn state_saved_on_close_and_loaded_in_init_passes_to_the_next_owner_under_exactly_once() {
     // The final transaction must run although no record came since the last one.
-    close_writes_reach_the_changelog(ProcessingGuarantee::ExactlyOnceV2);
+    hand_over_through_init_and_close(ProcessingGuarantee::ExactlyOnceV2);
 }
 
-fn close_writes_reach_the_changelog(guarantee: ProcessingGuarantee) {
+/// Two instances one after the other, each with nothing on disk, each counting a round of
+/// records with [`TotalsOnClose`]: the totals in the changelog after the second are the
+/// two rounds'.
+fn hand_over_through_init_and_close(guarantee: ProcessingGuarantee) {
     let s = setup("close-writes", 2);
     let changelog = format!("{}-totals-changelog", s.app);
     s.broker.create_topic(&changelog, 2).unwrap();
@@ -306,37 +313,43 @@ fn close_writes_reach_the_changelog(guarantee: ProcessingGuarantee) {
             .state_dir(state_dir(dir))
             .processing_guarantee(guarantee)
     };
-    let streams = KafkaStreams::new(totals_on_close(&s), config("cw1"));
-    streams.start().unwrap();
-    s.broker.produce(
-        &s.input,
-        (0..keys * per_key).map(|i| (format!("k{}", i % keys), format!("v{i}"))),
-    );
-    let forwarded = s
-        .broker
-        .consume(&s.output, 2, keys * per_key, Duration::from_secs(60));
-    assert_eq!(forwarded.len(), keys * per_key, "every record processed");
-    assert_ne!(streams.state(), State::Error);
+    let round = |n: usize| {
+        s.broker.produce(
+            &s.input,
+            (0..keys * per_key).map(|i| (format!("k{}", i % keys), format!("v{i}"))),
+        );
+        let forwarded = s
+            .broker
+            .consume(&s.output, 2, n * keys * per_key, Duration::from_secs(60));
+        assert_eq!(forwarded.len(), n * keys * per_key, "round {n} processed");
+    };
+    let totals = |n: usize| -> BTreeMap<String, i64> {
+        (0..keys)
+            .map(|k| (format!("k{k}"), (n * per_key) as i64))
+            .collect()
+    };
+    let logged = || -> BTreeMap<String, i64> {
+        s.broker
+            .consume_to_end(&changelog, 2, Duration::from_secs(30))
+            .into_iter()
+            .map(|r| {
+                let key = String::from_utf8(r.key.expect("changelog key")).unwrap();
+                let value = r.value.expect("a total, not a tombstone");
+                (key, i64::from_be_bytes(value.try_into().expect("8 bytes")))
+            })
+            .collect()
+    };
+
+    let first = KafkaStreams::new(totals_on_close(&s), config("cw1"));
+    first.start().unwrap();
+    round(1);
+    assert_ne!(first.state(), State::Error);
     // A clean stop: the processors close before the final commit (Kafka Streams' suspend,
     // commit, close), so the totals they write then are flushed to the changelog with it.
-    streams.close();
+    first.close();
+    assert_eq!(logged(), totals(1), "the changelog holds what close wrote");
 
-    let logged: BTreeMap<String, i64> = s
-        .broker
-        .consume_to_end(&changelog, 2, Duration::from_secs(30))
-        .into_iter()
-        .map(|r| {
-            let key = String::from_utf8(r.key.expect("changelog key")).unwrap();
-            let value = r.value.expect("a total, not a tombstone");
-            (key, i64::from_be_bytes(value.try_into().expect("8 bytes")))
-        })
-        .collect();
-    let expected: BTreeMap<String, i64> = (0..keys)
-        .map(|k| (format!("k{k}"), per_key as i64))
-        .collect();
-    assert_eq!(logged, expected, "the changelog holds what close wrote");
-
-    // Another instance, with nothing on disk, restores them from there.
+    // The next owner restores the totals before its processors' init, which loads them.
     let next = KafkaStreams::new(totals_on_close(&s), config("cw2"));
     next.start().unwrap();
     wait_for("RUNNING", Duration::from_secs(60), || {
@@ -344,8 +357,14 @@ fn close_writes_reach_the_changelog(guarantee: ProcessingGuarantee) {
         next.state() == State::Running
     });
     let store = next.store::<String, i64>("totals").unwrap();
-    for (key, total) in &expected {
+    for (key, total) in &totals(1) {
         assert_eq!(store.get(key).unwrap(), Some(*total), "{key} restored");
     }
+    round(2);
     next.close();
+    assert_eq!(
+        logged(),
+        totals(2),
+        "the second owner's init loaded the first's totals, and its close added its round"
+    );
 }

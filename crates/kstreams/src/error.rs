@@ -370,6 +370,17 @@ pub enum StreamsError {
         /// What the processor reported.
         message: String,
     },
+    /// A processor's `init` failed or panicked, so its task cannot start (Kafka Streams
+    /// wraps this in a `StreamsException` naming the processor).
+    #[error("processor {processor:?} of task {task} failed to initialize: {message}")]
+    ProcessorInit {
+        /// Processor node name.
+        processor: String,
+        /// The task, `<subtopology>_<partition>`.
+        task: String,
+        /// The error `init` returned, or its panic.
+        message: String,
+    },
     /// The record collector (producer or test sink) refused a record.
     #[error("cannot send to topic {topic}: {reason}")]
     Send {

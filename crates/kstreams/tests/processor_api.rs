@@ -230,3 +230,38 @@ fn a_processor_that_panics_on_close_does_not_keep_the_others_from_closing() {
         "the processor after the one that panicked closed too"
     );
 }
+
+/// Panics in `init`.
+struct PanicsOnInit;
+
+impl Processor<String, String> for PanicsOnInit {
+    fn init(&mut self, _ctx: &mut ProcessorContext<'_, String, String>) -> Result<()> {
+        panic!("no configuration");
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<()> {
+        ctx.forward(r)
+    }
+}
+
+#[test]
+fn a_processor_whose_init_panics_fails_the_task_naming_it() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("in", Consumed::with(StringSerde, StringSerde))
+        .process(|| PanicsOnInit, &[])
+        .to("out", Produced::with(StringSerde, StringSerde));
+    let err = TestDriver::new(builder.build().unwrap())
+        .err()
+        .expect("the task cannot start")
+        .to_string();
+    assert!(
+        err.contains("processor \"KSTREAM-PROCESSOR-0000000001\" of task 0_0 failed to initialize")
+            && err.contains("panicked: no configuration"),
+        "{err}"
+    );
+}

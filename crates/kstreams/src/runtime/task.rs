@@ -81,9 +81,9 @@ pub struct Task {
     lifecycles: Vec<Rc<RefCell<dyn Lifecycle>>>,
     /// Records each processor and sink took.
     processed: Vec<(Arc<str>, Rc<std::cell::Cell<u64>>)>,
-    /// Processors closed ([`Task::suspend`]); the stores stay open for the last commit.
-    suspended: bool,
-    closed: bool,
+    phase: Phase,
+    /// How many processors, in `lifecycles` order, initialized: those are the ones closed.
+    initialized: usize,
     /// Reused for changelog keys rewritten into Kafka's layouts.
     changelog_key: Vec<u8>,
 }
@@ -101,6 +101,8 @@ impl std::fmt::Debug for Task {
 }
 
 impl Task {
+    /// Creates the task with its stores open and its processors not yet initialized: the
+    /// stream thread restores the stores first, then calls [`initialize`](Self::initialize).
     pub(crate) fn new(
         topology: &Topology,
         id: TaskId,
@@ -153,7 +155,7 @@ impl Task {
         }
         let lifecycles = std::mem::take(&mut inst.lifecycles);
         let processed = std::mem::take(&mut inst.processed);
-        let mut task = Task {
+        Ok(Task {
             ctx: TaskContext {
                 task_id: id,
                 application_id: app.into(),
@@ -175,18 +177,50 @@ impl Task {
             sources,
             lifecycles,
             processed,
-            suspended: false,
-            closed: false,
+            phase: Phase::Created,
+            initialized: 0,
             changelog_key: Vec::new(),
-        };
-        for node in &task.lifecycles {
-            let mut node = node.borrow_mut();
-            if let Err(e) = node.init(&mut task.ctx) {
-                tracing::error!(task = %id, processor = node.name(), "processor init failed: {e}");
-                return Err(e);
+        })
+    }
+
+    /// Initializes the processors (their `init`): Kafka Streams' initialization of a task's
+    /// topology, which comes after its stores are restored, so that a processor reading
+    /// its stores in `init` sees their state. The task then takes records. Idempotent.
+    ///
+    /// # Errors
+    /// [`StreamsError::ProcessorInit`] naming the first processor whose `init` fails or
+    /// panics; the processors initialized before it are closed with the task.
+    pub fn initialize(&mut self) -> Result<()> {
+        match self.phase {
+            Phase::Created => {}
+            Phase::Running => return Ok(()),
+            Phase::Suspended | Phase::Closed => {
+                return Err(StreamsError::InvalidState(format!(
+                    "task {} is {}: it cannot be initialized again",
+                    self.ctx.task_id, self.phase
+                )))
             }
         }
-        Ok(task)
+        self.phase = Phase::Running;
+        for node in &self.lifecycles {
+            let ctx = &mut self.ctx;
+            let message = match catch_unwind(AssertUnwindSafe(|| node.borrow_mut().init(ctx))) {
+                Ok(Ok(())) => {
+                    self.initialized += 1;
+                    continue;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(payload) => panic_message(&*payload),
+            };
+            let err = StreamsError::ProcessorInit {
+                processor: node.borrow().name().to_string(),
+                task: self.ctx.task_id.to_string(),
+                message,
+            };
+            tracing::error!("{err}");
+            return Err(err);
+        }
+        Ok(())
     }
 
     /// The task id.
@@ -202,10 +236,10 @@ impl Task {
     /// Processes one input record through the subtopology, then runs any stream-time
     /// punctuation that became due.
     pub fn process(&mut self, record: InputRecord<'_>) -> Result<()> {
-        if self.suspended {
+        if self.phase != Phase::Running {
             return Err(StreamsError::InvalidState(format!(
-                "task {} is suspended: its processors are closed, it takes no more records",
-                self.ctx.task_id
+                "task {} is {}: it takes records only while running",
+                self.ctx.task_id, self.phase
             )));
         }
         let Some(src) = self.sources.iter_mut().find(|s| &*s.topic == record.topic) else {
@@ -411,7 +445,7 @@ impl Task {
     /// Sets the wall clock and runs wall-clock punctuation that became due.
     pub fn punctuate_wall_clock(&mut self, now_ms: i64) -> Result<()> {
         self.ctx.wall_clock_ms = now_ms;
-        if self.suspended {
+        if self.phase != Phase::Running {
             return Ok(());
         }
         self.run_due(PunctuationType::WallClockTime, now_ms)
@@ -548,14 +582,18 @@ impl Task {
     /// step of closing a task cleanly. What a processor's `close` writes to its stores then
     /// goes out with the commit that follows (the stream thread commits between this and
     /// [`close`](Self::close)), so it reaches the changelog and the next owner restores it.
-    /// A processor whose `close` panics is logged and the others still close. Idempotent;
-    /// afterwards the task takes no more records and runs no punctuation.
+    /// Only initialized processors close; a task still restoring has none. A processor
+    /// whose `close` panics is logged and the others still close. Idempotent; afterwards
+    /// the task takes no more records and runs no punctuation.
     pub fn suspend(&mut self) {
-        if self.suspended {
+        if self.phase != Phase::Running {
+            if self.phase == Phase::Created {
+                self.phase = Phase::Suspended;
+            }
             return;
         }
-        self.suspended = true;
-        for node in &self.lifecycles {
+        self.phase = Phase::Suspended;
+        for node in &self.lifecycles[..self.initialized] {
             let closed = catch_unwind(AssertUnwindSafe(|| node.borrow_mut().close()));
             if let Err(payload) = closed {
                 tracing::error!(
@@ -571,14 +609,36 @@ impl Task {
     /// Closes processors (if [`suspend`](Self::suspend) did not already) and stores.
     /// Idempotent.
     pub fn close(&mut self) -> Result<()> {
-        if self.closed {
+        if self.phase == Phase::Closed {
             return Ok(());
         }
-        self.closed = true;
         self.suspend();
+        self.phase = Phase::Closed;
         self.ctx.stores.flush()?;
         self.ctx.stores.close()?;
         Ok(())
+    }
+}
+
+/// Where a task is in its life, as in Kafka Streams: created with its stores open (and
+/// restoring them), running once its processors are initialized, suspended once they are
+/// closed (the stores stay open for the last commit), then closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Created,
+    Running,
+    Suspended,
+    Closed,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Created => "created (not initialized)",
+            Phase::Running => "running",
+            Phase::Suspended => "suspended",
+            Phase::Closed => "closed",
+        })
     }
 }
 

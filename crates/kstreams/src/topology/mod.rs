@@ -237,8 +237,9 @@ impl Topology {
         GlobalStores::open(&self.globals, init, handler)
     }
 
-    /// Creates the task for one partition of one subtopology. The same task code runs under
-    /// the test driver and the Kafka runtime.
+    /// Creates the task for one partition of one subtopology, its processors initialized:
+    /// ready to process. The same task code runs under the test driver and the Kafka
+    /// runtime, which restores a task's stores before it initializes the processors.
     #[doc(hidden)]
     pub fn create_task(
         &self,
@@ -246,7 +247,9 @@ impl Topology {
         config: &TaskConfig,
         collector: Box<dyn RecordCollector>,
     ) -> Result<Task> {
-        Task::new(self, id, config, collector)
+        let mut task = Task::new(self, id, config, collector)?;
+        task.initialize()?;
+        Ok(task)
     }
 }
 

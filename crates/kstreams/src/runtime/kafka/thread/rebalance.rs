@@ -5,7 +5,7 @@ use super::producer::ProducerCollector;
 use super::{describe, now_ms, ThreadState, COMMITTED_TIMEOUT};
 use crate::error::StreamsError;
 use crate::runtime::kafka::{commit_metadata, ThreadPhase};
-use crate::runtime::{TaskConfig, TaskId};
+use crate::runtime::{Task, TaskConfig, TaskId};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use send_wrapper::SendWrapper;
@@ -71,6 +71,27 @@ impl ThreadState {
     /// Suspends the running tasks among `ids` before the commit that precedes closing them:
     /// what their processors' `close` writes to stores goes out with that commit, as in
     /// Kafka Streams (suspend, commit, close). A restoring task is closed as it is.
+    /// Resumes in `task` the partition times its partitions were committed with, the
+    /// stream time (their maximum) and its processors' progress.
+    pub(super) fn resume_committed(&self, task: &mut Task, committed: Option<&TopicPartitionList>) {
+        let id = task.id();
+        for c in committed.map(|c| c.elements()).unwrap_or_default() {
+            if c.partition() != id.partition as i32
+                || self.topic_sub.get(c.topic()) != Some(&id.subtopology)
+            {
+                continue;
+            }
+            if let Some(d) = commit_metadata::decode(c.metadata()) {
+                let t = d.partition_time;
+                tracing::debug!(task = %id, "resuming {} at partition time {t}", c.topic());
+                task.resume_partition_time(c.topic(), t);
+                for (key, value) in &d.processor {
+                    task.resume_processor_metadata(key, *value);
+                }
+            }
+        }
+    }
+
     pub(super) fn suspend_tasks(&mut self, ids: &[TaskId]) {
         for id in ids {
             if let Some(task) = self.tasks.get_mut(id) {
@@ -155,32 +176,8 @@ impl ThreadState {
                     .join(id.to_string()),
             );
             let collector = ProducerCollector::new(self.producer.clone(), self.partitions.clone());
-            match self.create_and_restore(id, &task_config, collector) {
-                Ok(()) => {
-                    self.tasks_created += 1;
-                    // The task resumes the partition times its partitions were committed
-                    // with, the stream time (their maximum) and its processors' progress.
-                    let task = match self.tasks.get_mut(&id) {
-                        Some(t) => Some(t),
-                        None => self.restoring.get_mut(&id),
-                    };
-                    let Some(task) = task else { continue };
-                    for c in committed.map(|c| c.elements()).unwrap_or_default() {
-                        if c.partition() != e.partition()
-                            || self.topic_sub.get(c.topic()) != Some(&sub)
-                        {
-                            continue;
-                        }
-                        if let Some(d) = commit_metadata::decode(c.metadata()) {
-                            let t = d.partition_time;
-                            tracing::debug!(task = %id, "resuming {} at partition time {t}", c.topic());
-                            task.resume_partition_time(c.topic(), t);
-                            for (key, value) in &d.processor {
-                                task.resume_processor_metadata(key, *value);
-                            }
-                        }
-                    }
-                }
+            match self.create_and_restore(id, &task_config, collector, committed) {
+                Ok(()) => self.tasks_created += 1,
                 Err(e) => {
                     tracing::error!(task = %id, "creating task failed: {e}");
                     self.error.get_or_insert(e);

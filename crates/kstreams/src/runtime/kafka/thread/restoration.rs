@@ -28,13 +28,16 @@ impl ThreadState {
     /// Creates task `id` and starts restoring its stores: persistent ones from their
     /// checkpoint, the others, and those whose checkpoint is missing, unreadable or beyond
     /// the changelog's end (stale: the changelog was recreated or truncated), from the
-    /// beginning, wiped first. The task goes to `tasks` at once when nothing is to restore,
-    /// else to `restoring`.
+    /// beginning, wiped first. The task resumes the times it was committed with, then goes
+    /// to `tasks` at once, its processors initialized, when nothing is to restore, else to
+    /// `restoring` (initialized in [`restore_step`](Self::restore_step)): as in Kafka
+    /// Streams, a processor's `init` sees its stores restored.
     pub(super) fn create_and_restore(
         &mut self,
         id: TaskId,
         config: &TaskConfig,
         collector: ProducerCollector,
+        committed: Option<&TopicPartitionList>,
     ) -> Result<()> {
         let app = self.config.application_id.clone();
         let partition = id.partition as i32;
@@ -92,7 +95,8 @@ impl ThreadState {
                 }
             }
         }
-        let task = self.topology.create_task(id, config, Box::new(collector))?;
+        let mut task = Task::new(&self.topology, id, config, Box::new(collector))?;
+        self.resume_committed(&mut task, committed);
         let done = if task.changelogs().is_empty() {
             Vec::new()
         } else {
@@ -103,6 +107,7 @@ impl ThreadState {
         if restoring {
             self.restoring.insert(id, task);
         } else {
+            task.initialize()?;
             self.ready(task);
         }
         Ok(())
@@ -197,7 +202,8 @@ impl ThreadState {
             if still {
                 continue;
             }
-            if let Some(task) = self.restoring.remove(&id) {
+            if let Some(mut task) = self.restoring.remove(&id) {
+                task.initialize()?;
                 self.ready(task);
                 let tpl = self.partitions_of(id);
                 if let Err(e) = consumer.resume(&tpl) {

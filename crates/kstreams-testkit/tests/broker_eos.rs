@@ -15,6 +15,7 @@ use kstreams::runtime::kafka::{
     KafkaStreams, ProcessingGuarantee, State, StreamThreadExceptionResponse, StreamsConfig,
 };
 use kstreams::serde::{I64Serde, Nullable, StringSerde};
+use kstreams::state::{KeyValueStore, Stores};
 use kstreams::{Consumed, Grouped, Materialized, Produced, StreamsBuilder, StreamsError};
 use kstreams_testkit::broker::TestBroker;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -278,5 +279,133 @@ fn a_fenced_zombie_stops_without_committing_and_a_successor_takes_over() {
     successor.start().unwrap();
     assert_exactly_once(&updates(&s, 200), 200);
     successor.close();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Counts its `init` calls; with a store, writes to it in `close`.
+struct CountsInits {
+    inits: Arc<std::sync::atomic::AtomicUsize>,
+    store_name: Option<&'static str>,
+    store: Option<KeyValueStore<String, i64>>,
+}
+
+impl Processor<String, String, String, String> for CountsInits {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, String>) -> kstreams::Result<()> {
+        self.inits.fetch_add(1, Ordering::SeqCst);
+        if let Some(name) = self.store_name {
+            self.store = Some(ctx.key_value_store(name)?);
+        }
+        Ok(())
+    }
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> kstreams::Result<()> {
+        ctx.forward(r)
+    }
+    fn close(&mut self) {
+        if let Some(store) = self.store.as_mut() {
+            store
+                .put(&"closed".to_string(), &1)
+                .expect("a write on close");
+        }
+    }
+}
+
+#[test]
+fn a_final_transaction_that_fails_at_close_does_not_start_the_tasks_again() {
+    let s = setup("eos-close-abort");
+    let dir = std::env::temp_dir().join(TestBroker::unique("eos-close-abort-state"));
+    // Two subtopologies: the stateful one writes on close, so that the close's transaction
+    // has records; the stateless one would start at once if a rewind created it again
+    // (a task with a store would first wait for its restoration).
+    let stateless_in = TestBroker::unique("eos-close-abort-in2");
+    s.broker.create_topic(&stateless_in, PARTITIONS).unwrap();
+    let (stateful, stateless) = (
+        Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    );
+    let inits = stateless.clone();
+    let builder = StreamsBuilder::new();
+    builder.add_state_store(Stores::key_value_store_builder(
+        Stores::persistent_key_value_store("closes"),
+        StringSerde,
+        I64Serde,
+    ));
+    let counted = stateful.clone();
+    builder
+        .stream(&s.input, Consumed::with(StringSerde, StringSerde))
+        .process(
+            move || CountsInits {
+                inits: counted.clone(),
+                store_name: Some("closes"),
+                store: None,
+            },
+            &["closes"],
+        )
+        .to(&s.output, Produced::with(StringSerde, StringSerde));
+    let counted = stateless.clone();
+    builder
+        .stream(&stateless_in, Consumed::with(StringSerde, StringSerde))
+        .process(
+            move || CountsInits {
+                inits: counted.clone(),
+                store_name: None,
+                store: None,
+            },
+            &[],
+        )
+        .to(&s.output, Produced::with(StringSerde, StringSerde));
+    let topology = builder.build().unwrap();
+    s.broker
+        .prepare_internal_topics(&topology, &s.app, &|t| {
+            (t == s.input || t == stateless_in).then_some(PARTITIONS as u32)
+        })
+        .unwrap();
+    let config = StreamsConfig::new(&s.app, s.broker.bootstrap())
+        .processing_guarantee(ProcessingGuarantee::ExactlyOnceV2)
+        .state_dir(&dir);
+    let app = KafkaStreams::new(topology, config);
+    app.start().unwrap();
+    s.broker.produce(&s.input, input(0, 20));
+    let out = s
+        .broker
+        .consume(&s.output, PARTITIONS, 20, Duration::from_secs(60));
+    assert_eq!(out.len(), 20);
+    assert_eq!(
+        inits.load(Ordering::SeqCst),
+        PARTITIONS as usize,
+        "one task a partition"
+    );
+    // The mock shows records before their transaction commits: wait for the last one to
+    // commit, so that the error below hits the close's. An idle thread commits nothing,
+    // so five commit intervals without a commit mean none is open.
+    let mut last = (app.metrics().transactions_committed, Instant::now());
+    wait_for("the processing to commit", Duration::from_secs(30), || {
+        let committed = app.metrics().transactions_committed;
+        if committed != last.0 {
+            last = (committed, Instant::now());
+        }
+        committed > 0 && last.1.elapsed() > Duration::from_millis(500)
+    });
+    // The transaction of the close's commit fails and is aborted. The tasks are closing:
+    // rewinding them would create and initialize them again, only to close them.
+    s.broker.mock().expect("mock broker").request_errors(
+        RDKafkaApiKey::EndTxn,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID],
+    );
+    app.close();
+    let m = app.metrics();
+    println!("at close: {m:?}");
+    assert!(
+        m.transactions_aborted >= 1,
+        "the close's transaction failed: {m:?}"
+    );
+    assert_eq!(
+        inits.load(Ordering::SeqCst),
+        PARTITIONS as usize,
+        "no task was started again during the close"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -91,6 +91,12 @@ fn a_panic_in_processor_init_reaches_the_uncaught_exception_handler() {
         StreamsConfig::new(&t.app, t.broker.bootstrap()),
     );
     let errors = recorded_errors(&streams, StreamThreadExceptionResponse::ShutdownClient);
+    // Records waiting, as when an application restarts on a backlog: the error is still
+    // the init's, not that of a record whose task does not exist.
+    t.broker.produce(
+        &t.input,
+        (0..10).map(|i| (format!("k{i}"), "v".to_string())),
+    );
     streams.start().unwrap();
     wait_for(
         "the client to stop on the error",
@@ -100,7 +106,8 @@ fn a_panic_in_processor_init_reaches_the_uncaught_exception_handler() {
     let errors = errors.lock().unwrap().clone();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
-        errors[0].contains("panicked") && errors[0].contains("the processor cannot start"),
+        errors[0].contains("of task 0_0 failed to initialize")
+            && errors[0].contains("panicked: the processor cannot start"),
         "{errors:?}"
     );
     streams.close();

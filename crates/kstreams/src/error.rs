@@ -451,9 +451,10 @@ pub enum StreamsError {
     /// A state store failed outside record processing (init, flush, close).
     #[error(transparent)]
     StoreLifecycle(#[from] StoreError),
-    /// A stream or global thread panicked outside record processing (a processor's `init`
-    /// or `close`, a client callback): the thread is gone, and the uncaught-exception
-    /// handler decides what follows.
+    /// A stream or global thread panicked outside record processing (a client callback,
+    /// say; a processor's `init` panicking is [`ProcessorInit`](Self::ProcessorInit), its
+    /// `close` panicking is logged): the thread is gone, and the uncaught-exception handler
+    /// decides what follows.
     #[error("thread {thread} panicked: {message}")]
     ThreadPanicked {
         /// The thread's name.

@@ -265,3 +265,81 @@ fn a_processor_whose_init_panics_fails_the_task_naming_it() {
         "{err}"
     );
 }
+
+/// Logs its `init` and `close` by name; its `init` fails if told to.
+struct Logged {
+    name: &'static str,
+    fail_init: bool,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Processor<String, String> for Logged {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, String>) -> Result<()> {
+        self.log.lock().unwrap().push(format!("init {}", self.name));
+        if self.fail_init {
+            return Err(ctx.error("the configuration is missing"));
+        }
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+        r: Record<String, String>,
+    ) -> Result<()> {
+        ctx.forward(r)
+    }
+
+    fn close(&mut self) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("close {}", self.name));
+    }
+}
+
+#[test]
+fn when_an_init_fails_only_the_processors_that_initialized_close() {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let logged = |name: &'static str, fail_init: bool| {
+        let log = log.clone();
+        move || Logged {
+            name,
+            fail_init,
+            log: log.clone(),
+        }
+    };
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("in", Consumed::with(StringSerde, StringSerde))
+        .process(logged("a", false), &[])
+        .process(logged("b", true), &[])
+        .process(logged("c", false), &[])
+        .to("out", Produced::with(StringSerde, StringSerde));
+    let err = TestDriver::new(builder.build().unwrap())
+        .err()
+        .expect("the task cannot start")
+        .to_string();
+    assert!(
+        err.ends_with("failed to initialize: the configuration is missing"),
+        "the message init gave, not wrapped in a record's coordinates: {err}"
+    );
+    // Processors initialize downstream first: c, then b, which fails, so a never does.
+    let log = log.lock().unwrap().clone();
+    let initialized: Vec<&str> = log
+        .iter()
+        .filter_map(|l| l.strip_prefix("init "))
+        .filter(|name| *name != "b")
+        .collect();
+    let closed: Vec<&str> = log
+        .iter()
+        .filter_map(|l| l.strip_prefix("close "))
+        .collect();
+    assert!(log.contains(&"init b".to_string()), "{log:?}");
+    assert_eq!(
+        initialized.len(),
+        1,
+        "one processor initialized before b failed and one never did: {log:?}"
+    );
+    assert_eq!(closed, initialized, "{log:?}");
+}

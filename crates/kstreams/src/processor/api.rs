@@ -98,7 +98,10 @@ pub struct PunctuatorId(pub(crate) u64);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait Processor<KIn, VIn, KOut = KIn, VOut = VIn>: 'static {
-    /// Called once before the first record: fetch stores and schedule punctuations here.
+    /// Called once before the first record, once the task's stores are restored (as in
+    /// Kafka Streams): fetch stores, load what is needed from them, and schedule
+    /// punctuations here. An error or a panic here fails the task
+    /// ([`StreamsError::ProcessorInit`](crate::StreamsError::ProcessorInit)).
     fn init(&mut self, _ctx: &mut ProcessorContext<'_, KOut, VOut>) -> Result<()> {
         Ok(())
     }
@@ -121,12 +124,12 @@ pub trait Processor<KIn, VIn, KOut = KIn, VOut = VIn>: 'static {
         Ok(())
     }
 
-    /// Called once when the task closes, before its last commit, as Kafka Streams closes
-    /// processors when it suspends a task: stores fetched in `init` are still open, and
-    /// what is written to them here is committed and reaches their changelogs, so the
-    /// partition's next owner restores it. After a failure that keeps the task from
-    /// committing it still runs, but nothing it writes is committed. A panic here is logged
-    /// and the other processors still close.
+    /// Called once when the task closes, if `init` succeeded, before the task's last
+    /// commit, as Kafka Streams closes processors when it suspends a task: stores fetched
+    /// in `init` are still open, and what is written to them here is committed and reaches
+    /// their changelogs, so the partition's next owner restores it. After a failure that
+    /// keeps the task from committing it still runs, but nothing it writes is committed. A
+    /// panic here is logged and the other processors still close.
     fn close(&mut self) {}
 }
 

@@ -23,8 +23,9 @@ pub(crate) struct Env {
 pub(super) const REPLACEMENT_WINDOW: Duration = Duration::from_secs(600);
 
 /// Runs `body` and turns a panic into [`StreamsError::ThreadPanicked`]: a panic outside
-/// record processing (a processor's `init` or `close`, a client callback) must reach the
-/// uncaught-exception handler like any other failure, not end the thread silently.
+/// record processing and processors' `init` and `close` (which the task catches itself),
+/// say in a client callback or a state listener, must reach the uncaught-exception handler
+/// like any other failure, not end the thread silently.
 pub(crate) fn catch_thread_panic(name: &str, body: impl FnOnce() -> Result<()>) -> Result<()> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|payload| {
         Err(StreamsError::ThreadPanicked {

@@ -27,6 +27,7 @@ impl Task {
             }
         }
         self.phase = Phase::Running;
+        let mut failed = None;
         for node in &self.lifecycles {
             let ctx = &mut self.ctx;
             let message = match catch_unwind(AssertUnwindSafe(|| node.borrow_mut().init(ctx))) {
@@ -34,18 +35,26 @@ impl Task {
                     self.initialized += 1;
                     continue;
                 }
+                // `ProcessorContext::error` names the processor and a record, which `init`
+                // has not: keep its message.
+                Ok(Err(StreamsError::Processing { message, .. })) => message,
                 Ok(Err(e)) => e.to_string(),
                 Err(payload) => panic_message(&*payload),
             };
-            let err = StreamsError::ProcessorInit {
+            failed = Some(StreamsError::ProcessorInit {
                 processor: node.borrow().name().to_string(),
                 task: self.ctx.task_id.to_string(),
                 message,
-            };
-            tracing::error!("{err}");
-            return Err(err);
+            });
+            break;
         }
-        Ok(())
+        let Some(err) = failed else {
+            return Ok(());
+        };
+        tracing::error!("{err}");
+        // The processors that did initialize close; the task takes no record.
+        self.suspend();
+        Err(err)
     }
 
     /// Closes the processors, leaving the stores open: Kafka Streams' suspend, the first

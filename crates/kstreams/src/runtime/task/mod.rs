@@ -405,6 +405,12 @@ impl Task {
         Ok(())
     }
 
+    /// Sets the wall clock without running punctuation (before `initialize`, whose
+    /// processors schedule from it).
+    pub(crate) fn set_wall_clock(&mut self, now_ms: i64) {
+        self.ctx.wall_clock_ms = now_ms;
+    }
+
     /// Sets the wall clock and runs wall-clock punctuation that became due.
     pub fn punctuate_wall_clock(&mut self, now_ms: i64) -> Result<()> {
         self.ctx.wall_clock_ms = now_ms;

@@ -132,6 +132,9 @@ struct ThreadState {
     /// Once the thread has failed nothing more is committed: the failure may be that
     /// outputs were lost, and the partitions' next owner must repeat the work.
     failed: bool,
+    /// Tasks being closed, suspended for their last commit: if that commit fails under
+    /// exactly-once, the rewind closes them dirty and does not create them again.
+    closing: Vec<TaskId>,
     /// Exactly-once: the producer's `transactional.id`.
     transactional_id: Option<String>,
     /// Exactly-once: something was processed or punctuated since the last commit.
@@ -288,6 +291,7 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
         tasks_created: 0,
         tasks_closed: 0,
         failed: false,
+        closing: Vec::new(),
         transactional_id,
         txn_dirty: false,
         txn_offsets_stored: None,
@@ -313,8 +317,15 @@ pub(crate) fn run(index: usize, env: Env) -> Result<()> {
     if result.is_ok() {
         // Processors close before the final commit, so that what they write on close is
         // committed with it (Kafka Streams' suspend, commit, close).
-        let running: Vec<TaskId> = state.borrow().tasks.keys().copied().collect();
-        state.borrow_mut().suspend_tasks(&running);
+        let all: Vec<TaskId> = {
+            let st = state.borrow();
+            st.tasks
+                .keys()
+                .chain(st.restoring.keys())
+                .copied()
+                .collect()
+        };
+        state.borrow_mut().suspend_tasks(&all);
         let commit = state.borrow_mut().commit(&consumer);
         match commit {
             Ok(()) if state.borrow().transactional_id.is_some() => {

@@ -195,6 +195,11 @@ pub(super) fn main_loop(
         let started = Instant::now();
         // Rebalances run here, between batches: never while a batch is being processed.
         serve_consumer_queue(consumer, &fetch, state, &mut persistent, config)?;
+        // A rebalance that failed (a task that could not start) fails the thread now, before
+        // a record of its partitions meets the missing task and reports that instead.
+        if let Some(e) = state.borrow_mut().error.take() {
+            return Err(e);
+        }
         if state.borrow().generation != generation {
             // Every partition was revoked and reassigned from its committed offset, so
             // what was buffered will be fetched again.

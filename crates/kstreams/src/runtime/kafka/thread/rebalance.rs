@@ -60,6 +60,7 @@ impl ThreadState {
             self.positions.remove(&id);
             self.checkpointed.remove(&id);
         }
+        self.closed_tasks();
         for e in tpl.elements() {
             if let Some(parts) = self.offsets.get_mut(e.topic()) {
                 parts.remove(&e.partition());
@@ -68,9 +69,6 @@ impl ThreadState {
         self.offsets.retain(|_, parts| !parts.is_empty());
     }
 
-    /// Suspends the running tasks among `ids` before the commit that precedes closing them:
-    /// what their processors' `close` writes to stores goes out with that commit, as in
-    /// Kafka Streams (suspend, commit, close). A restoring task is closed as it is.
     /// Resumes in `task` the partition times its partitions were committed with, the
     /// stream time (their maximum) and its processors' progress.
     pub(super) fn resume_committed(&self, task: &mut Task, committed: Option<&TopicPartitionList>) {
@@ -92,7 +90,13 @@ impl ThreadState {
         }
     }
 
+    /// Suspends the running tasks among `ids` before the commit that precedes closing them:
+    /// what their processors' `close` writes to stores goes out with that commit, as in
+    /// Kafka Streams (suspend, commit, close). A restoring task is closed as it is. Until
+    /// [`closed_tasks`](Self::closed_tasks), an exactly-once rewind in that commit (a
+    /// failed transaction) does not create them again.
     pub(super) fn suspend_tasks(&mut self, ids: &[TaskId]) {
+        self.closing = ids.to_vec();
         for id in ids {
             if let Some(task) = self.tasks.get_mut(id) {
                 task.suspend();
@@ -101,6 +105,12 @@ impl ThreadState {
                 self.txn_dirty = true;
             }
         }
+    }
+
+    /// The tasks [`suspend_tasks`](Self::suspend_tasks) named are closed: a rewind may
+    /// create every assigned task again.
+    pub(super) fn closed_tasks(&mut self) {
+        self.closing.clear();
     }
 
     pub(super) fn on_assign<C: ConsumerContext>(
@@ -166,7 +176,10 @@ impl ThreadState {
                 continue;
             };
             let id = TaskId::new(sub, e.partition() as u32);
-            if self.tasks.contains_key(&id) || self.restoring.contains_key(&id) {
+            if self.tasks.contains_key(&id)
+                || self.restoring.contains_key(&id)
+                || self.closing.contains(&id)
+            {
                 continue;
             }
             task_config.task_dir = Some(
@@ -194,9 +207,9 @@ pub(super) struct RebalanceContext {
 impl ClientContext for RebalanceContext {}
 
 impl RebalanceContext {
-    /// Runs a rebalance step and keeps a panic in it (a processor's `init` or `close`) as the
-    /// thread's error: librdkafka calls these callbacks from C, where a panic would abort
-    /// the process.
+    /// Runs a rebalance step and keeps a panic in it as the thread's error: librdkafka calls
+    /// these callbacks from C, where a panic would abort the process. (Processors' `init`
+    /// and `close` run here too, but the task catches their panics itself.)
     fn guarded(&self, step: impl FnOnce(&mut ThreadState)) {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             step(&mut self.state.borrow_mut())

@@ -203,6 +203,9 @@ impl ThreadState {
                 continue;
             }
             if let Some(mut task) = self.restoring.remove(&id) {
+                // The clock its processors' `init` schedules from: not the creation time,
+                // a restore ago.
+                task.set_wall_clock(super::now_ms());
                 task.initialize()?;
                 self.ready(task);
                 let tpl = self.partitions_of(id);

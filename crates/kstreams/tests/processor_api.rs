@@ -8,6 +8,7 @@ use kstreams::serde::{I64Serde, StringSerde};
 use kstreams::state::{KeyValueStore, Stores};
 use kstreams::{Consumed, Produced, Result, StreamsBuilder};
 use kstreams_testkit::TestDriver;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Sums values per key in a store; every 10 ms of stream time emits all sums, and every
@@ -175,111 +176,31 @@ fn a_processor_cannot_reach_a_store_it_is_not_connected_to() {
     assert!(err.contains("sums"), "{err}");
 }
 
-/// Panics in `close`.
-struct PanicsOnClose;
-
-impl Processor<String, String> for PanicsOnClose {
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, String, String>,
-        r: Record<String, String>,
-    ) -> Result<()> {
-        ctx.forward(r)
-    }
-
-    fn close(&mut self) {
-        panic!("close failed");
-    }
+/// What a [`Logged`] processor does in `init` or `close` besides logging it.
+#[derive(Clone, Copy, PartialEq)]
+enum Then {
+    Succeed,
+    Fail,
+    Panic,
 }
 
-/// Records that its `close` ran.
-struct NotesClose(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl Processor<String, String> for NotesClose {
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, String, String>,
-        r: Record<String, String>,
-    ) -> Result<()> {
-        ctx.forward(r)
-    }
-
-    fn close(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-#[test]
-fn a_processor_that_panics_on_close_does_not_keep_the_others_from_closing() {
-    let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let noted = closed.clone();
-    let builder = StreamsBuilder::new();
-    builder
-        .stream("in", Consumed::with(StringSerde, StringSerde))
-        .process(|| PanicsOnClose, &[])
-        .process(move || NotesClose(noted.clone()), &[])
-        .to("out", Produced::with(StringSerde, StringSerde));
-    let driver = TestDriver::new(builder.build().unwrap()).unwrap();
-    driver
-        .input_topic("in", StringSerde, StringSerde)
-        .pipe_input("k".to_string(), "v".to_string())
-        .unwrap();
-    drop(driver);
-    assert!(
-        closed.load(std::sync::atomic::Ordering::SeqCst),
-        "the processor after the one that panicked closed too"
-    );
-}
-
-/// Panics in `init`.
-struct PanicsOnInit;
-
-impl Processor<String, String> for PanicsOnInit {
-    fn init(&mut self, _ctx: &mut ProcessorContext<'_, String, String>) -> Result<()> {
-        panic!("no configuration");
-    }
-
-    fn process(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, String, String>,
-        r: Record<String, String>,
-    ) -> Result<()> {
-        ctx.forward(r)
-    }
-}
-
-#[test]
-fn a_processor_whose_init_panics_fails_the_task_naming_it() {
-    let builder = StreamsBuilder::new();
-    builder
-        .stream("in", Consumed::with(StringSerde, StringSerde))
-        .process(|| PanicsOnInit, &[])
-        .to("out", Produced::with(StringSerde, StringSerde));
-    let err = TestDriver::new(builder.build().unwrap())
-        .err()
-        .expect("the task cannot start")
-        .to_string();
-    assert!(
-        err.contains("processor \"KSTREAM-PROCESSOR-0000000001\" of task 0_0 failed to initialize")
-            && err.contains("panicked: no configuration"),
-        "{err}"
-    );
-}
-
-/// Logs its `init` and `close` by name; its `init` fails if told to.
+/// Forwards every record and logs its `init` and `close` by name, failing or panicking in
+/// them as told.
 struct Logged {
     name: &'static str,
-    fail_init: bool,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    init: Then,
+    close: Then,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Processor<String, String> for Logged {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, String, String>) -> Result<()> {
         self.log.lock().unwrap().push(format!("init {}", self.name));
-        if self.fail_init {
-            return Err(ctx.error("the configuration is missing"));
+        match self.init {
+            Then::Succeed => Ok(()),
+            Then::Fail => Err(ctx.error("the configuration is missing")),
+            Then::Panic => panic!("no configuration"),
         }
-        Ok(())
     }
 
     fn process(
@@ -295,27 +216,74 @@ impl Processor<String, String> for Logged {
             .lock()
             .unwrap()
             .push(format!("close {}", self.name));
+        if self.close != Then::Succeed {
+            panic!("close failed");
+        }
     }
+}
+
+/// `in` through processors `(name, init, close)`, in this order, to `out`, and the log
+/// they write.
+fn logged_chain(chain: &[(&'static str, Then, Then)]) -> (StreamsBuilder, Arc<Mutex<Vec<String>>>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let builder = StreamsBuilder::new();
+    let mut stream = builder.stream("in", Consumed::with(StringSerde, StringSerde));
+    for &(name, init, close) in chain {
+        let log = log.clone();
+        stream = stream.process(
+            move || Logged {
+                name,
+                init,
+                close,
+                log: log.clone(),
+            },
+            &[],
+        );
+    }
+    stream.to("out", Produced::with(StringSerde, StringSerde));
+    (builder, log)
+}
+
+#[test]
+fn a_processor_that_panics_on_close_does_not_keep_the_others_from_closing() {
+    use Then::*;
+    // Both panic: whichever closes first, the other must still close.
+    let (builder, log) = logged_chain(&[("a", Succeed, Panic), ("b", Succeed, Panic)]);
+    let driver = TestDriver::new(builder.build().unwrap()).unwrap();
+    driver
+        .input_topic("in", StringSerde, StringSerde)
+        .pipe_input("k".to_string(), "v".to_string())
+        .unwrap();
+    drop(driver);
+    let log = log.lock().unwrap().clone();
+    assert!(
+        log.contains(&"close a".to_string()) && log.contains(&"close b".to_string()),
+        "both closed: {log:?}"
+    );
+}
+
+#[test]
+fn a_processor_whose_init_panics_fails_the_task_naming_it() {
+    let (builder, _) = logged_chain(&[("a", Then::Panic, Then::Succeed)]);
+    let err = TestDriver::new(builder.build().unwrap())
+        .err()
+        .expect("the task cannot start")
+        .to_string();
+    assert!(
+        err.contains("processor \"KSTREAM-PROCESSOR-0000000001\" of task 0_0 failed to initialize")
+            && err.contains("panicked: no configuration"),
+        "{err}"
+    );
 }
 
 #[test]
 fn when_an_init_fails_only_the_processors_that_initialized_close() {
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let logged = |name: &'static str, fail_init: bool| {
-        let log = log.clone();
-        move || Logged {
-            name,
-            fail_init,
-            log: log.clone(),
-        }
-    };
-    let builder = StreamsBuilder::new();
-    builder
-        .stream("in", Consumed::with(StringSerde, StringSerde))
-        .process(logged("a", false), &[])
-        .process(logged("b", true), &[])
-        .process(logged("c", false), &[])
-        .to("out", Produced::with(StringSerde, StringSerde));
+    use Then::*;
+    let (builder, log) = logged_chain(&[
+        ("a", Succeed, Succeed),
+        ("b", Fail, Succeed),
+        ("c", Succeed, Succeed),
+    ]);
     let err = TestDriver::new(builder.build().unwrap())
         .err()
         .expect("the task cannot start")

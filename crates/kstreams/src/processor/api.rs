@@ -100,7 +100,8 @@ pub struct PunctuatorId(pub(crate) u64);
 pub trait Processor<KIn, VIn, KOut = KIn, VOut = VIn>: 'static {
     /// Called once before the first record, once the task's stores are restored (as in
     /// Kafka Streams): fetch stores, load what is needed from them, and schedule
-    /// punctuations here. An error or a panic here fails the task
+    /// punctuations here. A task's processors initialize from its sources down, and close
+    /// in the same order. An error or a panic here fails the task
     /// ([`StreamsError::ProcessorInit`](crate::StreamsError::ProcessorInit)).
     fn init(&mut self, _ctx: &mut ProcessorContext<'_, KOut, VOut>) -> Result<()> {
         Ok(())

@@ -28,7 +28,9 @@ impl Task {
         }
         self.phase = Phase::Running;
         let mut failed = None;
-        for node in &self.lifecycles {
+        // `lifecycles` lists children before their parents (the instantiator builds a node's
+        // children first): reversed, parents initialize first, as in Kafka Streams.
+        for node in self.lifecycles.iter().rev() {
             let ctx = &mut self.ctx;
             let message = match catch_unwind(AssertUnwindSafe(|| node.borrow_mut().init(ctx))) {
                 Ok(Ok(())) => {
@@ -72,7 +74,8 @@ impl Task {
             return;
         }
         self.phase = Phase::Suspended;
-        for node in &self.lifecycles[..self.initialized] {
+        // In the order they initialized, as Kafka Streams closes them.
+        for node in self.lifecycles.iter().rev().take(self.initialized) {
             let closed = catch_unwind(AssertUnwindSafe(|| node.borrow_mut().close()));
             if let Err(payload) = closed {
                 tracing::error!(

@@ -85,7 +85,8 @@ pub struct Task {
     /// Records each processor and sink took.
     processed: Vec<(Arc<str>, Rc<std::cell::Cell<u64>>)>,
     phase: Phase,
-    /// How many processors, in `lifecycles` order, initialized: those are the ones closed.
+    /// How many processors initialized, parents first (`lifecycles` reversed): those are the
+    /// ones closed.
     initialized: usize,
     /// Reused for changelog keys rewritten into Kafka's layouts.
     changelog_key: Vec<u8>,

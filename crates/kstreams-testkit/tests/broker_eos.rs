@@ -322,30 +322,26 @@ fn a_final_transaction_that_fails_at_close_does_not_start_the_tasks_again() {
     // (a task with a store would first wait for its restoration).
     let stateless_in = TestBroker::unique("eos-close-abort-in2");
     s.broker.create_topic(&stateless_in, PARTITIONS).unwrap();
-    let (stateful, stateless) = (
-        Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-    );
-    let inits = stateless.clone();
+    // The stateless tasks' inits.
+    let inits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let builder = StreamsBuilder::new();
     builder.add_state_store(Stores::key_value_store_builder(
         Stores::persistent_key_value_store("closes"),
         StringSerde,
         I64Serde,
     ));
-    let counted = stateful.clone();
     builder
         .stream(&s.input, Consumed::with(StringSerde, StringSerde))
         .process(
             move || CountsInits {
-                inits: counted.clone(),
+                inits: Arc::default(),
                 store_name: Some("closes"),
                 store: None,
             },
             &["closes"],
         )
         .to(&s.output, Produced::with(StringSerde, StringSerde));
-    let counted = stateless.clone();
+    let counted = inits.clone();
     builder
         .stream(&stateless_in, Consumed::with(StringSerde, StringSerde))
         .process(

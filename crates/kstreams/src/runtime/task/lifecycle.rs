@@ -67,13 +67,15 @@ impl Task {
     /// whose `close` panics is logged and the others still close. Idempotent; afterwards
     /// the task takes no more records and runs no punctuation.
     pub fn suspend(&mut self) {
-        if self.phase != Phase::Running {
-            if self.phase == Phase::Created {
+        match self.phase {
+            Phase::Running => self.phase = Phase::Suspended,
+            // Not initialized: no processor to close.
+            Phase::Created => {
                 self.phase = Phase::Suspended;
+                return;
             }
-            return;
+            Phase::Suspended | Phase::Closed => return,
         }
-        self.phase = Phase::Suspended;
         // In the order they initialized, as Kafka Streams closes them.
         for node in self.lifecycles.iter().rev().take(self.initialized) {
             let closed = catch_unwind(AssertUnwindSafe(|| node.borrow_mut().close()));

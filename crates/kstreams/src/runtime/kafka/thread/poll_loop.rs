@@ -195,8 +195,10 @@ pub(super) fn main_loop(
         let started = Instant::now();
         // Rebalances run here, between batches: never while a batch is being processed.
         serve_consumer_queue(consumer, &fetch, state, &mut persistent, config)?;
-        // A rebalance that failed (a task that could not start) fails the thread now, before
-        // a record of its partitions meets the missing task and reports that instead.
+        // A rebalance that failed (a task that could not start, a commit on revocation)
+        // fails the thread now, before a record of its partitions meets the missing task
+        // and reports that instead. Only `serve_consumer_queue` runs rebalances (see
+        // `fetch`), so this is the one place such an error can appear.
         if let Some(e) = state.borrow_mut().error.take() {
             return Err(e);
         }
@@ -318,9 +320,6 @@ pub(super) fn main_loop(
         // The producer of this turn: exactly-once may have replaced it during a commit.
         let producer = state.borrow().producer.clone();
         producer::serve_delivery_reports(&producer);
-        if let Some(e) = state.borrow_mut().error.take() {
-            return Err(e);
-        }
         if last_punctuate.elapsed() >= Duration::from_millis(100) {
             let started = Instant::now();
             let now = now_ms();
